@@ -1,0 +1,1 @@
+"""Point-in-time (as-of) polars feature builders for the pay-date, risk and match models."""

@@ -1,0 +1,202 @@
+"""Numbered schema migrations of the ledger, applied in order and never edited once released.
+
+Money columns are ``BIGINT`` minor units beside a ``currency`` column; timestamps are naive UTC
+``TIMESTAMP``; JSON documents are canonical JSON text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema step: ``version`` counts from 1, ``sql`` runs in one transaction."""
+
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+_INITIAL = """
+CREATE TABLE customers (
+    customer_id   VARCHAR PRIMARY KEY,
+    name          VARCHAR NOT NULL,
+    parent_id     VARCHAR,
+    created_at    TIMESTAMP NOT NULL,
+    updated_at    TIMESTAMP NOT NULL
+);
+
+-- Names a customer pays under, and where we learned them (erp, analyst, model).
+CREATE TABLE customer_aliases (
+    customer_id   VARCHAR NOT NULL,
+    alias         VARCHAR NOT NULL,
+    source        VARCHAR NOT NULL,
+    learned_at    TIMESTAMP NOT NULL,
+    PRIMARY KEY (customer_id, alias)
+);
+
+CREATE TABLE customer_bank_accounts (
+    account       VARCHAR NOT NULL,
+    customer_id   VARCHAR NOT NULL,
+    source        VARCHAR NOT NULL,
+    learned_at    TIMESTAMP NOT NULL,
+    PRIMARY KEY (account, customer_id)
+);
+
+-- Invoices and credit memos (doc_type); credit memos carry negative amounts.
+CREATE TABLE invoices (
+    invoice_number  VARCHAR PRIMARY KEY,
+    customer_id     VARCHAR NOT NULL,
+    doc_type        VARCHAR NOT NULL CHECK (doc_type IN ('invoice', 'credit_memo')),
+    issue_date      DATE NOT NULL,
+    due_date        DATE NOT NULL,
+    currency        VARCHAR NOT NULL,
+    amount_minor    BIGINT NOT NULL,
+    open_minor      BIGINT NOT NULL,
+    terms           VARCHAR NOT NULL,
+    po_number       VARCHAR NOT NULL,
+    source_file_id  VARCHAR,
+    updated_at      TIMESTAMP NOT NULL
+);
+
+CREATE TABLE payments (
+    payment_id       VARCHAR PRIMARY KEY,
+    account          VARCHAR NOT NULL,
+    currency         VARCHAR NOT NULL,
+    amount_minor     BIGINT NOT NULL,
+    value_date       DATE,
+    booking_date     DATE,
+    payer_name       VARCHAR NOT NULL,
+    payer_account    VARCHAR NOT NULL,
+    bank_reference   VARCHAR NOT NULL,
+    end_to_end_id    VARCHAR NOT NULL,
+    remittance_text  VARCHAR NOT NULL,
+    fingerprint      VARCHAR NOT NULL,
+    occurrence       INTEGER NOT NULL,
+    source_file_id   VARCHAR,
+    status           VARCHAR NOT NULL,
+    created_at       TIMESTAMP NOT NULL,
+    UNIQUE (fingerprint, occurrence)
+);
+
+CREATE TABLE remittance_advices (
+    advice_id          VARCHAR PRIMARY KEY,
+    payer_name         VARCHAR NOT NULL,
+    payment_reference  VARCHAR NOT NULL,
+    payment_date       DATE,
+    currency           VARCHAR,
+    total_minor        BIGINT,
+    confidence         DOUBLE NOT NULL,
+    source_file_id     VARCHAR,
+    payment_id         VARCHAR,
+    details            VARCHAR NOT NULL,
+    created_at         TIMESTAMP NOT NULL
+);
+
+CREATE TABLE remittance_lines (
+    advice_id        VARCHAR NOT NULL,
+    line_no          INTEGER NOT NULL,
+    reference        VARCHAR NOT NULL,
+    currency         VARCHAR NOT NULL,
+    paid_minor       BIGINT NOT NULL,
+    gross_minor      BIGINT,
+    discount_minor   BIGINT,
+    deduction_minor  BIGINT,
+    reason           VARCHAR NOT NULL,
+    invoice_date     DATE,
+    confidence       DOUBLE NOT NULL,
+    PRIMARY KEY (advice_id, line_no)
+);
+
+CREATE TABLE applications (
+    application_id    VARCHAR PRIMARY KEY,
+    payment_id        VARCHAR NOT NULL,
+    invoice_number    VARCHAR,
+    currency          VARCHAR NOT NULL,
+    applied_minor     BIGINT NOT NULL,
+    adjustment_minor  BIGINT NOT NULL,
+    kind              VARCHAR NOT NULL,
+    reason            VARCHAR NOT NULL,
+    method            VARCHAR NOT NULL,
+    confidence        DOUBLE NOT NULL,
+    model_version     VARCHAR NOT NULL,
+    evidence          VARCHAR NOT NULL,
+    decided_by        VARCHAR NOT NULL,
+    decided_at        TIMESTAMP NOT NULL,
+    reversed_at       TIMESTAMP
+);
+
+CREATE TABLE exceptions (
+    exception_id  VARCHAR PRIMARY KEY,
+    payment_id    VARCHAR NOT NULL,
+    reason        VARCHAR NOT NULL,
+    suggestions   VARCHAR NOT NULL,
+    status        VARCHAR NOT NULL,
+    assignee      VARCHAR NOT NULL,
+    version       INTEGER NOT NULL,
+    resolution    VARCHAR,
+    created_at    TIMESTAMP NOT NULL,
+    updated_at    TIMESTAMP NOT NULL
+);
+
+CREATE TABLE ingested_files (
+    file_id            VARCHAR PRIMARY KEY,
+    sha256             VARCHAR NOT NULL UNIQUE,
+    name               VARCHAR NOT NULL,
+    format             VARCHAR NOT NULL,
+    status             VARCHAR NOT NULL,
+    quarantine_reason  VARCHAR NOT NULL,
+    counts             VARCHAR NOT NULL,
+    received_at        TIMESTAMP NOT NULL
+);
+
+CREATE TABLE predictions (
+    entity         VARCHAR NOT NULL,
+    entity_id      VARCHAR NOT NULL,
+    target         VARCHAR NOT NULL,
+    model_version  VARCHAR NOT NULL,
+    as_of          DATE NOT NULL,
+    predicted_at   TIMESTAMP NOT NULL,
+    value          DOUBLE,
+    p10            DOUBLE,
+    p90            DOUBLE,
+    details        VARCHAR NOT NULL
+);
+
+-- Append-only; each entry's hash covers the previous hash, so edits and deletions show.
+CREATE TABLE audit_log (
+    seq        BIGINT PRIMARY KEY,
+    recorded_at TIMESTAMP NOT NULL,
+    actor      VARCHAR NOT NULL,
+    action     VARCHAR NOT NULL,
+    entity     VARCHAR NOT NULL,
+    entity_id  VARCHAR NOT NULL,
+    payload    VARCHAR NOT NULL,
+    prev_hash  VARCHAR NOT NULL,
+    hash       VARCHAR NOT NULL
+);
+
+-- The newest link, kept in the same transaction as each append: a truncated tail shows.
+CREATE TABLE audit_head (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    seq   BIGINT NOT NULL,
+    hash  VARCHAR NOT NULL
+);
+
+CREATE INDEX invoices_customer ON invoices (customer_id);
+CREATE INDEX payments_status ON payments (status);
+CREATE INDEX applications_payment ON applications (payment_id);
+CREATE INDEX applications_invoice ON applications (invoice_number);
+CREATE INDEX exceptions_payment ON exceptions (payment_id);
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (Migration(1, "initial ledger", _INITIAL),)
+"""Every migration, oldest first. Append new ones; never change a released one."""
+
+LATEST_VERSION = MIGRATIONS[-1].version

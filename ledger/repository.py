@@ -1,0 +1,340 @@
+"""Repository functions: the ledger's reads and writes, each change recorded in the audit chain."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import polars as pl
+
+from ledger import audit
+from ledger.db import Connection, transaction, utcnow
+from ledger.errors import RowProblem, ValidationFailed
+from ledger.migrations import LATEST_VERSION
+from ledger.money import format_amount
+
+_ITEM_FIELDS = ("issue_date", "due_date", "amount_minor", "open_minor", "terms", "po_number")
+_IDENTITY_FIELDS = ("customer_id", "currency", "doc_type")
+
+
+@dataclass(frozen=True, slots=True)
+class ImportSummary:
+    """What an open-items import did. ``already_imported`` means the same bytes came before."""
+
+    file_id: str
+    rows: int
+    new_invoices: int = 0
+    updated_invoices: int = 0
+    unchanged_invoices: int = 0
+    closed_invoices: int = 0
+    new_customers: int = 0
+    renamed_customers: int = 0
+    already_imported: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _file_known(con: Connection, sha256: str) -> str | None:
+    rows = con.execute("SELECT file_id FROM ingested_files WHERE sha256 = ?", [sha256]).fetchall()
+    return str(rows[0][0]) if rows else None
+
+
+def _conflicts(con: Connection) -> list[RowProblem]:
+    """Rows that would change who owes an existing item, its currency or its kind."""
+    checks = " OR ".join(f"l.{f} <> i.{f}" for f in _IDENTITY_FIELDS)
+    rows = con.execute(
+        f"""
+        SELECT i.row, i.invoice_number, l.customer_id, i.customer_id, l.currency, i.currency,
+               l.doc_type, i.doc_type
+        FROM incoming i JOIN invoices l USING (invoice_number)
+        WHERE {checks}
+        ORDER BY i.row
+        """
+    ).fetchall()
+    problems = []
+    for row, number, old_cust, new_cust, old_cur, new_cur, old_doc, new_doc in rows:
+        for column, old, new in (
+            ("customer_id", old_cust, new_cust),
+            ("currency", old_cur, new_cur),
+            ("doc_type", old_doc, new_doc),
+        ):
+            if old != new:
+                problems.append(
+                    RowProblem(
+                        row,
+                        column,
+                        f"invoice {number} is {old!r} in the ledger, the file says {new!r}; "
+                        "correct the export or reverse the item in the ERP",
+                    )
+                )
+    return problems
+
+
+def _changes_payload(row: dict[str, Any], currency: str) -> dict[str, list[str]]:
+    changes: dict[str, list[str]] = {}
+    for name in _ITEM_FIELDS:
+        old, new = row[f"old_{name}"], row[name]
+        if old == new:
+            continue
+        label = name.removesuffix("_minor").replace("open", "open_amount")
+        if name.endswith("_minor"):
+            changes[label] = [format_amount(old, currency), format_amount(new, currency)]
+        else:
+            changes[label] = [str(old), str(new)]
+    return changes
+
+
+def import_open_items(
+    con: Connection,
+    items: pl.DataFrame,
+    *,
+    sha256: str,
+    name: str,
+    file_format: str,
+    actor: str = "erp-import",
+    close_missing: bool = False,
+) -> ImportSummary:
+    """Store validated open items all-or-nothing; an identical file is a no-op.
+
+    New items are inserted; items whose amounts, dates, terms or PO changed are updated with one
+    audit entry each (old and new values); with ``close_missing`` items absent from the file are
+    closed (open amount 0), also audited. New customers are created and a changed customer name
+    keeps the old one as an alias. Raises :class:`ValidationFailed` on conflicting identities.
+    """
+    file_id = sha256[:16]
+    known = _file_known(con, sha256)
+    if known is not None:
+        return ImportSummary(file_id=known, rows=items.height, already_imported=True)
+    now = utcnow()
+    con.register("incoming", items)
+    try:
+        problems = _conflicts(con)
+        if problems:
+            raise ValidationFailed(name, problems)
+        with transaction(con):
+            summary = _write_open_items(con, file_id, items.height, now, actor, close_missing)
+            con.execute(
+                "INSERT INTO ingested_files VALUES (?, ?, ?, ?, 'ingested', '', ?, ?)",
+                [file_id, sha256, name, file_format, json.dumps(summary.as_dict()), now],
+            )
+            audit.append(
+                con,
+                [
+                    audit.NewEntry(
+                        actor,
+                        "import_open_items",
+                        "file",
+                        file_id,
+                        {"name": name, "sha256": sha256, **summary.as_dict()},
+                    )
+                ],
+                at=now,
+            )
+        return summary
+    finally:
+        con.unregister("incoming")
+
+
+def _write_open_items(
+    con: Connection, file_id: str, rows: int, now: Any, actor: str, close_missing: bool
+) -> ImportSummary:
+    # Customers first: new ones, then renames (the old name stays as an alias).
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE incoming_customers AS
+        SELECT customer_id, first(customer_name ORDER BY row) AS name
+        FROM incoming GROUP BY customer_id
+        """
+    )
+    new_customers = con.execute(
+        """
+        INSERT INTO customers
+        SELECT c.customer_id, c.name, NULL, ?, ?
+        FROM incoming_customers c ANTI JOIN customers USING (customer_id)
+        """,
+        [now, now],
+    ).fetchall()[0][0]
+    renamed = con.execute(
+        """
+        SELECT l.customer_id, l.name, c.name
+        FROM incoming_customers c JOIN customers l USING (customer_id)
+        WHERE l.name <> c.name ORDER BY l.customer_id
+        """
+    ).fetchall()
+    for customer_id, old_name, new_name in renamed:
+        con.execute(
+            "UPDATE customers SET name = ?, updated_at = ? WHERE customer_id = ?",
+            [new_name, now, customer_id],
+        )
+        con.execute(
+            "INSERT INTO customer_aliases VALUES (?, ?, 'erp', ?) ON CONFLICT DO NOTHING",
+            [customer_id, old_name, now],
+        )
+    audit.append(
+        con,
+        [
+            audit.NewEntry(
+                actor, "rename_customer", "customer", cid, {"old_name": old, "new_name": new}
+            )
+            for cid, old, new in renamed
+        ],
+        at=now,
+    )
+
+    changed = con.sql(
+        f"""
+        SELECT i.invoice_number, i.currency,
+               {", ".join(f"i.{f}, l.{f} AS old_{f}" for f in _ITEM_FIELDS)}
+        FROM incoming i JOIN invoices l USING (invoice_number)
+        WHERE {" OR ".join(f"i.{f} IS DISTINCT FROM l.{f}" for f in _ITEM_FIELDS)}
+        ORDER BY i.row
+        """
+    ).pl()
+    if changed.height:
+        con.register("changed", changed)
+        con.execute(
+            f"""
+            UPDATE invoices SET {", ".join(f"{f} = c.{f}" for f in _ITEM_FIELDS)},
+                   source_file_id = ?, updated_at = ?
+            FROM changed c WHERE invoices.invoice_number = c.invoice_number
+            """,
+            [file_id, now],
+        )
+        con.unregister("changed")
+        audit.append(
+            con,
+            [
+                audit.NewEntry(
+                    actor,
+                    "update_open_item",
+                    "invoice",
+                    row["invoice_number"],
+                    {"file_id": file_id, "changes": _changes_payload(row, row["currency"])},
+                )
+                for row in changed.iter_rows(named=True)
+            ],
+            at=now,
+        )
+
+    new_invoices = con.execute(
+        """
+        INSERT INTO invoices
+        SELECT i.invoice_number, i.customer_id, i.doc_type, i.issue_date, i.due_date, i.currency,
+               i.amount_minor, i.open_minor, i.terms, i.po_number, ?, ?
+        FROM incoming i ANTI JOIN invoices USING (invoice_number)
+        """,
+        [file_id, now],
+    ).fetchall()[0][0]
+
+    closed: list[tuple[Any, ...]] = []
+    if close_missing:
+        closed = con.execute(
+            """
+            SELECT l.invoice_number, l.currency, l.open_minor
+            FROM invoices l ANTI JOIN incoming USING (invoice_number)
+            WHERE l.open_minor <> 0 ORDER BY l.invoice_number
+            """
+        ).fetchall()
+        con.execute(
+            """
+            UPDATE invoices SET open_minor = 0, source_file_id = ?, updated_at = ?
+            WHERE open_minor <> 0
+              AND invoice_number NOT IN (SELECT invoice_number FROM incoming)
+            """,
+            [file_id, now],
+        )
+        audit.append(
+            con,
+            [
+                audit.NewEntry(
+                    actor,
+                    "close_open_item",
+                    "invoice",
+                    number,
+                    {
+                        "file_id": file_id,
+                        "reason": "absent from open-items snapshot",
+                        "changes": {
+                            "open_amount": [format_amount(open_, cur), format_amount(0, cur)]
+                        },
+                    },
+                )
+                for number, cur, open_ in closed
+            ],
+            at=now,
+        )
+
+    return ImportSummary(
+        file_id=file_id,
+        rows=rows,
+        new_invoices=int(new_invoices),
+        updated_invoices=changed.height,
+        unchanged_invoices=rows - int(new_invoices) - changed.height,
+        closed_invoices=len(closed),
+        new_customers=int(new_customers),
+        renamed_customers=len(renamed),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerStatus:
+    """Counts an operator checks first. ``open_by_currency`` maps currency to open minor units."""
+
+    schema_version: int
+    customers: int
+    open_items: int
+    invoices: int
+    credit_memos: int
+    open_by_currency: dict[str, int] = field(default_factory=dict)
+    payments: int = 0
+    unapplied_payments: int = 0
+    applications: int = 0
+    open_exceptions: int = 0
+    ingested_files: int = 0
+    quarantined_files: int = 0
+    audit_entries: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def ledger_status(con: Connection) -> LedgerStatus:
+    """One read of the counts that say where the ledger stands."""
+
+    def scalar(sql: str) -> int:
+        return int(con.execute(sql).fetchall()[0][0] or 0)
+
+    open_by_currency = {
+        str(cur): int(amount)
+        for cur, amount in con.execute(
+            "SELECT currency, sum(open_minor) FROM invoices WHERE open_minor <> 0 "
+            "GROUP BY currency ORDER BY currency"
+        ).fetchall()
+    }
+    return LedgerStatus(
+        schema_version=LATEST_VERSION,
+        customers=scalar("SELECT count(*) FROM customers"),
+        open_items=scalar("SELECT count(*) FROM invoices WHERE open_minor <> 0"),
+        invoices=scalar("SELECT count(*) FROM invoices WHERE doc_type = 'invoice'"),
+        credit_memos=scalar("SELECT count(*) FROM invoices WHERE doc_type = 'credit_memo'"),
+        open_by_currency=open_by_currency,
+        payments=scalar("SELECT count(*) FROM payments"),
+        unapplied_payments=scalar("SELECT count(*) FROM payments WHERE status = 'unapplied'"),
+        applications=scalar("SELECT count(*) FROM applications WHERE reversed_at IS NULL"),
+        open_exceptions=scalar("SELECT count(*) FROM exceptions WHERE status = 'open'"),
+        ingested_files=scalar("SELECT count(*) FROM ingested_files WHERE status = 'ingested'"),
+        quarantined_files=scalar(
+            "SELECT count(*) FROM ingested_files WHERE status = 'quarantined'"
+        ),
+        audit_entries=scalar("SELECT count(*) FROM audit_log"),
+    )
+
+
+def open_items_frame(con: Connection) -> pl.DataFrame:
+    """Every invoice and credit memo with an open amount, as a polars frame (minor units)."""
+    return con.sql(
+        "SELECT * EXCLUDE (source_file_id, updated_at) FROM invoices WHERE open_minor <> 0 "
+        "ORDER BY customer_id, due_date, invoice_number"
+    ).pl()

@@ -1,0 +1,198 @@
+"""The ``arpilot`` command line: a thin layer over the pipelines, with stable exit codes.
+
+Exit codes: 0 success, 2 bad input (one line on stderr saying what, where and why), 1 internal
+failure. ``--debug`` shows the traceback instead of the one-line reason.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ledger.errors import ArpilotError, ValidationFailed
+from ledger.settings import LedgerSettings
+
+app = typer.Typer(
+    name="arpilot",
+    help="Cash application and payment prediction for accounts receivable.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+audit_app = typer.Typer(help="Inspect and verify the audit chain.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+def _settings(ctx: typer.Context) -> LedgerSettings:
+    settings: LedgerSettings = ctx.obj["settings"]
+    return settings
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    home: Annotated[
+        Path | None,
+        typer.Option(
+            "--home",
+            envvar="ARPILOT_HOME",
+            help="Folder of the ledger, MLflow store and inbox [default: ./data].",
+        ),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    overrides: dict[str, Any] = {"home": home} if home is not None else {}
+    ctx.obj = {"settings": LedgerSettings(**overrides), "debug": debug}
+
+
+@app.command()
+def init(ctx: typer.Context) -> None:
+    """Create (or migrate) the ledger under --home and print its schema version."""
+    from ledger.db import open_ledger, schema_version
+
+    settings = _settings(ctx)
+    with open_ledger(settings.ledger_path, lock_wait_seconds=settings.lock_wait_seconds) as con:
+        version = schema_version(con)
+    typer.echo(f"ledger ready: {settings.ledger_path} (schema v{version})")
+
+
+@app.command("import-erp")
+def import_erp(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="Open-items export, CSV or Parquet.")],
+    close_missing: Annotated[
+        bool,
+        typer.Option(
+            "--close-missing",
+            help="Treat the file as a full snapshot: close open items it does not list.",
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Import ERP open items all-or-nothing; a bad file names every bad row and changes nothing."""
+    from pipelines.erp_import import import_erp_file
+
+    summary = import_erp_file(file, _settings(ctx), close_missing=close_missing)
+    if as_json:
+        typer.echo(json.dumps(summary.as_dict()))
+    elif summary.already_imported:
+        typer.echo(f"{file.name}: already imported (file {summary.file_id}); nothing changed")
+    else:
+        typer.echo(
+            f"{file.name}: {summary.rows} rows: {summary.new_invoices} new, "
+            f"{summary.updated_invoices} updated, {summary.unchanged_invoices} unchanged, "
+            f"{summary.closed_invoices} closed; customers: {summary.new_customers} new, "
+            f"{summary.renamed_customers} renamed"
+        )
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+) -> None:
+    """Counts of customers, open items, payments and exceptions, and the schema version."""
+    from ledger.db import open_ledger
+    from ledger.money import format_amount
+    from ledger.repository import ledger_status
+
+    settings = _settings(ctx)
+    with open_ledger(
+        settings.ledger_path, read_only=True, lock_wait_seconds=settings.lock_wait_seconds
+    ) as con:
+        state = ledger_status(con)
+    if as_json:
+        typer.echo(json.dumps(state.as_dict()))
+        return
+    open_text = ", ".join(
+        f"{format_amount(minor, cur, grouping=True)} {cur}"
+        for cur, minor in state.open_by_currency.items()
+    )
+    lines = [
+        ("ledger", f"{settings.ledger_path} (schema v{state.schema_version})"),
+        ("customers", f"{state.customers:,}"),
+        (
+            "open items",
+            f"{state.open_items:,} open of {state.invoices:,} invoices and "
+            f"{state.credit_memos:,} credit memos" + (f"; open {open_text}" if open_text else ""),
+        ),
+        ("payments", f"{state.payments:,} ({state.unapplied_payments:,} unapplied)"),
+        ("applications", f"{state.applications:,}"),
+        ("exceptions", f"{state.open_exceptions:,} open"),
+        ("files", f"{state.ingested_files:,} ingested, {state.quarantined_files:,} quarantined"),
+        ("audit", f"{state.audit_entries:,} entries"),
+    ]
+    width = max(len(k) for k, _ in lines)
+    for key, value in lines:
+        typer.echo(f"{key:<{width}}  {value}")
+
+
+@audit_app.command("verify")
+def audit_verify(ctx: typer.Context) -> None:
+    """Recompute the audit chain; exit 1 and list each break if any entry was altered."""
+    from ledger.audit import verify
+    from ledger.db import open_ledger
+    from ledger.errors import AuditChainBroken
+
+    settings = _settings(ctx)
+    with open_ledger(
+        settings.ledger_path, read_only=True, lock_wait_seconds=settings.lock_wait_seconds
+    ) as con:
+        report = verify(con)
+    if not report.ok:
+        for problem in report.problems:
+            typer.echo(str(problem), err=True)
+        raise AuditChainBroken(f"audit chain broken in {len(report.problems)} place(s)")
+    typer.echo(
+        f"audit chain verified: {report.entries} entries; head {report.head_seq} {report.head_hash}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI and turn errors into exit codes and one-line messages."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        result = app(args=args, standalone_mode=False, prog_name="arpilot")
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        return 1
+    except typer.TyperException as exc:  # the command line itself was wrong
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            typer.echo(f"error: {exc}", err=True)
+        return 2
+    except ArpilotError as exc:
+        if debug:
+            raise
+        if isinstance(exc, ValidationFailed):
+            typer.echo(f"error: {exc.source}: {len(exc.problems)} bad row(s)", err=True)
+            for problem in exc.problems:
+                typer.echo(f"  {problem}", err=True)
+        else:
+            typer.echo(f"error: {exc}", err=True)
+        return exc.exit_code
+    except Exception as exc:
+        if debug:
+            raise
+        typer.echo(
+            f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)", err=True
+        )
+        return 1
+    return result if isinstance(result, int) else 0
+
+
+def entrypoint() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entrypoint()

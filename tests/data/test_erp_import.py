@@ -1,0 +1,227 @@
+"""ERP open-items import into a real ledger file: all-or-nothing, idempotent, audited."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from ledger import audit
+from ledger.db import open_ledger
+from ledger.errors import ParseError, ValidationFailed
+from ledger.settings import LedgerSettings
+from pipelines.erp_import import import_erp_file
+
+HEADER = (
+    "invoice_number,customer_id,customer_name,issue_date,due_date,currency,amount,"
+    "open_amount,terms,po_number,doc_type"
+)
+
+
+def write_csv(path: Path, *rows: str) -> Path:
+    path.write_text("\n".join([HEADER, *rows]) + "\n")
+    return path
+
+
+def table(home: Path, sql: str) -> list[tuple[object, ...]]:
+    with open_ledger(home / "ledger.duckdb", read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_sample_imports_and_reimport_changes_nothing(home: Path, sample_open_items: Path) -> None:
+    settings = LedgerSettings(home=home)
+    first = import_erp_file(sample_open_items, settings)
+    assert first.new_invoices == 50 and first.new_customers == 8
+    before = table(home, "SELECT * FROM invoices ORDER BY invoice_number")
+    audit_before = table(home, "SELECT count(*) FROM audit_log")
+    again = import_erp_file(sample_open_items, settings)
+    assert again.already_imported
+    assert table(home, "SELECT * FROM invoices ORDER BY invoice_number") == before
+    assert table(home, "SELECT count(*) FROM audit_log") == audit_before
+
+
+def test_same_rows_in_other_bytes_change_nothing(
+    home: Path, sample_open_items: Path, tmp_path: Path
+) -> None:
+    settings = LedgerSettings(home=home)
+    import_erp_file(sample_open_items, settings)
+    lines = sample_open_items.read_text().splitlines()
+    shuffled = tmp_path / "shuffled.csv"
+    shuffled.write_text("\n".join([lines[0], *reversed(lines[1:])]) + "\n")
+    summary = import_erp_file(shuffled, settings)
+    assert (summary.new_invoices, summary.updated_invoices, summary.unchanged_invoices) == (
+        0,
+        0,
+        50,
+    )
+
+
+def test_newer_snapshot_updates_open_amounts_with_audit(home: Path, tmp_path: Path) -> None:
+    settings = LedgerSettings(home=home)
+    import_erp_file(
+        write_csv(
+            tmp_path / "a.csv",
+            "I1,C1,Acme,2026-01-01,2026-01-31,USD,100.00,100.00,NET30,,invoice",
+            "I2,C1,Acme,2026-01-02,2026-02-01,USD,50.00,50.00,NET30,,invoice",
+        ),
+        settings,
+    )
+    summary = import_erp_file(
+        write_csv(
+            tmp_path / "b.csv",
+            "I1,C1,Acme,2026-01-01,2026-01-31,USD,100.00,40.00,NET30,,invoice",
+            "I2,C1,Acme,2026-01-02,2026-02-01,USD,50.00,50.00,NET30,,invoice",
+            "I3,C2,Borealis,2026-01-03,2026-02-02,EUR,7.10,7.10,NET30,,invoice",
+        ),
+        settings,
+    )
+    assert (summary.new_invoices, summary.updated_invoices, summary.unchanged_invoices) == (1, 1, 1)
+    assert table(home, "SELECT open_minor FROM invoices WHERE invoice_number = 'I1'") == [(4000,)]
+    changes = table(
+        home, "SELECT entity_id, payload FROM audit_log WHERE action = 'update_open_item'"
+    )
+    assert len(changes) == 1 and changes[0][0] == "I1"
+    assert json.loads(str(changes[0][1]))["changes"] == {"open_amount": ["100.00", "40.00"]}
+    with open_ledger(home / "ledger.duckdb", read_only=True) as con:
+        assert audit.verify(con).ok
+
+
+def test_close_missing_closes_absent_items(home: Path, tmp_path: Path) -> None:
+    settings = LedgerSettings(home=home)
+    import_erp_file(
+        write_csv(
+            tmp_path / "a.csv",
+            "I1,C1,Acme,2026-01-01,2026-01-31,USD,100.00,100.00,NET30,,invoice",
+            "I2,C1,Acme,2026-01-02,2026-02-01,USD,50.00,50.00,NET30,,invoice",
+        ),
+        settings,
+    )
+    only_i2 = write_csv(
+        tmp_path / "b.csv", "I2,C1,Acme,2026-01-02,2026-02-01,USD,50.00,50.00,NET30,,invoice"
+    )
+    assert import_erp_file(only_i2, settings).closed_invoices == 0  # partial file: no closing
+    write_csv(only_i2, "I2,C1,Acme,2026-01-02,2026-02-01,USD,50.00,50.00,NET30,,invoice", "")
+    summary = import_erp_file(only_i2, settings, close_missing=True)
+    assert summary.closed_invoices == 1
+    assert table(home, "SELECT open_minor FROM invoices WHERE invoice_number = 'I1'") == [(0,)]
+
+
+def test_customer_rename_keeps_old_name_as_alias(home: Path, tmp_path: Path) -> None:
+    settings = LedgerSettings(home=home)
+    import_erp_file(
+        write_csv(
+            tmp_path / "a.csv", "I1,C1,Acme Inc,2026-01-01,2026-01-31,USD,1.00,1.00,,,invoice"
+        ),
+        settings,
+    )
+    summary = import_erp_file(
+        write_csv(
+            tmp_path / "b.csv",
+            "I1,C1,Acme Holdings Inc,2026-01-01,2026-01-31,USD,1.00,1.00,,,invoice",
+        ),
+        settings,
+    )
+    assert summary.renamed_customers == 1
+    assert table(home, "SELECT name FROM customers") == [("Acme Holdings Inc",)]
+    assert table(home, "SELECT alias FROM customer_aliases") == [("Acme Inc",)]
+
+
+def test_bad_file_writes_nothing(home: Path, sample_open_items: Path, tmp_path: Path) -> None:
+    settings = LedgerSettings(home=home)
+    import_erp_file(sample_open_items, settings)
+    before = table(home, "SELECT count(*), sum(open_minor) FROM invoices")
+    bad = write_csv(
+        tmp_path / "bad.csv",
+        "N1,C9,New Co,2026-01-01,2026-01-31,USD,10.00,10.00,,,invoice",
+        "N2,C9,New Co,2026-01-01,2026-01-31,USD,10.00,11.00,,,invoice",
+    )
+    with pytest.raises(ValidationFailed) as caught:
+        import_erp_file(bad, settings)
+    assert [(p.row, p.column) for p in caught.value.problems] == [(3, "open_amount")]
+    assert table(home, "SELECT count(*), sum(open_minor) FROM invoices") == before
+    assert table(home, "SELECT count(*) FROM customers WHERE customer_id = 'C9'") == [(0,)]
+
+
+def test_conflicting_identity_is_refused_whole(home: Path, tmp_path: Path) -> None:
+    settings = LedgerSettings(home=home)
+    import_erp_file(
+        write_csv(
+            tmp_path / "a.csv", "I1,C1,Acme,2026-01-01,2026-01-31,USD,100.00,100.00,,,invoice"
+        ),
+        settings,
+    )
+    conflict = write_csv(
+        tmp_path / "b.csv",
+        "I0,C1,Acme,2026-01-01,2026-01-31,USD,5.00,5.00,,,invoice",
+        "I1,C2,Other,2026-01-01,2026-01-31,EUR,100.00,100.00,,,invoice",
+    )
+    with pytest.raises(ValidationFailed) as caught:
+        import_erp_file(conflict, settings)
+    assert {(p.row, p.column) for p in caught.value.problems} == {
+        (3, "customer_id"),
+        (3, "currency"),
+    }
+    assert table(home, "SELECT invoice_number FROM invoices") == [("I1",)]
+
+
+def test_parquet_input_and_float_money_refused(
+    home: Path, sample_open_items: Path, tmp_path: Path
+) -> None:
+    settings = LedgerSettings(home=home)
+    frame = pl.read_csv(sample_open_items, infer_schema=False)
+    frame.write_parquet(tmp_path / "items.parquet")
+    assert import_erp_file(tmp_path / "items.parquet", settings).new_invoices == 50
+    floats = frame.with_columns(pl.col("amount").cast(pl.Float64))
+    floats.write_parquet(tmp_path / "floats.parquet")
+    with pytest.raises(ParseError, match="floating point"):
+        import_erp_file(tmp_path / "floats.parquet", settings)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "empty"),
+        (
+            HEADER.encode() + b"\nI1,C1,M\xfcller,2026-01-01,2026-01-31,EUR,1.00,1.00,,,invoice\n",
+            "not UTF-8",
+        ),
+        (b"PAR1garbage", "Parquet"),
+    ],
+)
+def test_unreadable_files(home: Path, tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "x.csv"
+    path.write_bytes(content)
+    with pytest.raises(ParseError, match=message):
+        import_erp_file(path, LedgerSettings(home=home))
+
+
+def test_utf8_bom_and_non_ascii_names(home: Path, tmp_path: Path) -> None:
+    path = tmp_path / "bom.csv"
+    body = HEADER + "\nI1,C1,Müller & Søn A/S,2026-01-01,2026-01-31,DKK,1.234,1.234,,,invoice\n"
+    path.write_bytes(b"\xef\xbb\xbf" + body.encode())
+    with pytest.raises(ValidationFailed, match="more decimals"):
+        import_erp_file(path, LedgerSettings(home=home))
+    path.write_bytes(b"\xef\xbb\xbf" + body.replace("1.234", "1234.50").encode())
+    assert import_erp_file(path, LedgerSettings(home=home)).new_invoices == 1
+    assert table(home, "SELECT name FROM customers") == [("Müller & Søn A/S",)]
+
+
+def test_large_generated_file_round_trips_totals(home: Path, tmp_path: Path, seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    rows, total = [], 0
+    for i in range(20_000):
+        cents = rng.randint(1, 10**9)
+        total += cents
+        rows.append(
+            f"I{i},C{i % 997},Customer {i % 997},2026-01-01,2026-02-01,USD,"
+            f"{cents // 100}.{cents % 100:02d},{cents // 100}.{cents % 100:02d},,,invoice"
+        )
+    path = tmp_path / "big.csv"
+    path.write_text(HEADER + "\n" + "\n".join(rows) + "\n")
+    summary = import_erp_file(path, LedgerSettings(home=home))
+    assert summary.new_invoices == 20_000 and summary.new_customers == 997
+    assert table(home, "SELECT sum(amount_minor)::BIGINT FROM invoices") == [(total,)]
