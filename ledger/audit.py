@@ -198,6 +198,4 @@ def load_entries(con: Connection) -> list[AuditEntry]:
 
 def verify(con: Connection) -> ChainReport:
     """Verify the ledger's whole audit chain against its recorded head."""
-    head_rows = con.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchall()
-    head = (int(head_rows[0][0]), str(head_rows[0][1])) if head_rows else (0, GENESIS)
-    return verify_entries(load_entries(con), head)
+    return verify_entries(load_entries(con), _head(con))
