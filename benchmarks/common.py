@@ -46,8 +46,13 @@ def machine() -> str:
 def run_timed(args: list[str], env: dict[str, str] | None = None) -> Timed:
     """Run a command to completion in a child process; fail loudly if it fails."""
     start = time.perf_counter()
-    proc = subprocess.Popen(args, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        args,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     _, rusage = os.wait4(proc.pid, 0)[1:]
     seconds = time.perf_counter() - start
     stderr = proc.stderr.read() if proc.stderr else ""
@@ -73,5 +78,9 @@ def write_section(name: str, body: str) -> None:
     text = REPORT.read_text() if REPORT.exists() else "# Benchmarks\n"
     block = f"{start}\n{body.rstrip()}\n{end}"
     pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else f"{text.rstrip()}\n\n{block}\n"
+    text = (
+        pattern.sub(lambda _: block, text)
+        if pattern.search(text)
+        else f"{text.rstrip()}\n\n{block}\n"
+    )
     REPORT.write_text(text)

@@ -28,16 +28,26 @@ def make_open_items(path: Path, rows: int, seed: int) -> None:
         pl.format("INV-{}", pl.int_range(pl.len()) + 1_000_000).alias("invoice_number"),
         pl.format("C{}", pl.col("cust")).alias("customer_id"),
         pl.format("Customer {} Ltd", pl.col("cust")).alias("customer_name"),
-        (pl.date(2025, 1, 1) + pl.duration(days=pl.col("issue"))).dt.strftime("%Y-%m-%d")
+        (pl.date(2025, 1, 1) + pl.duration(days=pl.col("issue")))
+        .dt.strftime("%Y-%m-%d")
         .alias("issue_date"),
-        (pl.date(2025, 1, 31) + pl.duration(days=pl.col("issue"))).dt.strftime("%Y-%m-%d")
+        (pl.date(2025, 1, 31) + pl.duration(days=pl.col("issue")))
+        .dt.strftime("%Y-%m-%d")
         .alias("due_date"),
-        pl.when(pl.col("cust") % 7 == 0).then(pl.lit("EUR")).otherwise(pl.lit("USD"))
+        pl.when(pl.col("cust") % 7 == 0)
+        .then(pl.lit("EUR"))
+        .otherwise(pl.lit("USD"))
         .alias("currency"),
-        pl.format("{}.{}", pl.col("cents") // 100, (pl.col("cents") % 100).cast(pl.String)
-                  .str.pad_start(2, "0")).alias("amount"),
-        pl.format("{}.{}", pl.col("open") // 100, (pl.col("open") % 100).cast(pl.String)
-                  .str.pad_start(2, "0")).alias("open_amount"),
+        pl.format(
+            "{}.{}",
+            pl.col("cents") // 100,
+            (pl.col("cents") % 100).cast(pl.String).str.pad_start(2, "0"),
+        ).alias("amount"),
+        pl.format(
+            "{}.{}",
+            pl.col("open") // 100,
+            (pl.col("open") % 100).cast(pl.String).str.pad_start(2, "0"),
+        ).alias("open_amount"),
         pl.lit("NET30").alias("terms"),
         pl.format("PO-{}", pl.int_range(pl.len())).alias("po_number"),
         pl.lit("invoice").alias("doc_type"),
@@ -79,23 +89,25 @@ def run(rows: int = 1_000_000, repeats: int = 3, seed: int = 7) -> str:
     again = median([t.seconds for t in reimports])
     base = median(baselines)
     peak = max(t.peak_mib for t in imports + reimports)
-    return "\n".join([
-        "## ERP open-items import (issue 2)",
-        "",
-        f"Machine: {machine()}.  ",
-        f"Command: `arpilot --home H import-erp open_items.csv` on a seeded {rows:,}-row CSV "
-        f"({size_mib:.0f} MiB, {rows // 50:,} customers), {repeats} runs each, medians; a "
-        "fresh ledger per run. Regenerate with `make bench`.",
-        "",
-        "| what | median s | rows/s | peak RSS MiB |",
-        "|---|---:|---:|---:|",
-        f"| import into an empty ledger (validate all, write all, audit) | {first:.2f} | "
-        f"{rows / first:,.0f} | {max(t.peak_mib for t in imports):,.0f} |",
-        f"| re-import of the same rows in new bytes (compare all, 0 changes) | {again:.2f} | "
-        f"{rows / again:,.0f} | {max(t.peak_mib for t in reimports):,.0f} |",
-        f"| baseline: row-by-row validation only (csv + reference parser, no storage) | "
-        f"{base:.2f} | {rows / base:,.0f} | — |",
-        "",
-        f"The full import, storage included, runs at {base / first:.1f}× the speed of the "
-        f"baseline that only validates. Peak memory {peak:,.0f} MiB.",
-    ])
+    return "\n".join(
+        [
+            "## ERP open-items import (issue 2)",
+            "",
+            f"Machine: {machine()}.  ",
+            f"Command: `arpilot --home H import-erp open_items.csv` on a seeded {rows:,}-row CSV "
+            f"({size_mib:.0f} MiB, {rows // 50:,} customers), {repeats} runs each, medians; a "
+            "fresh ledger per run. Regenerate with `make bench`.",
+            "",
+            "| what | median s | rows/s | peak RSS MiB |",
+            "|---|---:|---:|---:|",
+            f"| import into an empty ledger (validate all, write all, audit) | {first:.2f} | "
+            f"{rows / first:,.0f} | {max(t.peak_mib for t in imports):,.0f} |",
+            f"| re-import of the same rows in new bytes (compare all, 0 changes) | {again:.2f} | "
+            f"{rows / again:,.0f} | {max(t.peak_mib for t in reimports):,.0f} |",
+            f"| baseline: row-by-row validation only (csv + reference parser, no storage) | "
+            f"{base:.2f} | {rows / base:,.0f} | — |",
+            "",
+            f"The full import, storage included, runs at {base / first:.1f}× the speed of the "
+            f"baseline that only validates. Peak memory {peak:,.0f} MiB.",
+        ]
+    )
