@@ -131,6 +131,48 @@ def status(
         typer.echo(f"{key:<{width}}  {value}")
 
 
+@app.command()
+def simulate(
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder to write the world to (new or empty).")
+    ],
+    customers: Annotated[int, typer.Option(min=1, help="Number of customers.")] = 200,
+    months: Annotated[int, typer.Option(min=1, max=120, help="Months simulated.")] = 12,
+    preset: Annotated[str, typer.Option(help="easy | realistic | hard.")] = "realistic",
+    seed: Annotated[int, typer.Option(help="Same seed, same bytes.")] = 1,
+    window_days: Annotated[
+        int, typer.Option(min=1, help="Days at the end whose payments go into bank files.")
+    ] = 30,
+    documents: Annotated[
+        bool, typer.Option("--documents/--no-documents", help="Render remittance documents.")
+    ] = True,
+) -> None:
+    """Write a seeded synthetic AR world with ground truth in the real file formats."""
+    from ledger.errors import InputError
+    from simulator.output import write_world
+    from simulator.presets import PRESETS
+    from simulator.world import generate
+
+    if preset not in PRESETS:
+        raise InputError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError(f"{out} exists and is not an empty folder; choose a new --out")
+    world = generate(
+        seed, customers, months, PRESETS[preset], window_days=window_days, documents=documents
+    )
+    manifest = write_world(world, out)
+    counts = manifest["counts"]
+    typer.echo(
+        f"world written to {out}: {counts['invoices']:,} invoices ({counts['open_items']:,} open), "
+        f"{counts['history_payments']:,} past payments, {counts['window_payments']:,} payments "
+        f"in {counts['bank_files']} bank files, {counts['documents']:,} remittance documents"
+    )
+    typer.echo(f"mix of the window's payments ({preset}):   achieved   target")
+    for key, target in manifest["target_mix"].items():
+        achieved = manifest["achieved_mix"][key]
+        typer.echo(f"  {key:<22} {achieved:>9.1%} {target:>8.1%}")
+
+
 @audit_app.command("verify")
 def audit_verify(ctx: typer.Context) -> None:
     """Recompute the audit chain; exit 1 and list each break if any entry was altered."""
