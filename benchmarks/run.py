@@ -6,11 +6,12 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from benchmarks import erp_import
+from benchmarks import erp_import, simulate
 from benchmarks.common import REPORT, write_section
 
 BENCHMARKS: dict[str, Callable[[], str]] = {
     "erp-import": erp_import.run,
+    "simulate": simulate.run,
 }
 
 

@@ -600,7 +600,7 @@ def _decorate_window(
         if p.currency != "USD":
             p.channel = rng.choices(("sepa", "wire"), (0.85, 0.15))[0]
         else:
-            p.channel = rng.choices(("ach", "wire", "lockbox"), (0.6, 0.12, 0.28))[0]
+            p.channel = rng.choices(("ach", "wire", "lockbox"), (0.66, 0.14, 0.20))[0]
         if p.channel == "lockbox":
             p.check_number = str(rng.randint(100000, 999999))
     # Duplicates: a second submission of an earlier payment, a few days later.
@@ -690,7 +690,7 @@ def _remittance(
     # Advice documents: every lockbox cheque has a scanned stub; some bare payments get one.
     for p in window:
         if p.channel == "lockbox":
-            p.document_kind = rng.choice(("pdf_scan", "pdf_scan", "png"))
+            p.document_kind = rng.choices(("pdf_scan", "png"), (0.85, 0.15))[0]
         elif p.payment_id in bare and rng.random() < preset.separate_advice:
             p.document_kind = rng.choices(
                 ("pdf_text", "pdf_scan", "png", "edi820", "csv", "email"),
