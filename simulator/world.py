@@ -374,33 +374,48 @@ def _fold_groups(
 def _rebalance_multi(
     rng: random.Random, groups: list[list[Invoice]], target: float
 ) -> list[list[Invoice]]:
-    """Merge or split payments until the share settling more than one invoice meets ``target``."""
+    """Merge or split payments until the share settling more than one invoice meets ``target``.
 
-    def share() -> float:
-        return sum(len(g) > 1 for g in groups) / max(len(groups), 1)
+    Merging two single-invoice payments of one customer adds one multi-invoice payment and
+    removes one payment; splitting a multi-invoice payment does the reverse. Each step is O(1),
+    so a world with a million invoices rebalances in well under a second.
+    """
+    total = len(groups)
+    multi = sum(len(g) > 1 for g in groups)
 
-    for _ in range(100_000):
-        current = share()
-        if abs(current - target) * len(groups) <= 0.5:
-            break
-        if current < target:
-            by_customer: dict[str, list[int]] = defaultdict(list)
-            for i, g in enumerate(groups):
-                if len(g) == 1:
-                    by_customer[g[0].customer_id].append(i)
-            choices = [ids for ids in by_customer.values() if len(ids) >= 2]
-            if not choices:
-                break
-            ids = rng.choice(choices)
-            a, b = sorted(rng.sample(ids, 2))
-            groups[a] = groups[a] + groups[b]
-            del groups[b]
-        else:
-            multi = [i for i, g in enumerate(groups) if len(g) > 1]
-            i = rng.choice(multi)
-            group = groups.pop(i)
-            groups.extend([g] for g in group)
-    return groups
+    def off_target() -> float:
+        return multi - target * total
+
+    removed: set[int] = set()
+    if off_target() < -0.5:
+        singles: dict[str, list[int]] = defaultdict(list)
+        for i, g in enumerate(groups):
+            if len(g) == 1:
+                singles[g[0].customer_id].append(i)
+        eligible = sorted(c for c, ids in singles.items() if len(ids) >= 2)
+        while off_target() < -0.5 and eligible:
+            slot = rng.randrange(len(eligible))
+            ids = singles[eligible[slot]]
+            a = ids.pop(rng.randrange(len(ids)))
+            b = ids.pop(rng.randrange(len(ids)))
+            keep, drop = min(a, b), max(a, b)
+            groups[keep] = groups[keep] + groups[drop]
+            removed.add(drop)
+            multi += 1
+            total -= 1
+            if len(ids) < 2:
+                eligible[slot] = eligible[-1]
+                eligible.pop()
+    elif off_target() > 0.5:
+        multis = [i for i, g in enumerate(groups) if len(g) > 1]
+        rng.shuffle(multis)
+        while off_target() > 0.5 and multis:
+            i = multis.pop()
+            removed.add(i)
+            groups.extend([inv] for inv in groups[i])
+            multi -= 1
+            total += len(groups[i]) - 1
+    return [g for i, g in enumerate(groups) if i not in removed]
 
 
 def _quota(
@@ -470,8 +485,9 @@ def build_payments(
         )
     for inv in invoices:
         inv.open_before_window = inv.open_minor
+    known = {names.normalised(c.name) for c in customers}
     for p in history:
-        _payer_identity(rng, p, by_id, rng.random() < preset.payer_name_differs)
+        _payer_identity(rng, p, by_id, rng.random() < preset.payer_name_differs, known)
         if rng.random() < preset.no_remittance:
             p.tags.add("no_remittance")
         else:
@@ -634,8 +650,9 @@ def _decorate_window(
 
 
 def _payer_identity(
-    rng: random.Random, p: Payment, customers: dict[str, Customer], differs: bool
+    rng: random.Random, p: Payment, customers: dict[str, Customer], differs: bool, known: set[str]
 ) -> None:
+    """The payer name and account the bank shows; ``known`` holds every customer name, folded."""
     payer = customers[p.payer_id]
     if differs:
         kind = rng.choice(("abbreviated", "truncated", "processor"))
@@ -644,8 +661,7 @@ def _payer_identity(
             if kind == "processor"
             else names.bank_variant(rng, payer.name, kind)
         )
-        taken = {names.normalised(c.name) for c in customers.values()}
-        if names.normalised(name) in taken:
+        if names.normalised(name) in known:
             name = rng.choice(names.PROCESSORS)
         p.payer_name = name
     else:
@@ -681,8 +697,9 @@ def _remittance(
     electronic = [p for p in window if p.channel != "lockbox"]
     bare = {p.payment_id for p in _quota(rng, electronic, preset.no_remittance, len(electronic))}
     differs = {p.payment_id for p in _quota(rng, window, preset.payer_name_differs, total)}
+    known = {names.normalised(c.name) for c in customers.values()}
     for p in window:
-        _payer_identity(rng, p, customers, p.payment_id in differs)
+        _payer_identity(rng, p, customers, p.payment_id in differs, known)
         if p.payment_id in differs:
             p.tags.add("payer_name_differs")
         if p.payer_id != p.customer_id:
@@ -854,6 +871,10 @@ def generate(
     if not documents:
         for p in window:
             p.document_kind = ""
+    mix, targets = achieved_mix(window, people), preset.shares()
+    if not documents:  # without documents there are no separate advices to count
+        mix.pop("separate_advice")
+        targets.pop("separate_advice")
     return World(
         seed=seed,
         preset=preset,
@@ -865,8 +886,8 @@ def generate(
         history=history,
         window=window,
         documents=docs,
-        mix=achieved_mix(window, people),
-        targets=preset.shares(),
+        mix=mix,
+        targets=targets,
     )
 
 
