@@ -156,6 +156,7 @@ class RemittanceAdvice:
 
     total: the payment total the advice declares; lines: what it pays.
     confidence: 0..1, how sure extraction is of the whole advice (1.0 for structured EDI).
+    payer_number: the customer's own id with us, when the advice gives it.
     """
 
     advice_id: str
@@ -166,6 +167,7 @@ class RemittanceAdvice:
     lines: tuple[RemittanceLine, ...] = ()
     source_file_id: str = ""
     confidence: float = 1.0
+    payer_number: str = ""
 
 
 @dataclass(frozen=True, slots=True)

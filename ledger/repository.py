@@ -13,6 +13,7 @@ from ledger.db import Connection, transaction, utcnow
 from ledger.errors import RowProblem, ValidationFailed
 from ledger.migrations import LATEST_VERSION
 from ledger.money import format_amount
+from ledger.records import Payment, RemittanceAdvice
 
 _ITEM_FIELDS = ("issue_date", "due_date", "amount_minor", "open_minor", "terms", "po_number")
 _IDENTITY_FIELDS = ("customer_id", "currency", "doc_type")
@@ -338,3 +339,145 @@ def open_items_frame(con: Connection) -> pl.DataFrame:
         "SELECT * EXCLUDE (source_file_id, updated_at) FROM invoices WHERE open_minor <> 0 "
         "ORDER BY customer_id, due_date, invoice_number"
     ).pl()
+
+
+def known_file(con: Connection, sha256: str) -> tuple[str, str] | None:
+    """(file_id, status) of a file already seen with these bytes, or None."""
+    rows = con.execute(
+        "SELECT file_id, status FROM ingested_files WHERE sha256 = ?", [sha256]
+    ).fetchall()
+    return (str(rows[0][0]), str(rows[0][1])) if rows else None
+
+
+def record_file(
+    con: Connection,
+    *,
+    file_id: str,
+    sha256: str,
+    name: str,
+    file_format: str,
+    status: str,
+    reason: str = "",
+    counts: dict[str, int] | None = None,
+) -> None:
+    """Remember a file by content hash: ingested, or quarantined with what/where/why."""
+    con.execute(
+        "INSERT INTO ingested_files VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (file_id) DO UPDATE "
+        "SET status = excluded.status, quarantine_reason = excluded.quarantine_reason, "
+        "counts = excluded.counts, received_at = excluded.received_at",
+        [file_id, sha256, name, file_format, status, reason, json.dumps(counts or {}), utcnow()],
+    )
+
+
+def insert_payments(con: Connection, payments: list[Payment]) -> tuple[list[str], int]:
+    """Store bank transactions not seen before, by (fingerprint, occurrence).
+
+    Returns the ids of the new ones and the number already in the ledger (from an overlapping
+    statement or an earlier file). Credits wait to be applied; debits are kept for the record.
+    """
+    if not payments:
+        return [], 0
+    now = utcnow()
+    frame = pl.DataFrame(
+        {
+            "payment_id": [p.payment_id for p in payments],
+            "account": [p.account for p in payments],
+            "currency": [p.amount.currency for p in payments],
+            "amount_minor": [p.amount.minor for p in payments],
+            "value_date": [p.value_date for p in payments],
+            "booking_date": [p.booking_date for p in payments],
+            "payer_name": [p.payer_name for p in payments],
+            "payer_account": [p.payer_account for p in payments],
+            "bank_reference": [p.bank_reference for p in payments],
+            "end_to_end_id": [p.end_to_end_id for p in payments],
+            "remittance_text": [p.remittance_text for p in payments],
+            "fingerprint": [p.fingerprint for p in payments],
+            "occurrence": [p.occurrence for p in payments],
+            "source_file_id": [p.source_file_id for p in payments],
+            "status": ["unapplied" if p.amount.minor > 0 else "not_receivable" for p in payments],
+            "created_at": [now] * len(payments),
+        },
+        schema_overrides={"amount_minor": pl.Int64, "occurrence": pl.Int32},
+    )
+    con.register("incoming_payments", frame)
+    try:
+        new_ids = [
+            str(r[0])
+            for r in con.execute(
+                """
+                INSERT INTO payments
+                SELECT i.* FROM incoming_payments i
+                ANTI JOIN payments p USING (fingerprint, occurrence)
+                RETURNING payment_id
+                """
+            ).fetchall()
+        ]
+    finally:
+        con.unregister("incoming_payments")
+    return new_ids, len(payments) - len(new_ids)
+
+
+def insert_advices(
+    con: Connection, advices: list[RemittanceAdvice], payment_of: dict[str, str] | None = None
+) -> int:
+    """Store remittance advices and their lines (skipping ids already stored); return new count.
+
+    ``payment_of`` links an advice to the payment it describes when that is known at ingest
+    (structured remittance inside a bank record); separate advices are linked by matching.
+    """
+    links = payment_of or {}
+    existing = (
+        {
+            str(r[0])
+            for r in con.execute(
+                "SELECT advice_id FROM remittance_advices WHERE advice_id IN (SELECT unnest(?))",
+                [[a.advice_id for a in advices]],
+            ).fetchall()
+        }
+        if advices
+        else set()
+    )
+    fresh = [a for a in advices if a.advice_id not in existing]
+    now = utcnow()
+    for advice in fresh:
+        currency = (
+            advice.total.currency
+            if advice.total
+            else (advice.lines[0].paid.currency if advice.lines else None)
+        )
+        con.execute(
+            "INSERT INTO remittance_advices VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                advice.advice_id,
+                advice.payer_name,
+                advice.payment_reference,
+                advice.payment_date,
+                currency,
+                advice.total.minor if advice.total else None,
+                advice.confidence,
+                advice.source_file_id,
+                links.get(advice.advice_id),
+                json.dumps({"payer_number": advice.payer_number}),
+                now,
+            ],
+        )
+        con.executemany(
+            "INSERT INTO remittance_lines VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    advice.advice_id,
+                    n,
+                    line.reference,
+                    line.paid.currency,
+                    line.paid.minor,
+                    line.gross.minor if line.gross else None,
+                    line.discount.minor if line.discount else None,
+                    line.deduction.minor if line.deduction else None,
+                    line.reason,
+                    line.invoice_date,
+                    line.confidence,
+                )
+                for n, line in enumerate(advice.lines, start=1)
+            ],
+        ) if advice.lines else None
+    return len(fresh)

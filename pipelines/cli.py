@@ -131,6 +131,82 @@ def status(
         typer.echo(f"{key:<{width}}  {value}")
 
 
+FORMATS = ("auto", "bai2", "camt053", "camt054", "mt940", "csv", "edi820")
+
+
+def _check_format(file_format: str) -> None:
+    from ledger.errors import InputError
+
+    if file_format not in FORMATS:
+        raise InputError(f"unknown format {file_format!r}: choose one of {', '.join(FORMATS)}")
+
+
+@app.command()
+def parse(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="A bank file or EDI 820.")],
+    file_format: Annotated[str, typer.Option("--format", help=" | ".join(FORMATS))] = "auto",
+    profile: Annotated[
+        Path | None, typer.Option(help="CSV bank profile (JSON); default: mapping.json beside it.")
+    ] = None,
+) -> None:
+    """Print the normalised transactions (or EDI 820 advices) as JSON lines; writes nothing."""
+    from ingest.files import read_source
+    from ingest.statements import ParsedFile, transaction_json
+    from pipelines.ingest import load_profiles, parse_any
+
+    _check_format(file_format)
+    source = read_source(file)
+    profiles = load_profiles(_settings(ctx).home, file, profile)
+    parsed = parse_any(source.content, source=file.name, file_format=file_format, profiles=profiles)
+    if isinstance(parsed, ParsedFile):
+        for statement in parsed.statements:
+            for item in statement.transactions:
+                typer.echo(json.dumps(transaction_json(item, statement, parsed.file_format)))
+        return
+    from pipelines.ingest import advice_json
+
+    for advice in parsed:
+        typer.echo(json.dumps(advice_json(advice)))
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (walked).")],
+    file_format: Annotated[str, typer.Option("--format", help=" | ".join(FORMATS))] = "auto",
+    profile: Annotated[Path | None, typer.Option(help="CSV bank profile (JSON).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Store bank files and EDI 820 advices; idempotent. A bad file is quarantined, the rest go on."""
+    from ledger.errors import InputError
+    from pipelines.ingest import ingest_paths, report_json
+
+    _check_format(file_format)
+    report = ingest_paths(paths, _settings(ctx), file_format=file_format, profile=profile)
+    if as_json:
+        typer.echo(report_json(report))
+    else:
+        for f in report.files:
+            name = Path(f.path).name
+            if f.status == "ingested":
+                typer.echo(
+                    f"{name}: {f.file_format}: {f.new} new, {f.duplicates} already known"
+                    + (f", {f.advices} advices" if f.advices else "")
+                )
+            elif f.status == "refused":
+                where = f" (quarantined: {f.quarantined_to})" if f.quarantined_to else ""
+                typer.echo(f"{name}: refused: {f.reason}{where}", err=True)
+            else:
+                typer.echo(f"{name}: {f.status}: {f.reason}")
+        totals = report.as_dict()["totals"]
+        typer.echo(", ".join(f"{n} {s}" for s, n in totals.items()))
+    if report.refused:
+        raise InputError(
+            f"{report.refused} file(s) refused and quarantined; the others were ingested"
+        )
+
+
 @app.command()
 def simulate(
     out: Annotated[

@@ -1,0 +1,232 @@
+"""CSV bank statements read through a declared column mapping (a small profile per bank).
+
+CSV exports differ per bank in delimiter, decimal mark, date format, and whether amounts are
+signed or split into debit and credit columns. Nothing is guessed: a :class:`CsvProfile` says
+which column is which, and a file whose header does not fit its profile is refused.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from ingest.statements import BankTransaction, ParsedFile, ParsedStatement
+from ledger.currencies import is_known
+from ledger.errors import MoneyError, ParseError
+from ledger.money import Money, parse_amount
+
+
+@dataclass(frozen=True, slots=True)
+class CsvProfile:
+    """How one bank writes its CSV statements.
+
+    Column entries name the header of that column ('' when the bank has none). Either
+    ``amount`` (signed, credits positive) or both ``debit`` and ``credit`` (unsigned) must be
+    given. ``account`` and ``currency`` are used when the file carries no such column.
+    """
+
+    name: str
+    date: str
+    amount: str = ""
+    debit: str = ""
+    credit: str = ""
+    value_date: str = ""
+    currency: str = ""
+    payer_name: str = ""
+    payer_account: str = ""
+    reference: str = ""
+    remittance: str = ""
+    delimiter: str = ","
+    decimal_mark: str = "."
+    date_format: str = "%Y-%m-%d"
+    encoding: str = "utf-8"
+    account: str = ""
+    default_currency: str = ""
+
+    @classmethod
+    def from_mapping(cls, mapping: dict[str, Any], *, source: str = "profile") -> CsvProfile:
+        """A profile from its plain-data form (JSON); unknown keys and bad values are errors."""
+        known = set(cls.__dataclass_fields__)
+        ignored = {"header", "signed_amount"}  # implied by the columns that are named
+        unknown = set(mapping) - known - ignored
+        if unknown:
+            raise ParseError(f"unknown profile keys: {', '.join(sorted(unknown))}", source=source)
+        values = {k: str(v) for k, v in mapping.items() if k in known and v is not None}
+        if "name" not in values or "date" not in values:
+            raise ParseError("a CSV profile needs 'name' and 'date'", source=source)
+        profile = cls(**values)
+        if not profile.amount and not (profile.debit and profile.credit):
+            raise ParseError(
+                "a CSV profile needs 'amount' or both 'debit' and 'credit'", source=source
+            )
+        if profile.decimal_mark not in (".", ","):
+            raise ParseError(
+                f"decimal_mark must be '.' or ',', not {profile.decimal_mark!r}", source=source
+            )
+        if len(profile.delimiter) != 1:
+            raise ParseError(
+                f"delimiter must be one character, not {profile.delimiter!r}", source=source
+            )
+        if not profile.currency and not is_known(profile.default_currency):
+            raise ParseError(
+                "a CSV profile needs a 'currency' column or a known 'default_currency'",
+                source=source,
+            )
+        return profile
+
+    @property
+    def required_columns(self) -> tuple[str, ...]:
+        named = (
+            self.date,
+            self.amount,
+            self.debit,
+            self.credit,
+            self.value_date,
+            self.currency,
+            self.payer_name,
+            self.payer_account,
+            self.reference,
+            self.remittance,
+        )
+        return tuple(c for c in named if c)
+
+    def fits(self, header: list[str]) -> bool:
+        """True when every column this profile names is in ``header``."""
+        present = {h.strip() for h in header}
+        return all(c in present for c in self.required_columns)
+
+
+def read_header(data: bytes, profile: CsvProfile) -> list[str]:
+    try:
+        first = data.decode(profile.encoding).lstrip("\ufeff").splitlines()[0]
+    except (UnicodeDecodeError, IndexError, LookupError):
+        return []
+    return next(csv.reader([first], delimiter=profile.delimiter), [])
+
+
+def _date(text: str, fmt: str, line: int, column: str, source: str) -> date:
+    try:
+        return datetime.strptime(text.strip(), fmt).date()
+    except ValueError:
+        raise ParseError(
+            f"column {column!r}: {text!r} is not a date in the form {fmt}", source=source, line=line
+        ) from None
+
+
+def parse_csv_statement(data: bytes, profile: CsvProfile, *, source: str = "") -> ParsedFile:
+    """Every row of a CSV statement as a transaction; any bad row refuses the whole file."""
+    try:
+        text = data.decode(profile.encoding)
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ParseError(
+            f"not {profile.encoding} text (byte 0x{data[exc.start]:02x})", source=source, line=line
+        ) from None
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""), delimiter=profile.delimiter)
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        raise ParseError("file is empty", source=source) from None
+    except csv.Error as exc:
+        raise ParseError(f"malformed CSV header ({exc})", source=source, line=1) from None
+    missing = [c for c in profile.required_columns if c not in header]
+    if missing:
+        raise ParseError(
+            f"header lacks the column(s) {', '.join(map(repr, missing))} that profile "
+            f"{profile.name!r} expects",
+            source=source,
+            line=1,
+        )
+    index = {name: i for i, name in enumerate(header)}
+    transactions = []
+    currencies = set()
+    try:
+        for row in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(header):
+                raise ParseError(
+                    f"{len(row)} fields where the header has {len(header)}",
+                    source=source,
+                    line=line,
+                )
+
+            def cell(column: str, row: list[str] = row) -> str:
+                return row[index[column]].strip() if column else ""
+
+            currency = cell(profile.currency) or profile.default_currency
+            if not is_known(currency):
+                raise ParseError(f"unknown currency {currency!r}", source=source, line=line)
+            currencies.add(currency)
+            try:
+                if profile.amount:
+                    minor = parse_amount(
+                        cell(profile.amount),
+                        currency,
+                        decimal_mark=profile.decimal_mark,
+                        grouping=True,
+                    )
+                else:
+                    debit, credit = cell(profile.debit), cell(profile.credit)
+                    if bool(debit) == bool(credit):
+                        raise ParseError(
+                            "exactly one of the debit and credit columns must hold an amount",
+                            source=source,
+                            line=line,
+                        )
+                    unsigned = parse_amount(
+                        debit or credit, currency, decimal_mark=profile.decimal_mark, grouping=True
+                    )
+                    if unsigned < 0:
+                        raise ParseError(
+                            "debit and credit columns hold unsigned amounts",
+                            source=source,
+                            line=line,
+                        )
+                    minor = -unsigned if debit else unsigned
+            except MoneyError as exc:
+                raise ParseError(str(exc), source=source, line=line) from None
+            booked = _date(cell(profile.date), profile.date_format, line, profile.date, source)
+            valued = (
+                _date(
+                    cell(profile.value_date), profile.date_format, line, profile.value_date, source
+                )
+                if cell(profile.value_date)
+                else booked
+            )
+            transactions.append(
+                BankTransaction(
+                    account=profile.account or profile.name,
+                    amount=Money(minor, currency),
+                    booking_date=booked,
+                    value_date=valued,
+                    payer_name=cell(profile.payer_name),
+                    payer_account=cell(profile.payer_account),
+                    customer_reference=cell(profile.reference),
+                    remittance_text=" ".join(cell(profile.remittance).split()),
+                    type_code="",
+                    line=line,
+                )
+            )
+    except csv.Error as exc:
+        raise ParseError(f"malformed CSV ({exc})", source=source, line=reader.line_num) from None
+    if len(currencies) > 1:
+        raise ParseError(
+            f"one statement holds several currencies ({', '.join(sorted(currencies))})",
+            source=source,
+        )
+    currency = currencies.pop() if currencies else profile.default_currency
+    dates = [t.booking_date for t in transactions if t.booking_date]
+    statement = ParsedStatement(
+        account=profile.account or profile.name,
+        currency=currency,
+        statement_id="",
+        transactions=tuple(transactions),
+        from_date=min(dates) if dates else None,
+        to_date=max(dates) if dates else None,
+    )
+    return ParsedFile("csv", (statement,), {"profile": profile.name})
