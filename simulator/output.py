@@ -127,7 +127,8 @@ def _statements(rng: random.Random, world: World) -> list[Statement]:
     balance carried from one statement to the next."""
     statements = []
     for account, lines in sorted(_lines_for(rng, world).items(), key=lambda kv: kv[0].account_id):
-        daily = account.file_format == "camt054"
+        # BAI2 prior-day reports and camt.054 notifications come daily; the others weekly.
+        daily = account.file_format in ("bai2", "camt054")
         periods: dict[date, list[StatementLine]] = defaultdict(list)
         for line in lines:
             day = line.booking_date

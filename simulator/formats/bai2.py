@@ -219,7 +219,10 @@ def _text(line: StatementLine) -> str:
 
 
 def _wrap(text: str, first_width: int, width: int) -> list[str]:
-    """Break ``text`` into chunks, at spaces where possible; the reader joins them with a space.
+    """Break ``text`` into chunks, at spaces where possible (the space is dropped).
+
+    A reader joins chunks with a space unless a line is filled to the record length, which
+    means a word was cut there and runs on.
 
     No chunk ends with '/', which a reader would take for the end of the record.
     """
@@ -231,7 +234,9 @@ def _wrap(text: str, first_width: int, width: int) -> list[str]:
         if len(rest) <= limit:
             chunk, rest = rest, ""
         else:
-            cut = rest.rfind(" ", 1, limit + 1)
+            # Break before the last column: a line filled to the record length tells the reader
+            # that a word runs on into the next record, so a break at a space must stay shorter.
+            cut = rest.rfind(" ", 1, limit)
             if cut > 0:
                 chunk, rest, separator = rest[:cut], rest[cut + 1 :], " "
             else:

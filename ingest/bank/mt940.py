@@ -1,0 +1,595 @@
+"""SWIFT MT940 customer statements, with German (?20) or SWIFT-slash (/EREF/) :86:, into records.
+
+Every statement of a file becomes a :class:`ParsedStatement` whose opening balance plus its lines
+must equal its closing balance (an intermediate page ``:60M:``/``:62M:`` ties out on its own).
+Amounts are read as written, with the decimal comma SWIFT requires; a '.' is refused rather than
+truncated. Text fields are joined with single spaces; supplementary details of a ``:61:`` line
+(its second line, often the counterparty) are appended to the remittance text so nothing the bank
+sent is lost.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import mt940
+
+from ingest.statements import BankTransaction, ParsedFile, ParsedStatement
+from ledger.currencies import is_known
+from ledger.errors import MoneyError, ParseError, UnbalancedStatement
+from ledger.money import Money, parse_amount
+
+# mt-940's tag grammar reads each field well (the :61: layout, dates, the New-Year roll-over of
+# the entry date), but its file-level assembly loses line numbers, merges statements, truncates
+# '1000.57' to 1000, takes a second :25: silently and hangs a statement-level :86: on the last
+# transaction; so the file is split into fields here and each field goes through its tag parser.
+_TAGS = mt940.tags.TAG_BY_ID
+_TAG_START = re.compile(r":(?P<tag>[0-9]{2}[A-Z]?|NS[A-Z]?):")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_LINE_WIDTH = 65
+"""SWIFT's width of one line of a field; a full line was cut mid-text, not at its end."""
+
+_GERMAN_SUBFIELD_WIDTH = 27
+_GERMAN_START = re.compile(r"(?P<code>[0-9]{3})(?P<mark>[?>])[0-9]{2}")
+_SEPA_KEYWORD = re.compile(
+    r"(?P<key>EREF|KREF|MREF|CRED|SVWZ|ABWA|ABWE|IBAN|BIC|DEBT|COAM|OAMT|PURP|MDAT|SQTP|ORCR|ORMR"
+    r"|DDAT)\+"
+)
+_SLASH_KEYWORDS = (
+    "EREF|KREF|MARF|CSID|ORDP|BENM|ULTC|ULTD|ULTB|NAME|ADDR|IBAN|BIC|CNTP|REMI|TRTP|ISDT|RTRN"
+    "|PREF|PURP|CDTRREF|CDTRREFTP|SVCL|OCMT|CHGS|EXCH|IREF|TRCD"
+)
+_SLASH_MARKER = re.compile(rf"/(?P<key>{_SLASH_KEYWORDS})/")
+_SLASH_START = re.compile(rf"\s*/(?:{_SLASH_KEYWORDS})/")
+_NO_REFERENCE = {"NONREF", "NOTPROVIDED"}
+
+_OPENING = {"60F", "60M", "60"}
+_CLOSING = {"62F", "62M", "62"}
+# Read past: date-time, related reference, floor limit, forward available, MT942 sums, non-SWIFT.
+_INFORMATIONAL = {"13", "13D", "21", "34F", "65", "90C", "90D", "NS"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Field:
+    """One field of the text block: its tag ('61', '60F'), its value lines, its first line."""
+
+    tag: str
+    lines: tuple[str, ...]
+    line: int
+
+    @property
+    def value(self) -> str:
+        return "\n".join(self.lines)
+
+
+@dataclass(slots=True)
+class _Block:
+    """The fields of one statement, from its :20: to the end of its message."""
+
+    fields: list[_Field] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Balance:
+    amount: Money
+    on: date
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Details:
+    """What a :86: field says about the counterparty and the payment."""
+
+    payer_name: str = ""
+    payer_account: str = ""
+    end_to_end_id: str = ""
+    customer_reference: str = ""
+    remittance_text: str = ""
+    creditor_reference: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    statement: ParsedStatement
+    closing_line: int
+    information: str
+    available: Money | None
+
+
+def parse_mt940(data: bytes, *, source: str = "") -> ParsedFile:
+    """Every statement of an MT940 file, each tied out: opening + lines == closing.
+
+    Raises :class:`ParseError` (with the line) for anything that is not a well-formed MT940
+    statement, and :class:`UnbalancedStatement` when a statement's lines do not add up.
+    """
+    read = _read(data, source)
+    for item in read:
+        _tie_out(item, source)
+    return _file(read)
+
+
+def read_mt940(data: bytes, *, source: str = "") -> ParsedFile:
+    """The statements as the bank wrote them, without the balance tie-out.
+
+    For looking into a file that :func:`parse_mt940` refused as unbalanced; ingestion uses
+    :func:`parse_mt940`.
+    """
+    return _file(_read(data, source))
+
+
+def difference(statement: ParsedStatement) -> Money | None:
+    """closing - (opening + lines): zero for a statement that ties out, None without balances."""
+    if statement.opening_balance is None or statement.closing_balance is None:
+        return None
+    booked = sum(t.amount.minor for t in statement.transactions)
+    return Money(
+        statement.closing_balance.minor - statement.opening_balance.minor - booked,
+        statement.currency,
+    )
+
+
+def _file(read: list[_Read]) -> ParsedFile:
+    details: dict[str, Any] = {}
+    information = {r.statement.statement_id: r.information for r in read if r.information}
+    if information:
+        details["statement_information"] = information
+    available = {r.statement.statement_id: r.available for r in read if r.available is not None}
+    if available:
+        # :64: closing available balance (booked minus holds), by statement.
+        details["available_balance"] = available
+    return ParsedFile("mt940", tuple(r.statement for r in read), details)
+
+
+def _tie_out(item: _Read, source: str) -> None:
+    statement = item.statement
+    gap = difference(statement)
+    if gap is None or gap.minor == 0:
+        return
+    assert statement.opening_balance is not None and statement.closing_balance is not None
+    booked = Money(sum(t.amount.minor for t in statement.transactions), statement.currency)
+    raise UnbalancedStatement(
+        f"statement {statement.statement_id!r} of account {statement.account!r} does not tie "
+        f"out: opening {statement.opening_balance} + {len(statement.transactions)} line(s) "
+        f"totalling {booked} = {statement.opening_balance + booked}, but the closing balance "
+        f"is {statement.closing_balance} (difference {gap}); the file is incomplete or altered, "
+        "ask the bank for a corrected statement",
+        source=source,
+        line=item.closing_line,
+    )
+
+
+# -- splitting the text into statements and fields ------------------------------------------
+
+
+def _decode(data: bytes, source: str) -> str:
+    if not isinstance(data, bytes | bytearray):
+        raise ParseError(f"expected bytes, got {type(data).__name__}", source=source)
+    try:
+        text = bytes(data).decode("utf-8")
+    except UnicodeDecodeError:
+        # SWIFT text is ASCII; banks that stray from it mostly write Latin-1.
+        text = bytes(data).decode("latin-1")
+    text = text.removeprefix("\ufeff")
+    control = _CONTROL.search(text)
+    if control:
+        line = text.count("\n", 0, control.start()) + 1
+        raise ParseError(
+            f"control character 0x{ord(control.group()):02x}: this is not MT940 text "
+            "(binary data, or another encoding such as UTF-16)",
+            source=source,
+            line=line,
+        )
+    return text
+
+
+def _blocks(text: str, source: str) -> Iterator[_Block]:
+    """Statements: fields from a :20: until the message ends ('-'), the next :20: or the file."""
+    block: _Block | None = None
+    current: tuple[str, list[str], int] | None = None
+
+    def flush() -> None:
+        nonlocal current
+        if current is not None and block is not None:
+            tag, lines, line = current
+            block.fields.append(_Field(tag, tuple(lines), line))
+        current = None
+
+    for number, raw in enumerate(text.split("\n"), start=1):
+        line = raw.replace("\r", "").rstrip()
+        match = _TAG_START.match(line)
+        if match:
+            tag = match.group("tag")
+            if tag == "20":
+                flush()
+                if block is not None:
+                    yield block
+                block = _Block()
+            elif block is None:
+                raise ParseError(
+                    f"field :{tag}: outside a statement (no :20: before it)",
+                    source=source,
+                    line=number,
+                )
+            flush()
+            current = (tag, [line[match.end() :]], number)
+        elif line.startswith("-"):
+            # The end of the text block ('-' or '-}'); what follows until a :20: is envelope.
+            flush()
+            if block is not None:
+                yield block
+            block = None
+        elif current is not None:
+            current[1].append(line)
+        # Text before a statement's first field is a bank's header or SWIFT envelope.
+    flush()
+    if block is not None:
+        yield block
+
+
+def _read(data: bytes, source: str) -> list[_Read]:
+    text = _decode(data, source)
+    transactions = mt940.models.Transactions()
+    read = [_statement(block, transactions, source) for block in _blocks(text, source)]
+    if not read:
+        raise ParseError("no MT940 statement in the file (no :20: field)", source=source)
+    return read
+
+
+# -- one statement ----------------------------------------------------------------------------
+
+
+def _statement(block: _Block, transactions: Any, source: str) -> _Read:
+    reference = block.fields[0].value.strip()
+    account = ""
+    number = ""
+    opening: _Balance | None = None
+    closing: _Balance | None = None
+    lines: list[tuple[_Field, list[_Field]]] = []
+    information: list[str] = []
+    available: _Balance | None = None
+    previous = ""
+
+    def once(current: object, item: _Field, what: str) -> None:
+        if current:
+            raise ParseError(
+                f"second {what} (:{item.tag}:) in statement {reference!r}; a field may be "
+                "mis-tagged",
+                source=source,
+                line=item.line,
+            )
+
+    for item in block.fields[1:]:
+        tag = item.tag
+        if tag in ("25", "25P"):
+            once(account, item, "account")
+            account = item.value.strip().split("\n")[0]
+        elif tag in ("28", "28C"):
+            once(number, item, "statement number")
+            number = item.value.strip()
+        elif tag in _OPENING:
+            once(opening, item, "opening balance")
+            if lines:
+                raise ParseError(
+                    "opening balance after a statement line", source=source, line=item.line
+                )
+            opening = _balance(item, source)
+        elif tag in _CLOSING:
+            once(closing, item, "closing balance")
+            closing = _balance(item, source)
+        elif tag == "61":
+            if closing is not None:
+                raise ParseError(
+                    "statement line after the closing balance", source=source, line=item.line
+                )
+            lines.append((item, []))
+        elif tag == "86":
+            if lines and previous in ("61", "86") and closing is None:
+                lines[-1][1].append(item)
+            else:
+                information.append(_join_plain(item.lines))
+        elif tag == "64":
+            once(available, item, "available balance")
+            available = _balance(item, source)
+        elif tag in _INFORMATIONAL:
+            pass
+        else:
+            raise ParseError(
+                f"unknown field :{tag}: in an MT940 statement", source=source, line=item.line
+            )
+        previous = tag
+
+    first = block.fields[0]
+    if not account:
+        raise ParseError(
+            f"statement {reference!r} has no account (:25:)", source=source, line=first.line
+        )
+    if opening is None or closing is None:
+        missing = "opening (:60F:)" if opening is None else "closing (:62F:)"
+        raise ParseError(
+            f"statement {reference!r} has no {missing} balance; the file may be truncated",
+            source=source,
+            line=first.line,
+        )
+    currency = opening.amount.currency
+    if closing.amount.currency != currency:
+        raise ParseError(
+            f"closing balance in {closing.amount.currency}, opening in {currency}",
+            source=source,
+            line=closing.line,
+        )
+    statement_id = f"{reference}/{number}" if number else reference
+    booked = tuple(
+        _transaction(line, details, account, currency, transactions, source)
+        for line, details in lines
+    )
+    statement = ParsedStatement(
+        account=account,
+        currency=currency,
+        statement_id=statement_id,
+        transactions=booked,
+        opening_balance=opening.amount,
+        closing_balance=closing.amount,
+        from_date=opening.on,
+        to_date=closing.on,
+    )
+    return _Read(
+        statement, closing.line, " ".join(information), available.amount if available else None
+    )
+
+
+def _amount(text: str, currency: str, item: _Field, source: str) -> int:
+    """Minor units of an unsigned MT940 amount ('1234,56', '500,', '500')."""
+    if not text or text.count(",") > 1 or text.startswith(","):
+        raise ParseError(
+            f":{item.tag}: amount {text!r} is not an MT940 amount (digits and one decimal comma)",
+            source=source,
+            line=item.line,
+        )
+    try:
+        return parse_amount(text.removesuffix(","), currency, decimal_mark=",")
+    except MoneyError as exc:
+        raise ParseError(f":{item.tag}: {exc}", source=source, line=item.line) from None
+
+
+def _refuse_dot(value: str, end: int, item: _Field, source: str) -> None:
+    if value[end : end + 1] == ".":
+        raise ParseError(
+            f":{item.tag}: amount written with '.' ({value[: end + 4]!r}); MT940 amounts use a "
+            "decimal comma, so '.' is refused rather than read as a truncated amount",
+            source=source,
+            line=item.line,
+        )
+
+
+def _parse_tag(item: _Field, value: str, source: str) -> dict[str, Any]:
+    """The tag's named groups from mt-940's pattern for ``item``."""
+    tag = _TAGS.get(item.tag) or _TAGS[int(item.tag[:2])]
+    match = tag.re.match(value)
+    if not match:
+        raise ParseError(
+            f":{item.tag}: {value[:80]!r} does not have the layout of a {tag.name} field",
+            source=source,
+            line=item.line,
+        )
+    groups: dict[str, Any] = match.groupdict()
+    groups["_match"] = match
+    return groups
+
+
+def _balance(item: _Field, source: str) -> _Balance:
+    value = item.value.strip()
+    groups = _parse_tag(item, value, source)
+    match: re.Match[str] = groups.pop("_match")
+    _refuse_dot(value, match.end("amount"), item, source)
+    if value[match.end() :].strip():
+        raise ParseError(
+            f":{item.tag}: unexpected text {value[match.end() :]!r} after the amount",
+            source=source,
+            line=item.line,
+        )
+    currency = groups["currency"].upper()
+    if not is_known(currency):
+        raise ParseError(
+            f":{item.tag}: unknown currency {currency!r}", source=source, line=item.line
+        )
+    minor = _amount(groups["amount"], currency, item, source)
+    sign = -1 if groups["status"].upper() == "D" else 1
+    on = _date(groups, item, source)
+    return _Balance(Money(sign * minor, currency), on, item.line)
+
+
+def _date(groups: dict[str, Any], item: _Field, source: str) -> date:
+    try:
+        return date(2000 + int(groups["year"]), int(groups["month"]), int(groups["day"]))
+    except ValueError:
+        raise ParseError(
+            f":{item.tag}: {groups['year']}{groups['month']}{groups['day']} is not a date (YYMMDD)",
+            source=source,
+            line=item.line,
+        ) from None
+
+
+def _transaction(
+    item: _Field,
+    details: list[_Field],
+    account: str,
+    currency: str,
+    transactions: Any,
+    source: str,
+) -> BankTransaction:
+    value = item.value.strip()
+    groups = _parse_tag(item, value, source)
+    match: re.Match[str] = groups.pop("_match")
+    _refuse_dot(value, match.end("amount"), item, source)
+    if not groups.get("id"):
+        raise ParseError(
+            ":61: has no transaction type (such as NTRF) after the amount",
+            source=source,
+            line=item.line,
+        )
+    minor = _amount(groups["amount"], currency, item, source)
+    mark = groups["status"].upper()
+    # C and RD (reversal of a debit) bring money in; D and RC (reversal of a credit) take it out.
+    sign = -1 if mark in ("D", "RC") else 1
+    try:
+        groups["currency"] = currency
+        statement_tag = _TAGS[61]
+        groups = mt940.processors.date_fixup_pre_processor(transactions, statement_tag, groups)
+        built = statement_tag(transactions, groups)
+    except (ValueError, ArithmeticError, TypeError, KeyError):
+        raise ParseError(
+            f":61: {value[:16]!r} does not start with a value date (YYMMDD) and an optional "
+            "entry date (MMDD)",
+            source=source,
+            line=item.line,
+        ) from None
+    value_date = date(built["date"].year, built["date"].month, built["date"].day)
+    entry = built.get("entry_date")
+    booking_date = date(entry.year, entry.month, entry.day) if entry else value_date
+
+    customer_reference = (groups.get("customer_reference") or "").strip()
+    if customer_reference.upper() in _NO_REFERENCE:
+        customer_reference = ""
+    supplementary = " ".join((groups.get("extra_details") or "").split())
+    parsed = _details(details)
+    remittance = parsed.remittance_text
+    if supplementary and supplementary not in remittance:
+        remittance = f"{remittance} {supplementary}".strip()
+    return BankTransaction(
+        account=account,
+        amount=Money(sign * minor, currency),
+        booking_date=booking_date,
+        value_date=value_date,
+        payer_name=parsed.payer_name,
+        payer_account=parsed.payer_account,
+        bank_reference=(groups.get("bank_reference") or "").strip(),
+        customer_reference=customer_reference or parsed.customer_reference,
+        end_to_end_id=parsed.end_to_end_id,
+        remittance_text=remittance,
+        creditor_reference=parsed.creditor_reference,
+        type_code=groups["id"].upper(),
+        line=item.line,
+    )
+
+
+# -- the :86: information to the account owner ------------------------------------------------
+
+
+def _single_spaced(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _join_plain(lines: tuple[str, ...] | list[str], width: int = _LINE_WIDTH) -> str:
+    """Free text lines: a full-width line was cut mid-word and runs on, others end a phrase."""
+    out = ""
+    for index, line in enumerate(lines):
+        if index and len(lines[index - 1]) < width:
+            out += " "
+        out += line
+    return _single_spaced(out)
+
+
+def _details(fields: list[_Field]) -> _Details:
+    if not fields:
+        return _Details()
+    lines = [line for item in fields for line in item.lines]
+    joined = "".join(lines)
+    german = _GERMAN_START.match(joined)
+    if german:
+        return _german(joined, german.group("mark")) or _Details(remittance_text=_join_plain(lines))
+    if _SLASH_START.match(joined):
+        return _slash(joined) or _Details(remittance_text=_join_plain(lines))
+    return _Details(remittance_text=_join_plain(lines))
+
+
+def _german(text: str, mark: str) -> _Details | None:
+    """German ?00..?63 subfields (the Deutsche Kreditwirtschaft layout; Triodos writes '>')."""
+    parts = re.split(rf"{re.escape(mark)}([0-9]{{2}})", text[3:])
+    subfields = list(zip(parts[1::2], parts[2::2], strict=True))
+
+    def join(values: list[str]) -> str:
+        out = ""
+        for index, value in enumerate(values):
+            if index and len(values[index - 1]) < _GERMAN_SUBFIELD_WIDTH:
+                out += " "
+            out += value
+        return out
+
+    purpose = [v for k, v in subfields if "20" <= k <= "29" or "60" <= k <= "63"]
+    # A SEPA keyword (EREF+, SVWZ+ ...) opens an item; a value runs on into the next subfield
+    # only when its subfield is full, otherwise the next subfield starts a new piece of text.
+    items: list[list[str]] = []
+    full = False
+    for value in purpose:
+        keyword = _SEPA_KEYWORD.match(value)
+        if keyword:
+            items.append([keyword.group("key"), value[keyword.end() :]])
+        elif items and full:
+            items[-1][1] += value
+        else:
+            items.append(["", value])
+        full = len(value) >= _GERMAN_SUBFIELD_WIDTH
+    tagged: dict[str, str] = {}
+    for key, value in items:
+        if key and key not in tagged:
+            tagged[key] = _single_spaced(value)
+    free_text = _single_spaced(" ".join(value for key, value in items if not key))
+    name = _single_spaced(join([v for k, v in subfields if k in ("32", "33")]))
+    account = "".join(v for k, v in subfields if k == "31").replace(" ", "")
+    remittance = tagged.get("SVWZ") or free_text
+    end_to_end = tagged.get("EREF", "")
+    if not (name or account or remittance or end_to_end):
+        return None
+    return _Details(
+        payer_name=name,
+        payer_account=account,
+        end_to_end_id="" if end_to_end.upper() in _NO_REFERENCE else end_to_end,
+        customer_reference=""
+        if tagged.get("KREF", "").upper() in _NO_REFERENCE
+        else tagged.get("KREF", ""),
+        remittance_text=remittance,
+    )
+
+
+def _slash(text: str) -> _Details | None:
+    """SWIFT/Dutch '/KEY/value' subfields (/EREF/, /ORDP//NAME/, /REMI/USTD//, /IBAN/ ...)."""
+    markers = list(_SLASH_MARKER.finditer(text))
+    values: dict[str, str] = {}
+    for index, marker in enumerate(markers):
+        end = markers[index + 1].start() if index + 1 < len(markers) else len(text)
+        key = marker.group("key")
+        if key not in values:
+            values[key] = text[marker.end() : end]
+    name = values.get("NAME", "").strip("/ ")
+    account = values.get("IBAN", "").strip("/ ").replace(" ", "")
+    if "CNTP" in values and not (name and account):
+        # ING: /CNTP/account/BIC/name/city/, positional rather than keyworded.
+        parts = values["CNTP"].split("/")
+        account = account or (parts[0].strip() if parts else "")
+        name = name or (parts[2].strip() if len(parts) > 2 else "")
+    remittance = values.get("REMI", "")
+    creditor_reference = ""
+    if remittance.startswith("USTD/"):
+        remittance = remittance.removeprefix("USTD/").removeprefix("/")
+    elif remittance.startswith("STRD/"):
+        structured = remittance.removeprefix("STRD/").strip("/").split("/")
+        creditor_reference = structured[-1].strip() if structured else ""
+        remittance = creditor_reference
+    remittance = _single_spaced(remittance.strip("/"))
+    end_to_end = values.get("EREF", "").strip("/ ")
+    if not (name or account or remittance or end_to_end or creditor_reference):
+        return None
+    return _Details(
+        payer_name=_single_spaced(name),
+        payer_account=account,
+        end_to_end_id="" if end_to_end.upper() in _NO_REFERENCE else end_to_end,
+        customer_reference=values.get("KREF", "").strip("/ "),
+        remittance_text=remittance,
+        creditor_reference=creditor_reference
+        if creditor_reference.upper().startswith("RF")
+        else "",
+    )
