@@ -1,12 +1,25 @@
 #!/usr/bin/env bash
-# The end-to-end demo on the embedded sample: a ledger, the sample open items, its status.
+# The end-to-end demo on an embedded default: a small simulated world, ingested into a ledger.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HOME_DIR=${1:-data/demo}
 ARPILOT=.venv/bin/arpilot
+WORLD="$HOME_DIR/world"
 rm -rf "$HOME_DIR"
-echo "== arpilot demo in $HOME_DIR"
-$ARPILOT --home "$HOME_DIR" init
-$ARPILOT --home "$HOME_DIR" import-erp data/samples/open_items.csv
+mkdir -p "$HOME_DIR"
+echo "== 1. simulate a small AR world with ground truth (seed 7)"
+$ARPILOT simulate --out "$WORLD" --customers 60 --months 6 --preset realistic --seed 7
+echo
+echo "== 2. import the ERP open items"
+$ARPILOT --home "$HOME_DIR" import-erp "$WORLD/erp/open_items.csv"
+echo
+echo "== 3. ingest the bank statements (BAI2, camt.053/054, MT940, CSV) and EDI 820 advices"
+$ARPILOT --home "$HOME_DIR" ingest "$WORLD/bank" "$WORLD/remittances" --json \
+  | .venv/bin/python -c 'import json,sys; t=json.load(sys.stdin)["totals"]; print(", ".join(f"{v} {k}" for k, v in t.items()), "(documents are skipped until the extractor lands)")'
+echo
+echo "== 4. ingest again: nothing new"
+$ARPILOT --home "$HOME_DIR" ingest "$WORLD/bank" | tail -1
+echo
+echo "== 5. the audit chain and the ledger"
 $ARPILOT --home "$HOME_DIR" audit verify
 $ARPILOT --home "$HOME_DIR" status
