@@ -253,7 +253,7 @@ def write_world(world: World, out: Path) -> dict[str, Any]:
         )
         for i in world.invoices
         if i.issue_date < world.end
-        and (i.open_before_window or 0) > 0
+        and (i.open_before_window or 0) != 0
         and not (i.written_off and i.written_off < world.cutoff)
     ]
     _csv(

@@ -89,6 +89,7 @@ class Invoice:
     paid_minor: int = 0
     adjusted_minor: int = 0
     open_before_window: int | None = None  # what the ERP shows when the window's cash arrives
+    credits_invoice: str = ""  # for a credit memo: the invoice it credits
 
     @property
     def open_minor(self) -> int:
@@ -310,7 +311,28 @@ def make_invoices(seed: int, customers: list[Customer], start: date, end: date) 
                 disputed=rng.random() < 0.03,
             )
         )
-    return invoices
+    # Credit memos: about 3% of invoices are partly credited (returns, price corrections).
+    memos: list[Invoice] = []
+    for inv in invoices:
+        if rng.random() < 0.03:
+            issue = inv.issue_date + timedelta(days=rng.randint(3, 40))
+            if issue >= end:
+                continue
+            memos.append(
+                Invoice(
+                    invoice_number=f"CM-{900001 + len(memos)}",
+                    customer_id=inv.customer_id,
+                    issue_date=issue,
+                    due_date=issue,
+                    currency=inv.currency,
+                    amount_minor=-max(100, _percent(inv.amount_minor, rng.randint(500, 3000))),
+                    terms=inv.terms,
+                    po_number=inv.po_number,
+                    doc_type="credit_memo",
+                    credits_invoice=inv.invoice_number,
+                )
+            )
+    return invoices + memos
 
 
 def _cycle_date(after: date, anchor: date, period: int) -> date:
@@ -325,7 +347,10 @@ def schedule_payments(
     rng = _stream(seed, "behaviour")
     by_id = {c.customer_id: c for c in customers}
     span = max((end - start).days, 1)
+    by_number = {i.invoice_number: i for i in invoices}
     for inv in invoices:
+        if inv.doc_type == "credit_memo":
+            continue
         c = by_id[inv.customer_id]
         progress = (inv.issue_date - start).days / span
         delay: float
@@ -360,6 +385,14 @@ def schedule_payments(
             pay = _cycle_date(inv.due_date + timedelta(days=round(rng.gauss(0, 3))), anchor, 14)
         pay = _business_day(max(pay, inv.issue_date + timedelta(days=1)))
         inv.pay_date = pay
+    # Most customers take a credit memo off the payment of the invoice it credits; the rest
+    # leave it open on the account.
+    for memo in invoices:
+        if memo.doc_type != "credit_memo":
+            continue
+        credited = by_number[memo.credits_invoice]
+        if credited.pay_date and credited.pay_date >= memo.issue_date and rng.random() < 0.7:
+            memo.pay_date = credited.pay_date
 
 
 def _fold_groups(
@@ -407,7 +440,11 @@ def _rebalance_multi(
                 eligible[slot] = eligible[-1]
                 eligible.pop()
     elif off_target() > 0.5:
-        multis = [i for i, g in enumerate(groups) if len(g) > 1]
+        multis = [
+            i
+            for i, g in enumerate(groups)
+            if len(g) > 1 and all(inv.doc_type == "invoice" for inv in g)
+        ]
         rng.shuffle(multis)
         while off_target() > 0.5 and multis:
             i = multis.pop()
@@ -445,7 +482,9 @@ def build_payments(
         natural = c.archetype in ("lump_sum", "month_end")
         key_day = inv.pay_date
         # Only batch payers combine invoices on their own; others pay one by one.
-        key = (inv.customer_id, key_day) if natural else (inv.invoice_number, key_day)
+        # A credit memo travels with the invoice it credits.
+        own = inv.credits_invoice or inv.invoice_number
+        key = (inv.customer_id, key_day) if natural else (own, key_day)
         (history_groups if inv.pay_date < cutoff else window_groups)[key].append(inv)
 
     def as_payments(groups: list[list[Invoice]], prefix: str) -> list[Payment]:
@@ -499,6 +538,32 @@ def build_payments(
     return history, window
 
 
+def _shortfall(
+    p: Payment,
+    allocations: list[TrueAllocation],
+    invoices: dict[str, Invoice],
+    amount: int,
+    reason: str,
+) -> bool:
+    """Take ``amount`` off the cash of the last invoice that can bear it, written off to
+    ``reason`` (a bank charge or an FX difference); False when no invoice can."""
+    for i in range(len(allocations) - 1, -1, -1):
+        last = allocations[i]
+        if last.invoice_number and last.kind != "credit_memo" and last.applied_minor > amount:
+            allocations[i] = TrueAllocation(
+                p.payment_id,
+                last.invoice_number,
+                last.applied_minor - amount,
+                last.adjustment_minor + amount,
+                "write_off" if last.kind == "full" else last.kind,
+                reason if last.kind == "full" else f"{last.reason};{reason}",
+            )
+            invoices[last.invoice_number].paid_minor -= amount
+            invoices[last.invoice_number].adjusted_minor += amount
+            return True
+    return False
+
+
 def _settle(
     rng: random.Random,
     p: Payment,
@@ -508,13 +573,23 @@ def _settle(
     short: bool,
     fee: bool,
     over: bool,
+    fx: bool = False,
 ) -> None:
-    """True allocations of ``p``: discounts by terms, then a deduction, fee or overpayment."""
+    """True allocations of ``p``: credit memos netted, discounts by terms, then a deduction, a
+    bank fee, an FX difference or an overpayment."""
     allocations: list[TrueAllocation] = []
-    deduct_on = rng.randrange(len(p.invoices)) if short else -1
+    payable = [k for k, n in enumerate(p.invoices) if invoices[n].doc_type == "invoice"]
+    deduct_on = rng.choice(payable) if short and payable else -1
     for k, number in enumerate(p.invoices):
         inv = invoices[number]
         owed = inv.open_minor
+        if inv.doc_type == "credit_memo":
+            allocations.append(
+                TrueAllocation(p.payment_id, number, owed, 0, "credit_memo", inv.credits_invoice)
+            )
+            inv.paid_minor += owed
+            p.tags.add("credit_memo")
+            continue
         if inv.partial_minor is not None and inv.partial_minor < owed:
             allocations.append(
                 TrueAllocation(p.payment_id, number, inv.partial_minor, 0, "partial")
@@ -553,23 +628,18 @@ def _settle(
         inv.paid_minor += owed
     sent = sum(a.applied_minor for a in allocations)
     received = sent
-    if fee and allocations:
+    if fee:
         charge = rng.choice((1000, 1500, 2000, 2500, 3500))
-        last = allocations[-1]
-        if last.applied_minor > charge:
-            allocations[-1] = TrueAllocation(
-                p.payment_id,
-                last.invoice_number,
-                last.applied_minor - charge,
-                last.adjustment_minor + charge,
-                "write_off" if last.kind == "full" else last.kind,
-                "bank_fee" if last.kind == "full" else f"{last.reason};bank_fee",
-            )
-            invoices[last.invoice_number].paid_minor -= charge
-            invoices[last.invoice_number].adjusted_minor += charge
+        if _shortfall(p, allocations, invoices, charge, "bank_fee"):
             received -= charge
             p.tags.add("bank_fee")
             p.channel = "wire"
+    if fx:
+        # Converted by the payer's bank at its own rate: 0.05% to 0.5% short.
+        difference = max(1, _percent(received, rng.randint(5, 50)))
+        if _shortfall(p, allocations, invoices, difference, "fx_difference"):
+            received -= difference
+            p.tags.add("fx_difference")
     if over:
         extra = max(100, _percent(sent, rng.randint(50, 500)))
         allocations.append(TrueAllocation(p.payment_id, "", extra, 0, "overpayment", "on_account"))
@@ -599,6 +669,9 @@ def _decorate_window(
     fee = {p.payment_id for p in _quota(rng, rest, preset.bank_fee, total)}
     rest = [p for p in rest if p.payment_id not in fee]
     over = {p.payment_id for p in _quota(rng, rest, preset.overpayment, total)}
+    # Payers abroad convert at their bank's rate: some non-USD payments arrive a little short.
+    foreign = [p for p in rest if p.payment_id not in over and p.currency != "USD"]
+    fx = {p.payment_id for p in _quota(rng, foreign, 0.05, len(foreign))}
     for p in window:
         _settle(
             rng,
@@ -608,6 +681,7 @@ def _decorate_window(
             short=p.payment_id in short,
             fee=p.payment_id in fee,
             over=p.payment_id in over,
+            fx=p.payment_id in fx,
         )
     # Channels: cheques through the lockbox for some USD payers; fees imply wires.
     for p in window:
@@ -746,7 +820,10 @@ def _remittance(
             p.structured = tuple(
                 RemittanceRef(
                     document_number=ref,
-                    amount_minor=paid[num].applied_minor if num in paid else None,
+                    # A credit memo is named but carries no remitted amount (never negative).
+                    amount_minor=paid[num].applied_minor
+                    if num in paid and paid[num].applied_minor > 0
+                    else None,
                     discount_minor=paid[num].adjustment_minor
                     if num in paid and paid[num].kind == "discount"
                     else None,
@@ -913,18 +990,18 @@ def ground_truth_problems(world: World) -> list[str]:
         if p.duplicate_of and any(a.invoice_number for a in p.allocations):
             problems.append(f"{p.payment_id}: a duplicate payment is applied to an invoice")
         for a in p.allocations:
-            if a.applied_minor < 0 or a.adjustment_minor < 0:
+            if (a.applied_minor < 0 and a.kind != "credit_memo") or a.adjustment_minor < 0:
                 problems.append(f"{p.payment_id}: negative allocation to {a.invoice_number!r}")
             if a.invoice_number:
                 settled[a.invoice_number] += a.applied_minor + a.adjustment_minor
                 in_window[a.invoice_number] += a.applied_minor + a.adjustment_minor
     for number, amount in settled.items():
-        if amount > invoices[number].amount_minor:
+        if abs(amount) > abs(invoices[number].amount_minor):
             problems.append(
                 f"{number}: settled {amount} > invoice amount {invoices[number].amount_minor}"
             )
     for number, amount in in_window.items():
-        if amount > (invoices[number].open_before_window or 0):
+        if abs(amount) > abs(invoices[number].open_before_window or 0):
             problems.append(
                 f"{number}: window settles {amount} > open {invoices[number].open_before_window}"
             )

@@ -122,3 +122,33 @@ def test_every_mistake_changes_the_reference(seed: int, mistake: str) -> None:
     for reference in ("INV-100234", "INV-100001", "INV-155555", "4500123"):
         mangled, _ = noise.mistype(rng, reference, mistake)
         assert mangled != reference
+
+
+def test_credit_memos_are_netted_or_left_open(seed: int) -> None:
+    w = world(seed, customers=300, months=12)
+    memos = [i for i in w.invoices if i.doc_type == "credit_memo"]
+    assert memos and all(m.amount_minor < 0 and m.credits_invoice for m in memos)
+    netted = [a for p in w.window + w.history for a in p.allocations if a.kind == "credit_memo"]
+    assert netted and all(a.applied_minor < 0 for a in netted)
+    for p in w.window:
+        if any(a.kind == "credit_memo" for a in p.allocations):
+            credited = {a.reason for a in p.allocations if a.kind == "credit_memo"}
+            assert credited <= {a.invoice_number for a in p.allocations}  # with its invoice
+            assert p.received_minor > 0
+    assert any(m.open_before_window for m in memos), "some memos stay open for the ERP export"
+
+
+def test_fx_differences_are_small_and_written_off(seed: int) -> None:
+    w = world(seed, "hard", customers=400, months=12)
+    fx = [p for p in w.window if "fx_difference" in p.tags]
+    assert fx and all(p.currency != "USD" for p in fx)
+    pure = 0
+    for p in fx:
+        written = [a for a in p.allocations if "fx_difference" in a.reason]
+        assert len(written) == 1
+        if written[0].reason != "fx_difference":
+            continue  # combined with a discount or deduction on the same invoice
+        pure += 1
+        owed = sum(a.applied_minor + a.adjustment_minor for a in p.allocations if a.invoice_number)
+        assert 0 < written[0].adjustment_minor <= max(1, owed // 200)  # at most 0.5%
+    assert pure
