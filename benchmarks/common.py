@@ -9,6 +9,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +21,11 @@ ARPILOT = str(Path(sys.executable).parent / "arpilot")
 
 @dataclass(frozen=True, slots=True)
 class Timed:
-    """One run: wall seconds and the child's peak resident memory in MiB."""
+    """One run: wall seconds, the child's peak resident memory in MiB, and what it printed."""
 
     seconds: float
     peak_mib: float
+    stdout: str = ""
 
 
 def machine() -> str:
@@ -44,24 +46,31 @@ def machine() -> str:
 
 
 def run_timed(args: list[str], env: dict[str, str] | None = None) -> Timed:
-    """Run a command to completion in a child process; fail loudly if it fails."""
+    """Run a command to completion in a child process; fail loudly if it fails.
+
+    The child's own peak memory comes from ``wait4`` (the children's rusage would be a
+    high-water mark over every child so far). stderr goes to a file so no pipe can fill.
+    """
     start = time.perf_counter()
-    proc = subprocess.Popen(
-        args,
-        env={**os.environ, **(env or {})},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    _, rusage = os.wait4(proc.pid, 0)[1:]
-    seconds = time.perf_counter() - start
-    stderr = proc.stderr.read() if proc.stderr else ""
-    if rusage and proc.returncode not in (None, 0):
-        raise RuntimeError(f"{' '.join(args)} failed: {stderr}")
-    status = proc.poll()
-    if status not in (None, 0):
-        raise RuntimeError(f"{' '.join(args)} failed ({status}): {stderr}")
-    return Timed(seconds, rusage.ru_maxrss / 1024)
+    with tempfile.TemporaryFile(mode="w+") as errors:
+        proc = subprocess.Popen(
+            args,
+            env={**os.environ, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+        )
+        assert proc.stdout is not None
+        stdout = proc.stdout.read()
+        _, status, rusage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            errors.seek(0)
+            raise RuntimeError(
+                f"{' '.join(args)} failed ({proc.returncode}): {errors.read()[-2000:]}"
+            )
+    return Timed(seconds, rusage.ru_maxrss / 1024, stdout)
 
 
 def self_peak_mib() -> float:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -146,8 +145,7 @@ def _child(file_format: str, path: Path, mode: str) -> tuple[float, float, int]:
         f"from benchmarks.ingest import worker; worker({file_format!r}, {str(path)!r}, {mode!r})",
     ]
     timed = run_timed(args)
-    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
-    result = json.loads(out)
+    result = json.loads(timed.stdout)
     return float(result["seconds"]), timed.peak_mib, int(result["transactions"])
 
 
