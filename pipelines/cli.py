@@ -171,6 +171,22 @@ def parse(
 
 
 @app.command()
+def extract(
+    file: Annotated[
+        Path, typer.Argument(help="PDF (text or scanned), image, e-mail, CSV or EDI 820.")
+    ],
+) -> None:
+    """Print the extracted remittance advice as JSON, with confidences and boxes; writes nothing."""
+    from ingest.files import read_source
+    from pipelines.extract import extract_document, extraction_json
+
+    source = read_source(file)
+    typer.echo(
+        json.dumps(extraction_json(extract_document(source.content, source=file.name)), indent=2)
+    )
+
+
+@app.command()
 def ingest(
     ctx: typer.Context,
     paths: Annotated[list[Path], typer.Argument(help="Files or folders (walked).")],
@@ -189,10 +205,14 @@ def ingest(
     else:
         for f in report.files:
             name = Path(f.path).name
-            if f.status == "ingested":
+            if f.status == "ingested" and f.file_format.startswith("document"):
+                typer.echo(f"{name}: {f.file_format}: {f.advices} advice(s) stored")
+            elif f.status == "ingested" and f.file_format == "edi820":
+                typer.echo(f"{name}: edi820: {f.advices} advice(s) stored, {f.duplicates} known")
+            elif f.status == "ingested":
                 typer.echo(
                     f"{name}: {f.file_format}: {f.new} new, {f.duplicates} already known"
-                    + (f", {f.advices} advices" if f.advices else "")
+                    + (f", {f.advices} structured advice(s)" if f.advices else "")
                 )
             elif f.status == "refused":
                 where = f" (quarantined: {f.quarantined_to})" if f.quarantined_to else ""

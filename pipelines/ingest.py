@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -62,7 +63,10 @@ class IngestReport:
     def as_dict(self) -> dict[str, Any]:
         return {
             "files": [asdict(f) for f in self.files],
-            "totals": {s: self.count(s) for s in ("ingested", "duplicate", "refused", "skipped")},
+            "totals": {
+                s: self.count(s)
+                for s in ("ingested", "duplicate", "refused", "not_remittance", "skipped")
+            },
         }
 
 
@@ -229,12 +233,145 @@ def ingest_paths(
     missing = [p for p in paths if not p.exists()]
     for path in missing:
         report.files.append(FileResult(str(path), "refused", reason="no such file or folder"))
+    extracted = _extract_documents(files, settings, profile) if file_format == "auto" else {}
     with open_ledger(settings.ledger_path, lock_wait_seconds=settings.lock_wait_seconds) as con:
         for path in files:
             if not path.exists():
                 continue
-            report.files.append(_ingest_one(con, path, settings, file_format, profile, actor))
+            if path in extracted:
+                report.files.append(_store_document(con, path, settings, extracted[path], actor))
+            else:
+                report.files.append(_ingest_one(con, path, settings, file_format, profile, actor))
     return report
+
+
+def _is_document(path: Path, data: bytes, settings: LedgerSettings, profile: Path | None) -> bool:
+    """PDFs and images, and text that is neither a bank format nor a CSV fitting a profile."""
+    detected = detect_format(data)
+    if detected in DOCUMENT_FORMATS:
+        return True
+    if detected is not None or not _is_text(data):
+        return False
+    try:
+        profiles = load_profiles(settings.home, path, profile)
+    except InputError:
+        return False
+    return not any(p.fits(read_header(data, p)) for p in profiles)
+
+
+def _extract_one(path: Path) -> tuple[str, Any]:
+    """Run in a worker process: ('ok', Extraction) or (error kind, message)."""
+    from ingest.documents.extract import NothingRemittanceLike
+    from pipelines.extract import extract_document
+
+    try:
+        return "ok", extract_document(path.read_bytes(), source=path.name)
+    except NothingRemittanceLike as exc:
+        return "not_remittance", str(exc)
+    except InputError as exc:
+        return "refused", str(exc)
+
+
+def _extract_documents(
+    files: list[Path], settings: LedgerSettings, profile: Path | None
+) -> dict[Path, tuple[str, Any]]:
+    """Extract every document among ``files`` on all cores (OCR is the slow part of ingest)."""
+    documents = []
+    for path in files:
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue
+        if _is_document(path, data, settings, profile):
+            documents.append(path)
+    if len(documents) <= 1:
+        return {path: _extract_one(path) for path in documents}
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return dict(zip(documents, pool.map(_extract_one, documents), strict=True))
+
+
+def _store_document(
+    con: Connection, path: Path, settings: LedgerSettings, outcome: tuple[str, Any], actor: str
+) -> FileResult:
+    from pipelines.extract import to_remittance_advices
+
+    data = path.read_bytes()
+    sha256 = hashlib.sha256(data).hexdigest()
+    file_id = sha256[:16]
+    result = FileResult(str(path), "ingested", file_format="document")
+    seen = known_file(con, sha256)
+    if seen is not None and seen[1] in ("ingested", "not_remittance"):
+        result.status, result.reason = "duplicate", f"already ingested as file {seen[0]}"
+        return result
+    kind, value = outcome
+    if kind == "refused":
+        result.status, result.reason = "refused", value
+        result.quarantined_to = _quarantine(settings.home, path, sha256, value)
+        with transaction(con):
+            record_file(
+                con,
+                file_id=file_id,
+                sha256=sha256,
+                name=path.name,
+                file_format="document",
+                status="quarantined",
+                reason=value,
+            )
+            audit.append(
+                con,
+                [
+                    audit.NewEntry(
+                        actor,
+                        "quarantine_file",
+                        "file",
+                        file_id,
+                        {"name": path.name, "reason": value},
+                    )
+                ],
+            )
+        return result
+    if kind == "not_remittance":
+        result.status, result.reason = "not_remittance", value
+        with transaction(con):
+            record_file(
+                con,
+                file_id=file_id,
+                sha256=sha256,
+                name=path.name,
+                file_format="document",
+                status="not_remittance",
+                reason=value,
+            )
+        return result
+    result.file_format = f"document/{value.reader}"
+    advices = to_remittance_advices(value, source=path.name, file_id=file_id)
+    with transaction(con):
+        result.advices = insert_advices(con, advices)
+        counts = {"advices": result.advices}
+        record_file(
+            con,
+            file_id=file_id,
+            sha256=sha256,
+            name=path.name,
+            file_format=result.file_format,
+            status="ingested",
+            counts=counts,
+        )
+        audit.append(
+            con,
+            [
+                audit.NewEntry(
+                    actor,
+                    "ingest_file",
+                    "file",
+                    file_id,
+                    {"name": path.name, "sha256": sha256, "format": result.file_format, **counts},
+                )
+            ],
+        )
+    return result
 
 
 def _ingest_one(

@@ -178,7 +178,7 @@ def test_cli_ingest_exit_codes_and_parse_writes_nothing(home: Path, tmp_path: Pa
     )
     assert result.returncode == 2
     assert "broken.csv: refused" in result.stderr
-    assert "1 ingested, 1 duplicate, 1 refused, 0 skipped" in result.stdout
+    assert "1 ingested, 1 duplicate, 1 refused, 0 not_remittance, 0 skipped" in result.stdout
 
 
 @pytest.mark.parametrize("name", ["missing.bai"])

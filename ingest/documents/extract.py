@@ -1,0 +1,869 @@
+"""Layout-free extraction of a remittance advice from positioned words (text layer or OCR).
+
+No per-payer templates: words are grouped into lines by vertical overlap, header fields are found
+by their labels in common wordings, and the line table by its column labels, whose x-ranges
+then place every cell. Amounts go through :func:`ledger.money.parse_amount` only; a total that
+the lines do not add up to is flagged, never corrected.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+
+from rapidfuzz.distance import Levenshtein
+
+from ingest.documents.advice import ExtractedAdvice, ExtractedLine, FieldValue, Found
+from ingest.documents.words import Page, Word
+from ledger.currencies import exponent, is_known
+from ledger.errors import MoneyError, ParseError
+from ledger.money import Money, parse_amount
+
+
+class NothingRemittanceLike(ParseError):
+    """A document with neither a table of paid items nor a payment total: not an advice."""
+
+
+# Field confidence multipliers: why a value is less trustworthy than the words it came from.
+OCR_CONFUSED = 0.7  # a letter read where a digit belongs ('O' in '1O4.00') was mapped back
+INVALID = 0.4  # the value did not validate (no digit in a reference, unparseable date)
+PER_FLAG = 0.85  # each flag a reviewer must look at lowers the advice's confidence
+DEFAULT_CURRENCY = "USD"
+
+# --- words and lines ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """Words that share a baseline, left to right. height: the median word height in points."""
+
+    page: int
+    words: tuple[Word, ...]
+
+    @property
+    def top(self) -> float:
+        return min(w.top for w in self.words)
+
+    @property
+    def bottom(self) -> float:
+        return max(w.bottom for w in self.words)
+
+    @property
+    def height(self) -> float:
+        heights = sorted(w.bottom - w.top for w in self.words)
+        return max(heights[len(heights) // 2], 1.0)
+
+    @property
+    def text(self) -> str:
+        return " ".join(w.text for w in self.words)
+
+
+def group_lines(words: Iterable[Word]) -> list[Line]:
+    """Words into lines: a word joins a line when it overlaps the line's band by half its height."""
+    lines: list[list[Word]] = []
+    bands: list[tuple[float, float]] = []
+    for word in sorted(words, key=lambda w: (w.page, w.middle, w.x0)):
+        height = max(word.bottom - word.top, 0.1)
+        placed = False
+        for index in range(len(lines) - 1, max(-1, len(lines) - 4), -1):
+            top, bottom = bands[index]
+            if lines[index][0].page != word.page:
+                break
+            overlap = min(bottom, word.bottom) - max(top, word.top)
+            if overlap >= 0.5 * min(height, bottom - top):
+                lines[index].append(word)
+                # The band keeps its core: a tall letterhead word does not swallow the next line.
+                bands[index] = (min(top, word.top), max(bottom, word.bottom))
+                placed = True
+                break
+        if not placed:
+            lines.append([word])
+            bands.append((word.top, word.bottom))
+    result = [Line(ws[0].page, tuple(sorted(ws, key=lambda w: w.x0))) for ws in lines]
+    return sorted(result, key=lambda line: (line.page, line.top))
+
+
+def split_cells(words: Sequence[Word], height: float, factor: float = 0.75) -> list[list[Word]]:
+    """Runs of words separated by gaps wider than ``factor`` times the text height."""
+    cells: list[list[Word]] = []
+    for word in words:
+        if cells and word.x0 - cells[-1][-1].x1 <= factor * height:
+            cells[-1].append(word)
+        else:
+            cells.append([word])
+    return cells
+
+
+def _norm(text: str) -> str:
+    """A label token compared without case, colons, dots or stray rules: 'No.:' -> 'no'."""
+    return text.lower().strip(":.|,;_ ")
+
+
+# Real words one edit away from a label that mean something else ('Payee' is not 'Payer').
+_DISTINCT_WORDS = {"payee", "payer", "dated", "debit", "credit", "totals"}
+
+
+def _same(token: str, target: str) -> bool:
+    # One edit is forgiven on longer words, so an OCR'd 'Arnount' still reads 'amount'.
+    if token == target:
+        return True
+    if token in _DISTINCT_WORDS:
+        return False
+    return (
+        len(target) >= 5
+        and abs(len(token) - len(target)) <= 1
+        and (Levenshtein.distance(token, target, score_cutoff=1) <= 1)
+    )
+
+
+def _confidence(words: Iterable[Word]) -> float:
+    return min((w.confidence for w in words), default=0.0)
+
+
+def _found(words: Sequence[Word]) -> Found:
+    return Found(
+        page=words[0].page,
+        box=(
+            min(w.x0 for w in words),
+            min(w.top for w in words),
+            max(w.x1 for w in words),
+            max(w.bottom for w in words),
+        ),
+    )
+
+
+# --- amounts, dates, currencies -------------------------------------------------------------
+
+_SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP"}
+# Letters OCR reads where digits belong, mapped back only inside otherwise numeric tokens.
+_CONFUSABLE = str.maketrans({"O": "0", "o": "0", "D": "0", "l": "1", "I": "1", "|": "1", "S": "5"})
+_NUMERIC = re.compile(r"\d[\d.,'\u00a0\u202f ]*")
+_AMOUNT_SHAPE = re.compile(r"\d{1,3}(?:[.,' ]\d{3})*(?:[.,]\d{1,4})?|\d+(?:[.,]\d{1,4})?")
+
+
+@dataclass(frozen=True, slots=True)
+class AmountText:
+    """An amount as written: unsigned digits and marks, its sign, and whether OCR letters were mapped."""
+
+    digits: str
+    negative: bool
+    confused: bool
+    currency: str = ""
+
+
+def amount_text(text: str) -> AmountText | None:
+    """The amount a token (or a short run like 'USD 1,234.56') writes, or None when it is not one.
+
+    Negatives in parentheses, with a leading or a trailing minus, or 'CR' are recognised.
+    """
+    raw = text.strip().replace("\u2212", "-")
+    currency = ""
+    match = re.fullmatch(r"([A-Z]{3})\s*(.+)|(.+?)\s*([A-Z]{3})", raw)
+    if match:
+        code = match.group(1) or match.group(4)
+        if is_known(code):
+            currency = code
+            raw = (match.group(2) or match.group(3)).strip()
+    negative = False
+    if raw.startswith("(") and raw.endswith(")"):
+        negative, raw = True, raw[1:-1].strip()
+    if raw.upper().endswith("CR"):
+        negative, raw = True, raw[:-2].strip()
+    if raw.endswith("-"):
+        negative, raw = True, raw[:-1].strip()
+    if raw.startswith("-"):
+        negative, raw = not negative, raw[1:].strip()
+    raw = raw.lstrip("+")
+    for symbol, code in _SYMBOLS.items():
+        if raw.startswith(symbol) or raw.endswith(symbol):
+            currency = currency or code
+            raw = raw.strip(symbol).strip()
+    if raw.startswith("(") and raw.endswith(")"):  # -$(12.00) and friends
+        negative, raw = True, raw[1:-1].strip()
+    confused = False
+    if not _AMOUNT_SHAPE.fullmatch(raw):
+        mapped = raw.translate(_CONFUSABLE)
+        digits = sum(c.isdigit() for c in raw)
+        letters = sum(c.isalpha() for c in raw)
+        # A word with a mark and a digit ('1O,OOO.00') or mostly digits ('1O4') is a number.
+        plausible = digits >= 1 and (digits >= letters or re.search(r"[.,]\d", mapped))
+        if plausible and _AMOUNT_SHAPE.fullmatch(mapped):
+            raw, confused = mapped, True
+        else:
+            return None
+    return AmountText(raw, negative, confused, currency)
+
+
+def decimal_mark_of(texts: Iterable[str]) -> str:
+    """'.' or ',': the decimal mark a document uses, by a vote over all its amount-like tokens.
+
+    '1.234,56' and '12,50' vote for a comma, '1,234.56' and '12.50' for a point; '1,234' alone
+    is a thousands separator, so it weakly votes for a point. Ties go to the point.
+    """
+    votes: Counter[str] = Counter()
+    for text in texts:
+        parsed = amount_text(text)
+        if parsed is None or re.search(r"\d{1,2}[./-]\d{1,2}[./-]\d{2,4}", text):
+            continue
+        digits = parsed.digits
+        last_dot, last_comma = digits.rfind("."), digits.rfind(",")
+        if last_dot >= 0 and last_comma >= 0:
+            votes["." if last_dot > last_comma else ","] += 2
+            continue
+        mark = "." if last_dot >= 0 else "," if last_comma >= 0 else ""
+        if not mark:
+            continue
+        decimals = len(digits) - digits.rfind(mark) - 1
+        if digits.count(mark) == 1 and decimals in (1, 2):
+            votes[mark] += 2
+        elif decimals == 3:
+            votes["," if mark == "." else "."] += 1
+    return "," if votes[","] > votes["."] else "."
+
+
+def misread_mark(parsed: AmountText, currency: str, decimal_mark: str) -> AmountText | None:
+    """'494,44' in a document of '1,234.56': one mark of the other kind before exactly the
+    currency's decimals cannot be grouping, so OCR misread the decimal mark."""
+    other = "," if decimal_mark == "." else "."
+    digits = parsed.digits
+    if digits.count(other) != 1 or decimal_mark in digits:
+        return None
+    if len(digits) - digits.index(other) - 1 != exponent(currency):
+        return None
+    return replace(parsed, digits=digits.replace(other, decimal_mark), confused=True)
+
+
+def money_of(parsed: AmountText, currency: str, decimal_mark: str) -> Money | None:
+    """Exact money from a recognised amount, via the one text->money helper; None if it fails."""
+    try:
+        minor = parse_amount(parsed.digits, currency, decimal_mark=decimal_mark, grouping=True)
+    except MoneyError:
+        return None
+    return Money(-minor if parsed.negative else minor, currency)
+
+
+_MONTHS = {
+    name: number
+    for number, names in enumerate(
+        (
+            ("jan", "january"),
+            ("feb", "february"),
+            ("mar", "march"),
+            ("apr", "april"),
+            ("may",),
+            ("jun", "june"),
+            ("jul", "july"),
+            ("aug", "august"),
+            ("sep", "sept", "september"),
+            ("oct", "october"),
+            ("nov", "november"),
+            ("dec", "december"),
+        ),
+        start=1,
+    )
+    for name in names
+}
+
+
+def _safe_date(year: int, month: int, day: int) -> date | None:
+    if year < 100:
+        year += 2000
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def date_of(text: str) -> date | None:
+    """A date in ISO, US (03/15/2026), dotted (15.03.2026) or month-name forms; None otherwise.
+
+    Slashed dates are read month first unless the first number cannot be a month.
+    """
+    raw = text.strip().strip(",;()")
+    fixed = re.sub(r"(?<=\d)[Oo](?=\d|\b)|(?<=\b)[Oo](?=\d)", "0", raw)
+    if m := re.search(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b", fixed):
+        return _safe_date(int(m[1]), int(m[2]), int(m[3]))
+    if m := re.search(r"\b(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})\b", fixed):
+        first, second = int(m[1]), int(m[2])
+        if first > 12:
+            return _safe_date(int(m[3]), second, first)
+        return _safe_date(int(m[3]), first, second)
+    if m := re.search(r"\b(\d{1,2})\.(\d{1,2})\.(\d{4}|\d{2})\b", fixed):
+        return _safe_date(int(m[3]), int(m[2]), int(m[1]))
+    if m := re.search(r"\b(\d{1,2})[-\s]+([A-Za-z]{3,9})\.?[-\s,]+(\d{4})\b", fixed):
+        month = _MONTHS.get(m[2].lower())
+        return _safe_date(int(m[3]), month, int(m[1])) if month else None
+    if m := re.search(r"\b([A-Za-z]{3,9})\.?\s+(\d{1,2}),?\s+(\d{4})\b", fixed):
+        month = _MONTHS.get(m[1].lower())
+        return _safe_date(int(m[3]), month, int(m[2])) if month else None
+    return None
+
+
+def looks_ocr_confused(text: str) -> bool:
+    """A letter OCR often reads for a digit, sitting between digits ('1O4417', '2O26')."""
+    return re.search(r"(?<=\d)[OoIlSB|](?=\d)", text) is not None
+
+
+# --- labels ---------------------------------------------------------------------------------
+
+
+def _labels(*phrases: str) -> tuple[tuple[str, ...], ...]:
+    result = [tuple(_norm(t) for t in phrase.split()) for phrase in phrases]
+    return tuple(sorted(result, key=len, reverse=True))
+
+
+COLUMN_LABELS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "reference": _labels(
+        "Invoice No.",
+        "Invoice #",
+        "Invoice Number",
+        "Invoice",
+        "Inv No.",
+        "Inv #",
+        "Your Ref",
+        "Your Reference",
+        "Document",
+        "Document No.",
+        "Document Number",
+        "Doc No.",
+        "Doc #",
+        "Reference",
+        "Ref",
+    ),
+    "invoice_date": _labels(
+        "Invoice Date", "Inv. Date", "Date", "Doc Date", "Document Date", "Doc. Date"
+    ),
+    "gross": _labels(
+        "Gross", "Gross Amount", "Invoice Amount", "Inv. Amount", "Amount", "Original Amount"
+    ),
+    "discount": _labels("Discount", "Disc.", "Discount Taken", "Cash Discount", "Disc Taken"),
+    "deduction": _labels(
+        "Deduction", "Deductions", "Ded.", "Adjustment", "Adjustments", "Short Paid"
+    ),
+    "reason": _labels(
+        "Reason", "Reason Code", "Deduction Reason", "Remarks", "Remark", "Comment", "Comments"
+    ),
+    "paid": _labels(
+        "Amount Paid",
+        "Net Paid",
+        "Paid",
+        "Net",
+        "Payment",
+        "Net Amount",
+        "Paid Amount",
+        "Payment Amount",
+        "Amount Remitted",
+    ),
+}
+NUMERIC_COLUMNS = ("gross", "discount", "deduction", "paid")
+
+FIELD_LABELS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "payment_reference": _labels(
+        "Check No.",
+        "Check Number",
+        "Check #",
+        "Cheque No.",
+        "Cheque Number",
+        "Payment Ref",
+        "Payment Reference",
+        "Payment No.",
+        "Payment Number",
+        "EFT Trace",
+        "Trace No.",
+        "Trace Number",
+        "Trace",
+        "Reference",
+        "Remittance No.",
+    ),
+    "payment_date": _labels(
+        "Payment Date",
+        "Date Paid",
+        "Check Date",
+        "Cheque Date",
+        "Value Date",
+        "Paid On",
+        "Date",
+    ),
+    "total": _labels(
+        "Total",
+        "Total Paid",
+        "Check Total",
+        "Total Payment",
+        "Total Amount",
+        "Amount Paid",
+        "Payment Amount",
+        "Check Amount",
+        "Amount Remitted",
+    ),
+    "payer": _labels("From", "Payer", "Remitter", "Customer", "Paid By", "Ordering Party"),
+    "currency": _labels("Currency"),
+}
+_ANY_FIELD_LABEL = tuple(label for labels in FIELD_LABELS.values() for label in labels)
+# Words of a document title, not of a company name.
+_TITLE_WORDS = {
+    "remittance",
+    "advice",
+    "payment",
+    "notification",
+    "notice",
+    "details",
+    "statement",
+    "continued",
+    "page",
+    "of",
+    "-",
+}
+_TOTAL_WORDS = {"total", "totals", "grand", "sum"}
+_SUBTOTAL_WORDS = {"subtotal", "carried", "brought", "forward"}
+_NOISE = re.compile(r"\bcontinued\b|\bpage\s+\d+\s+of\s+\d+\b", re.IGNORECASE)
+
+
+def _match_at(
+    words: Sequence[Word], start: int, labels: Iterable[tuple[str, ...]], max_gap: float
+) -> int:
+    """How many words from ``start`` spell one of ``labels`` (longest first); 0 when none.
+
+    A label's words sit one space apart: a gap wider than ``max_gap`` points means the next
+    column has begun ('Deduction | Reason' are two column labels, not 'Deduction Reason').
+    """
+    for label in labels:
+        end = start + len(label)
+        if end > len(words):
+            continue
+        if any(words[i + 1].x0 - words[i].x1 > max_gap for i in range(start, end - 1)):
+            continue
+        if all(_same(_norm(words[start + i].text), part) for i, part in enumerate(label)):
+            return len(label)
+    return 0
+
+
+# --- the line table -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """A table column: which AdviceLine field it holds and its header's x-range in points."""
+
+    field: str
+    x0: float
+    x1: float
+
+
+def header_columns(line: Line) -> list[Column] | None:
+    """The columns a line names when it is a table header, else None.
+
+    A header names a reference column and an amount column, at least three columns in all
+    (two when they are reference and paid), and has hardly a word that is not a column label.
+    """
+    words = line.words
+    if any(w.text.endswith(":") for w in words):
+        return None
+    columns: list[Column] = []
+    matched = 0
+    index = 0
+    while index < len(words):
+        best_field, best_length = "", 0
+        for name, labels in COLUMN_LABELS.items():
+            # Table cells are padded apart, so one text height separates header labels.
+            length = _match_at(words, index, labels, line.height)
+            if length > best_length:
+                best_field, best_length = name, length
+        if best_length and all(c.field != best_field for c in columns):
+            span = words[index : index + best_length]
+            columns.append(Column(best_field, span[0].x0, span[-1].x1))
+            matched += best_length
+            index += best_length
+        else:
+            index += 1
+    fields = {c.field for c in columns}
+    if "reference" not in fields or not fields & {"paid", "gross"}:
+        return None
+    if len(columns) < 3 and fields != {"reference", "paid"}:
+        return None
+    if matched < 0.75 * len(words):
+        return None
+    if "paid" not in fields:
+        # A table with one amount column ('Invoice | Amount') states what is paid there.
+        columns = [Column("paid", c.x0, c.x1) if c.field == "gross" else c for c in columns]
+    return columns
+
+
+def _column_of(x0: float, x1: float, columns: Sequence[Column]) -> Column:
+    def overlap(column: Column) -> float:
+        return min(x1, column.x1) - max(x0, column.x0)
+
+    best = max(columns, key=overlap)
+    if overlap(best) > 0:
+        return best
+    return min(columns, key=lambda c: max(c.x0 - x1, x0 - c.x1))
+
+
+def row_cells(line: Line, columns: Sequence[Column]) -> dict[str, list[Word]]:
+    """A line's words by column: cells split at wide gaps, each placed by overlap with a header."""
+    cells: dict[str, list[Word]] = {}
+    for cell in split_cells(line.words, line.height):
+        pieces = [cell]
+        if len(cell) > 1 and all(amount_text(w.text) for w in cell):
+            pieces = [[w] for w in cell]  # two amounts in adjacent columns, close together
+        for piece in pieces:
+            column = _column_of(piece[0].x0, piece[-1].x1, columns)
+            cells.setdefault(column.field, []).extend(piece)
+    return cells
+
+
+@dataclass(slots=True)
+class TableRow:
+    """Words of one table row by column field."""
+
+    cells: dict[str, list[Word]]
+
+
+@dataclass(slots=True)
+class Table:
+    """The rows found, the totals row's paid cell, and every line the table used."""
+
+    rows: list[TableRow] = field(default_factory=list)
+    total_words: list[Word] = field(default_factory=list)
+    used: set[int] = field(default_factory=set)
+
+
+def _is_reference(words: Sequence[Word]) -> bool:
+    text = " ".join(w.text for w in words)
+    return any(c.isdigit() for c in text) and date_of(text) is None
+
+
+def _totals_words(line: Line) -> bool:
+    """A totals row: a 'total' word before its first amount."""
+    for word in line.words:
+        if amount_text(word.text):
+            return False
+        if _norm(word.text) in _TOTAL_WORDS:
+            return True
+    return False
+
+
+def find_table(lines_by_page: Sequence[Sequence[Line]]) -> Table:
+    """The advice's line table across pages: header rows by their labels, rows below them.
+
+    A page that repeats the header continues the table; a page without one continues it under
+    the last columns seen. A totals row ends the table and is not a line.
+    """
+    table = Table()
+    columns: list[Column] | None = None
+    closed = False
+    for lines in lines_by_page:
+        headers = [(i, cols) for i, line in enumerate(lines) if (cols := header_columns(line))]
+        start = 0
+        if headers:
+            start, columns = headers[0]
+            table.used.add(id(lines[start]))
+            start += 1
+            closed = False
+        if columns is None or closed:
+            continue
+        for line in lines[start:]:
+            if header_columns(line):
+                table.used.add(id(line))
+                closed = False
+                continue
+            if closed or _NOISE.search(line.text):
+                continue
+            words = [w for w in line.words]
+            if {_norm(w.text) for w in words} & _SUBTOTAL_WORDS:
+                table.used.add(id(line))
+                continue
+            cells = row_cells(line, columns)
+            if _totals_words(line):
+                table.used.add(id(line))
+                paid = cells.get("paid") or [w for w in words if amount_text(w.text)][-1:]
+                table.total_words = paid
+                closed = True
+                continue
+            reference = cells.get("reference", [])
+            amounts = [
+                w for name in NUMERIC_COLUMNS for w in cells.get(name, []) if amount_text(w.text)
+            ]
+            if reference and _is_reference(reference) and amounts:
+                table.rows.append(TableRow(cells))
+                table.used.add(id(line))
+    return table
+
+
+# --- header fields --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Labelled:
+    """A header field's value words, found after one of its labels."""
+
+    field: str
+    words: tuple[Word, ...]
+
+
+def labelled_fields(line: Line) -> list[Labelled]:
+    """Every 'Label: value' on a line; a value runs until a wide gap or the next label."""
+    words = line.words
+    found: list[Labelled] = []
+    index = 0
+    while index < len(words):
+        hit_field, length = "", 0
+        for name, labels in FIELD_LABELS.items():
+            # Field labels sit further from anything else; OCR boxes hug glyphs (smaller
+            # heights than a font size), so 'Date Paid:' may need more than one height.
+            n = _match_at(words, index, labels, 1.5 * line.height)
+            if n > length:
+                hit_field, length = name, n
+        label_end = index + length
+        # A label without a colon is only a label when a value of its kind follows.
+        if not length or (
+            not words[label_end - 1].text.endswith(":")
+            and hit_field in ("payer", "currency", "total")
+        ):
+            index += 1
+            continue
+        value: list[Word] = []
+        cursor = label_end
+        while cursor < len(words):
+            word = words[cursor]
+            gap = word.x0 - (value[-1].x1 if value else words[label_end - 1].x1)
+            if value and gap > 2.5 * line.height:
+                break
+            if not value and gap > 12 * line.height:
+                break
+            if (
+                value
+                and _match_at(words, cursor, _ANY_FIELD_LABEL, 1.5 * line.height)
+                and any(
+                    words[cursor + k].text.endswith(":") for k in range(min(3, len(words) - cursor))
+                )
+            ):
+                break
+            value.append(word)
+            cursor += 1
+        if value and not value[0].text.endswith(":"):  # a label is not another's value
+            found.append(Labelled(hit_field, tuple(value)))
+        index = max(cursor, index + 1)
+    return found
+
+
+def _letterhead(lines: Sequence[Line], page: Page) -> tuple[Word, ...]:
+    """The payer's name as its letterhead prints it: the largest non-title text at the top."""
+    best: tuple[Word, ...] = ()
+    best_height = 0.0
+    for line in lines:
+        if line.top > page.height * 0.3:
+            break
+        for cell in split_cells(line.words, line.height, factor=2.0):
+            tokens = {_norm(w.text) for w in cell}
+            if tokens <= _TITLE_WORDS or any(c.isdigit() for w in cell for c in w.text):
+                continue
+            if any(w.text.endswith(":") for w in cell):
+                continue
+            height = sorted(w.bottom - w.top for w in cell)[len(cell) // 2]
+            if height > best_height + 0.5:
+                best, best_height = tuple(cell), height
+    return best
+
+
+# --- assembling the advice ------------------------------------------------------------------
+
+
+def _field(words: Sequence[Word], text: str | None = None, *, valid: bool = True) -> FieldValue:
+    shown = text if text is not None else " ".join(w.text for w in words)
+    confidence = _confidence(words)
+    if looks_ocr_confused(shown):
+        confidence *= OCR_CONFUSED
+    if not valid:
+        confidence *= INVALID
+    return FieldValue(shown, round(confidence, 4), _found(words))
+
+
+def _currency_of(lines: Sequence[Line], labelled: Sequence[Labelled]) -> str:
+    """The ISO code the document states: a 'Currency:' field, else codes and symbols by amounts."""
+    for item in labelled:
+        if item.field == "currency":
+            code = item.words[0].text.strip(":.").upper()
+            if is_known(code):
+                return code
+    votes: Counter[str] = Counter()
+    for line in lines:
+        words = line.words
+        for i, word in enumerate(words):
+            text = word.text.strip("():")
+            neighbours = [words[j].text for j in (i - 1, i + 1) if 0 <= j < len(words)]
+            if (
+                len(text) == 3
+                and text.isupper()
+                and is_known(text)
+                and any(amount_text(n) for n in neighbours)
+            ):
+                votes[text] += 1
+            parsed = amount_text(word.text)
+            if parsed and parsed.currency:
+                votes[parsed.currency] += 1
+    return votes.most_common(1)[0][0] if votes else ""
+
+
+def _money_field(
+    words: Sequence[Word], currency: str, mark: str
+) -> tuple[Money | None, FieldValue | None]:
+    if not words:
+        return None, None
+    text = " ".join(w.text for w in words)
+    parsed = amount_text(text) or next(
+        (p for w in reversed(words) if (p := amount_text(w.text))), None
+    )
+    money = money_of(parsed, currency, mark) if parsed else None
+    if parsed and money is None and (fixed := misread_mark(parsed, currency, mark)):
+        parsed, money = fixed, money_of(fixed, currency, mark)
+    value = _field(words, valid=money is not None)
+    if parsed and parsed.confused:
+        value = FieldValue(value.text, round(value.confidence * OCR_CONFUSED, 4), value.found)
+    return money, value
+
+
+def _optional_money(words: Sequence[Word] | None, currency: str, mark: str) -> Money | None:
+    return _money_field(words, currency, mark)[0] if words else None
+
+
+def lines_from_table(
+    rows: Sequence[TableRow], currency: str, mark: str, flags: list[str]
+) -> list[ExtractedLine]:
+    """Extracted lines from table rows; an unreadable paid amount is kept as None and flagged."""
+    lines: list[ExtractedLine] = []
+    for number, row in enumerate(rows, start=1):
+        reference_words = row.cells["reference"]
+        reference = _field(reference_words, valid=_is_reference(reference_words))
+        paid, paid_field = _money_field(row.cells.get("paid", []), currency, mark)
+        if paid is None:
+            flags.append(f"line {number} ({reference.text}): paid amount unreadable")
+        date_words = row.cells.get("invoice_date")
+        confidence = min(reference.confidence, paid_field.confidence if paid_field else 0.0)
+        lines.append(
+            ExtractedLine(
+                reference=reference,
+                paid=paid,
+                paid_field=paid_field,
+                invoice_date=date_of(" ".join(w.text for w in date_words)) if date_words else None,
+                gross=_optional_money(row.cells.get("gross"), currency, mark),
+                discount=_optional_money(row.cells.get("discount"), currency, mark),
+                deduction=_optional_money(row.cells.get("deduction"), currency, mark),
+                reason=" ".join(w.text for w in row.cells.get("reason", [])),
+                confidence=round(confidence, 4),
+            )
+        )
+    return lines
+
+
+def check_total(
+    lines: Sequence[ExtractedLine], total: Money | None, currency: str, flags: list[str]
+) -> None:
+    """Flag a missing total, or lines whose paid amounts do not add up to it (one minor unit
+    of rounding per line is allowed). Nothing is corrected."""
+    if total is None:
+        flags.append("no total found")
+        return
+    paid = [line.paid.minor for line in lines if line.paid is not None]
+    if paid and abs(sum(paid) - total.minor) > len(paid):
+        flags.append(
+            f"lines do not sum to the total: lines {Money(sum(paid), currency)}, total {total}"
+        )
+
+
+def advice_confidence(
+    fields: Sequence[FieldValue | None], lines: Sequence[ExtractedLine], flags: Sequence[str]
+) -> float:
+    """The least confident key field or line, lowered once for every flag.
+
+    A missing field counts through its flag ('no payer found'), not as zero: a CSV export never
+    names its payer, yet its lines can be exact.
+    """
+    confidences = [f.confidence for f in fields if f is not None]
+    confidences += [line.confidence for line in lines]
+    return round(min(confidences, default=0.0) * PER_FLAG ** len(flags), 4)
+
+
+def extract_advice(pages: list[Page], *, source: str = "") -> ExtractedAdvice:
+    """The remittance advice the pages show: payer, payment reference and date, lines and total.
+
+    Raises :class:`NothingRemittanceLike` when the pages hold neither a line table nor a total.
+    """
+    lines_by_page = [group_lines(page.words) for page in pages]
+    all_lines = [line for lines in lines_by_page for line in lines]
+    if not all_lines:
+        raise NothingRemittanceLike("no words on any page (a scan needs OCR first)", source=source)
+    table = find_table(lines_by_page)
+    labelled = [
+        item for line in all_lines if id(line) not in table.used for item in labelled_fields(line)
+    ]
+    flags: list[str] = []
+    currency = _currency_of(all_lines, labelled)
+    if not currency:
+        currency = DEFAULT_CURRENCY
+        flags.append(f"currency not stated; assumed {DEFAULT_CURRENCY}")
+    mark = decimal_mark_of(w.text for line in all_lines for w in line.words)
+
+    lines = lines_from_table(table.rows, currency, mark, flags)
+
+    first: dict[str, Labelled] = {}
+    for item in labelled:
+        first.setdefault(item.field, item)
+
+    total, total_field = _money_field(table.total_words, currency, mark)
+    declared = first.get("total")
+    if declared is not None:
+        stated, stated_field = _money_field(declared.words, currency, mark)
+        if total is None:
+            total, total_field = stated, stated_field
+        elif stated is not None and stated != total:
+            flags.append(f"totals disagree: table says {total}, header says {stated}")
+    if not lines and total is None:
+        raise NothingRemittanceLike(
+            "no table of paid items and no payment total found; is this a remittance advice?",
+            source=source,
+        )
+    check_total(lines, total, currency, flags)
+
+    reference_field = None
+    if reference_item := first.get("payment_reference"):
+        text = " ".join(w.text for w in reference_item.words).strip(" .,;")
+        reference_field = _field(reference_item.words, text, valid=any(c.isdigit() for c in text))
+    payment_date = None
+    date_field = None
+    if date_item := first.get("payment_date"):
+        payment_date = date_of(" ".join(w.text for w in date_item.words))
+        date_field = _field(date_item.words, valid=payment_date is not None)
+    payer_field = None
+    if payer_item := first.get("payer"):
+        payer_field = _field(payer_item.words)
+    elif letterhead := _letterhead(lines_by_page[0], pages[0]):
+        payer_field = _field(letterhead)
+    for name, value in (
+        ("payer", payer_field),
+        ("payment reference", reference_field),
+        ("payment date", date_field),
+    ):
+        if value is None:
+            flags.append(f"no {name} found")
+
+    confidence = advice_confidence(
+        [payer_field, reference_field, date_field, total_field], lines, flags
+    )
+    readers = {page.reader for page in pages}
+    return ExtractedAdvice(
+        payer=payer_field,
+        payment_reference=reference_field,
+        payment_date=payment_date,
+        payment_date_field=date_field,
+        currency=currency,
+        total=total,
+        total_field=total_field,
+        lines=tuple(lines),
+        pages=len(pages),
+        reader=readers.pop() if len(readers) == 1 else "mixed",
+        flags=tuple(flags),
+        confidence=confidence,
+    )

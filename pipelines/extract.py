@@ -1,0 +1,175 @@
+"""Extract a remittance advice from any document: PDF (text or scanned), image, e-mail, CSV, 820.
+
+The reader is chosen by content: a PDF's text layer when it has one, OCR when it has none, the
+EDI 820 parser for X12, and the e-mail or CSV readers for text.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from dataclasses import dataclass
+from typing import Any
+
+from ingest.detect import detect_format
+from ingest.documents.advice import ExtractedAdvice, FieldValue
+from ledger.errors import ParseError
+from ledger.money import Money
+from ledger.records import RemittanceAdvice, RemittanceLine
+
+
+@dataclass(frozen=True, slots=True)
+class Extraction:
+    """An advice as extracted, with the reader used (text, ocr, edi820, email, csv)."""
+
+    advice: ExtractedAdvice | None
+    edi: tuple[RemittanceAdvice, ...] = ()
+    reader: str = ""
+
+
+def _looks_like_csv(text: str) -> bool:
+    lines = [line for line in text.splitlines()[:5] if line.strip()]
+    if len(lines) < 2:
+        return False
+    try:
+        dialect = csv.Sniffer().sniff("\n".join(lines), delimiters=",;\t|")
+    except csv.Error:
+        return False
+    widths = {len(row) for row in csv.reader(io.StringIO("\n".join(lines)), dialect)}
+    return len(widths) == 1 and widths.pop() >= 3
+
+
+def extract_document(data: bytes, *, source: str = "", ocr_dpi: int = 300) -> Extraction:
+    """Read ``data`` into an advice; :class:`ParseError` when it is no readable document."""
+    if not data.strip():
+        raise ParseError("file is empty", source=source)
+    fmt = detect_format(data)
+    if fmt == "edi820":
+        from ingest.edi820 import parse_edi820
+
+        return Extraction(None, tuple(parse_edi820(data, source=source)), "edi820")
+    if fmt == "pdf":
+        from ingest.documents.extract import extract_advice
+        from ingest.documents.text_layer import read_text_pdf
+
+        pages = read_text_pdf(data, source=source)
+        if any(page.words for page in pages):
+            return Extraction(extract_advice(pages, source=source), reader="text")
+        from ingest.documents.ocr import read_scanned_pdf
+
+        scanned = read_scanned_pdf(data, source=source, dpi=ocr_dpi)
+        return Extraction(extract_advice(scanned, source=source), reader="ocr")
+    if fmt == "image":
+        from ingest.documents.extract import extract_advice
+        from ingest.documents.ocr import read_image
+
+        return Extraction(
+            extract_advice(read_image(data, source=source), source=source), reader="ocr"
+        )
+    if fmt is not None:
+        raise ParseError(f"a {fmt} bank file is not a remittance document", source=source)
+    if b"\x00" in data[:4096]:
+        raise ParseError("binary file that is no PDF, image or EDI 820", source=source)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ParseError("text that is not UTF-8", source=source) from None
+    from ingest.documents.text_advice import read_csv_advice, read_email
+
+    if _looks_like_csv(text):
+        return Extraction(read_csv_advice(data, source=source), reader="csv")
+    return Extraction(read_email(text, source=source), reader="email")
+
+
+def _field(value: FieldValue | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    found = value.found
+    return {
+        "value": value.text,
+        "confidence": round(value.confidence, 4),
+        "page": found.page if found else None,
+        "box": [round(v, 1) for v in found.box] if found else None,
+    }
+
+
+def _money(value: Money | None) -> str | None:
+    return value.amount_text() if value is not None else None
+
+
+def extraction_json(extraction: Extraction) -> dict[str, Any]:
+    """The JSON `arpilot extract` prints: every field with its confidence, page and box."""
+    if extraction.advice is None:
+        from pipelines.ingest import advice_json
+
+        return {"reader": extraction.reader, "advices": [advice_json(a) for a in extraction.edi]}
+    a = extraction.advice
+    return {
+        "reader": extraction.reader,
+        "pages": a.pages,
+        "payer": _field(a.payer),
+        "payment_reference": _field(a.payment_reference),
+        "payment_date": a.payment_date.isoformat() if a.payment_date else None,
+        "payment_date_field": _field(a.payment_date_field),
+        "currency": a.currency,
+        "total": _money(a.total),
+        "total_field": _field(a.total_field),
+        "confidence": round(a.confidence, 4),
+        "flags": list(a.flags),
+        "lines": [
+            {
+                "reference": _field(line.reference),
+                "paid": _money(line.paid),
+                "paid_field": _field(line.paid_field),
+                "invoice_date": line.invoice_date.isoformat() if line.invoice_date else None,
+                "gross": _money(line.gross),
+                "discount": _money(line.discount),
+                "deduction": _money(line.deduction),
+                "reason": line.reason,
+                "confidence": round(line.confidence, 4),
+            }
+            for line in a.lines
+        ],
+    }
+
+
+def to_remittance_advices(
+    extraction: Extraction, *, source: str, file_id: str
+) -> list[RemittanceAdvice]:
+    """Ledger records of an extraction: EDI advices as they are, documents with confidences."""
+    if extraction.advice is None:
+        return [
+            RemittanceAdvice(
+                **{**{n: getattr(a, n) for n in a.__dataclass_fields__}, "source_file_id": file_id}
+            )
+            for a in extraction.edi
+        ]
+    a = extraction.advice
+    currency = a.currency
+    lines = tuple(
+        RemittanceLine(
+            reference=line.reference.text,
+            paid=line.paid if line.paid is not None else Money.zero(currency),
+            gross=line.gross,
+            discount=line.discount,
+            deduction=line.deduction,
+            reason=line.reason,
+            invoice_date=line.invoice_date,
+            confidence=line.confidence,
+        )
+        for line in a.lines
+    )
+    digest = hashlib.sha256(f"{file_id}|{source}".encode()).hexdigest()[:12].upper()
+    return [
+        RemittanceAdvice(
+            advice_id=f"DOC{digest}",
+            payer_name=a.payer.text if a.payer else "",
+            total=a.total,
+            payment_reference=a.payment_reference.text if a.payment_reference else "",
+            payment_date=a.payment_date,
+            lines=lines,
+            source_file_id=file_id,
+            confidence=a.confidence,
+        )
+    ]

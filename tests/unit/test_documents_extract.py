@@ -1,0 +1,436 @@
+"""Remittance extraction from text PDFs, OCR-like words, e-mails and CSV advices.
+
+Documents are made by the simulator from hand-built RemittanceDocuments, so every reference,
+amount, date and total is known exactly and the assertions are exact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import random
+from dataclasses import replace
+from datetime import date, timedelta
+from functools import cache
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from reportlab.pdfgen.canvas import Canvas
+
+from ingest.documents.advice import ExtractedAdvice
+from ingest.documents.extract import (
+    NothingRemittanceLike,
+    amount_text,
+    date_of,
+    decimal_mark_of,
+    extract_advice,
+    money_of,
+)
+from ingest.documents.text_advice import read_csv_advice, read_email
+from ingest.documents.text_layer import read_text_pdf
+from ingest.documents.words import Page, Word
+from ledger.errors import ParseError
+from ledger.money import Money
+from simulator.documents.csv_advice import dialect_of, has_total_row, write_csv
+from simulator.documents.email import write_email
+from simulator.documents.pdf import write_text_pdf
+from simulator.model import AdviceLine, RemittanceDocument
+
+PAYMENT_DATE = date(2026, 3, 16)
+PAYERS = {"USD": "Northwind Traders Inc.", "EUR": "Rheinmetall Handel GmbH"}
+
+
+def advice_lines(count: int) -> tuple[AdviceLine, ...]:
+    """A plain invoice, a discount, a deduction with its reason, a credit memo, then fillers."""
+    lines = [
+        AdviceLine("INV-104417", 1_234_56, date(2026, 2, 2), 1_234_56),
+        AdviceLine("INV-104418", 9_800_00, date(2026, 2, 3), 10_000_00, discount_minor=200_00),
+        AdviceLine(
+            "INV-104421",
+            123_406_78,
+            date(2026, 2, 5),
+            123_456_78,
+            deduction_minor=50_00,
+            reason="Damaged goods",
+        ),
+        AdviceLine("CM-7703", -12_00, date(2026, 2, 6), -12_00),
+    ]
+    for number in range(len(lines), count):
+        paid = 45_000 + number * 1_111
+        lines.append(
+            AdviceLine(f"90{51230 + number}", paid, date(2026, 1, 1) + timedelta(days=number), paid)
+        )
+    return tuple(lines[:count])
+
+
+def make_doc(
+    kind: str, *, layout: int = 0, currency: str = "USD", count: int = 6
+) -> RemittanceDocument:
+    lines = advice_lines(count)
+    return RemittanceDocument(
+        document_id=f"EXT-{kind}-{layout}-{currency}-{count}",
+        payment_id="PAY-1",
+        kind=kind,
+        payer_name=PAYERS[currency],
+        payee_name="Contoso Supply LLC",
+        payment_reference="0045123",
+        payment_date=PAYMENT_DATE,
+        currency=currency,
+        total_minor=sum(line.paid_minor for line in lines),
+        lines=lines,
+        payer_number="V-88213",
+        layout=layout,
+    )
+
+
+@cache
+def pdf_pages(layout: int, currency: str, count: int) -> tuple[Page, ...]:
+    return tuple(
+        read_text_pdf(
+            write_text_pdf(make_doc("pdf_text", layout=layout, currency=currency, count=count))
+        )
+    )
+
+
+def line_pairs(advice: ExtractedAdvice) -> list[tuple[str, int | None]]:
+    return [(line.reference.text, line.paid.minor if line.paid else None) for line in advice.lines]
+
+
+def expected_pairs(doc: RemittanceDocument) -> list[tuple[str, int]]:
+    return [(line.reference, line.paid_minor) for line in doc.lines]
+
+
+def assert_exact(advice: ExtractedAdvice, doc: RemittanceDocument) -> None:
+    assert line_pairs(advice) == expected_pairs(doc)
+    assert advice.total == Money(doc.total_minor, doc.currency)
+    assert advice.currency == doc.currency
+    assert advice.payer is not None and advice.payer.text == doc.payer_name
+    assert advice.payment_reference is not None
+    assert advice.payment_reference.text == doc.payment_reference
+    assert advice.payment_date == doc.payment_date
+    assert not any("do not sum" in flag for flag in advice.flags)
+
+
+# --- text PDFs ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("count", [6, 40])
+@pytest.mark.parametrize("currency", ["USD", "EUR"])
+@pytest.mark.parametrize("layout", range(5))
+def test_text_pdf_extracts_every_field_exactly(layout: int, currency: str, count: int) -> None:
+    doc = make_doc("pdf_text", layout=layout, currency=currency, count=count)
+    pages = list(pdf_pages(layout, currency, count))
+    advice = extract_advice(pages, source="advice.pdf")
+    assert_exact(advice, doc)
+    assert advice.flags == ()
+    assert advice.confidence == 1.0
+    assert advice.reader == "text"
+    assert advice.pages == len(pages)
+    if count == 40:
+        assert len(pages) > 1, "the 40-line advice must span pages"
+
+
+@pytest.mark.parametrize("layout", range(5))
+def test_text_pdf_line_details_and_provenance(layout: int) -> None:
+    doc = make_doc("pdf_text", layout=layout)
+    advice = extract_advice(list(pdf_pages(layout, "USD", 6)))
+    by_reference = {line.reference.text: line for line in advice.lines}
+    credit = by_reference["CM-7703"]
+    assert credit.paid == Money(-12_00, "USD")
+    assert credit.invoice_date == date(2026, 2, 6)
+    assert by_reference["INV-104418"].gross == Money(10_000_00, "USD")
+    columns = {column.field for column in _layout_columns(layout)}
+    if "discount" in columns:
+        assert by_reference["INV-104418"].discount == Money(200_00, "USD")
+    if "deduction" in columns:
+        assert by_reference["INV-104421"].deduction == Money(50_00, "USD")
+    if "reason" in columns:
+        assert by_reference["INV-104421"].reason == "Damaged goods"
+    assert advice.total_field is not None and advice.total_field.found is not None
+    assert advice.total_field.found.page == 1
+    reference = advice.lines[0].reference
+    assert reference.found is not None and reference.confidence == 1.0
+    x0, top, x1, bottom = reference.found.box
+    assert x0 < x1 and top < bottom
+    assert doc.lines[0].reference == reference.text
+
+
+def _layout_columns(layout: int) -> tuple[object, ...]:
+    from simulator.documents.pdf import LAYOUTS
+
+    return LAYOUTS[layout].columns
+
+
+def ocr_like(pages: tuple[Page, ...], seed: int, *, jitter: float = 0.8) -> list[Page]:
+    """The same words as an OCR engine would give them: shifted a little, confidence 0.6."""
+    rng = random.Random(seed)
+    result = []
+    for page in pages:
+        words = []
+        for word in page.words:
+            dx, dy = rng.uniform(-jitter, jitter), rng.uniform(-jitter, jitter)
+            words.append(
+                replace(
+                    word,
+                    x0=word.x0 + dx,
+                    x1=word.x1 + dx + rng.uniform(-0.3, 0.3),
+                    top=word.top + dy,
+                    bottom=word.bottom + dy + rng.uniform(-0.3, 0.3),
+                    confidence=0.6,
+                )
+            )
+        rng.shuffle(words)
+        result.append(replace(page, words=tuple(words), reader="ocr"))
+    return result
+
+
+@pytest.mark.parametrize("currency", ["USD", "EUR"])
+@pytest.mark.parametrize("layout", range(5))
+def test_ocr_like_words_still_extract(layout: int, currency: str, seed: int) -> None:
+    doc = make_doc("pdf_text", layout=layout, currency=currency, count=40)
+    advice = extract_advice(ocr_like(pdf_pages(layout, currency, 40), seed))
+    assert_exact(advice, doc)
+    assert advice.reader == "ocr"
+    assert advice.confidence <= 0.6
+    assert all(line.confidence == 0.6 for line in advice.lines)
+
+
+def test_ocr_confused_digits_are_read_but_trusted_less() -> None:
+    confused = {
+        "9,800.00": "9,8OO.00",
+        "INV-104417": "INV-1O4417",
+        "10,000.00": "1O,OOO.00",
+        "494.44": "494,44",  # a misread decimal mark: two decimals cannot be a thousands group
+    }
+    pages = [
+        replace(
+            page,
+            reader="ocr",
+            words=tuple(
+                replace(w, text=confused.get(w.text, w.text), confidence=0.9) for w in page.words
+            ),
+        )
+        for page in pdf_pages(0, "USD", 6)
+    ]
+    advice = extract_advice(pages)
+    by_reference = {line.reference.text: line for line in advice.lines}
+    discounted = by_reference["INV-104418"]
+    assert discounted.paid == Money(9_800_00, "USD")
+    assert discounted.gross == Money(10_000_00, "USD")
+    assert discounted.paid_field is not None and discounted.paid_field.confidence < 0.9
+    # A reference is kept as read (the matcher judges it), but trusted less.
+    assert by_reference["INV-1O4417"].reference.confidence < 0.9
+    assert by_reference["INV-104421"].confidence == 0.9
+    misread = by_reference["9051234"]
+    assert misread.paid == Money(494_44, "USD") and misread.confidence < 0.9
+    assert advice.total == Money(135_429_33, "USD")
+    assert date_of("2O26-03-16") == date(2026, 3, 16)
+
+
+def test_mismatched_total_is_flagged_not_corrected() -> None:
+    doc = replace(make_doc("pdf_text", layout=3), total_minor=135_429_33 + 1_00)
+    advice = extract_advice(read_text_pdf(write_text_pdf(doc)))
+    assert advice.total == Money(doc.total_minor, "USD")
+    assert line_pairs(advice) == expected_pairs(doc)
+    assert any("do not sum" in flag for flag in advice.flags)
+    assert advice.confidence < 1.0
+
+
+# --- not an advice, and files that are not PDFs --------------------------------------------
+
+
+def _pdf(draw: str, **canvas_options: object) -> bytes:
+    buffer = io.BytesIO()
+    canvas = Canvas(buffer, invariant=1, **canvas_options)  # type: ignore[arg-type]
+    y = 720.0
+    for line in draw.splitlines():
+        canvas.drawString(72, y, line)
+        y -= 14
+    canvas.showPage()
+    canvas.save()
+    return buffer.getvalue()
+
+
+LETTER_TEXT = """Contoso Supply LLC
+Dear Sir or Madam,
+Date: March 16, 2026
+Thank you for your order of 12 February. Our warehouse will ship the goods
+within 10 days. Please let us know if you have questions about reference 88213.
+Yours faithfully,
+Jane Doe"""
+
+
+def test_a_letter_is_not_remittance_like() -> None:
+    pages = read_text_pdf(_pdf(LETTER_TEXT), source="letter.pdf")
+    with pytest.raises(NothingRemittanceLike, match=r"letter\.pdf"):
+        extract_advice(pages, source="letter.pdf")
+
+
+def test_a_pdf_without_text_layer_gives_pages_without_words() -> None:
+    buffer = io.BytesIO()
+    canvas = Canvas(buffer, invariant=1)
+    canvas.rect(100, 100, 200, 200, fill=1)
+    canvas.showPage()
+    canvas.save()
+    pages = read_text_pdf(buffer.getvalue())
+    assert len(pages) == 1 and pages[0].words == ()
+    with pytest.raises(NothingRemittanceLike):
+        extract_advice(pages)
+
+
+def test_encrypted_pdf_is_a_parse_error() -> None:
+    # reportlab (a project dependency) encrypts with a user password; pypdf is not installed.
+    data = _pdf("Remittance Advice", encrypt="secret")
+    with pytest.raises(ParseError, match="password"):
+        read_text_pdf(data, source="locked.pdf")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"   \n", b"%PDF-1.4\n%garbage that is no pdf\n", b"hello, not a pdf at all"],
+    ids=["empty", "blank", "corrupt", "not-pdf"],
+)
+def test_empty_or_corrupt_pdf_is_a_parse_error(data: bytes) -> None:
+    with pytest.raises(ParseError, match=r"bad\.pdf"):
+        read_text_pdf(data, source="bad.pdf")
+
+
+def test_truncated_pdf_is_a_parse_error() -> None:
+    data = write_text_pdf(make_doc("pdf_text"))
+    with pytest.raises(ParseError):
+        read_text_pdf(data[: len(data) // 3], source="cut.pdf")
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.binary(max_size=400))
+def test_any_bytes_read_or_raise_parse_error(data: bytes) -> None:
+    with contextlib.suppress(ParseError):
+        read_text_pdf(b"%PDF-1.4\n" + data)
+
+
+# --- e-mails and CSV ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("count", [6, 40])
+@pytest.mark.parametrize("currency", ["USD", "EUR"])
+@pytest.mark.parametrize("layout", range(3))
+def test_email_extracts_every_field_exactly(layout: int, currency: str, count: int) -> None:
+    doc = make_doc("email", layout=layout, currency=currency, count=count)
+    advice = read_email(write_email(doc).decode("utf-8"), source="mail.txt")
+    assert_exact(advice, doc)
+    deducted = next(line for line in advice.lines if line.reference.text == "INV-104421")
+    assert deducted.deduction == Money(50_00, currency)
+    assert advice.reader == "email"
+
+
+@pytest.mark.parametrize("count", [6, 40])
+@pytest.mark.parametrize("currency", ["USD", "EUR"])
+@pytest.mark.parametrize("layout", range(4))
+def test_csv_extracts_what_the_file_states(layout: int, currency: str, count: int) -> None:
+    doc = make_doc("csv", layout=layout, currency=currency, count=count)
+    advice = read_csv_advice(write_csv(doc), source="advice.csv")
+    assert line_pairs(advice) == expected_pairs(doc)
+    deducted = next(line for line in advice.lines if line.reference.text == "INV-104421")
+    assert deducted.deduction is not None and deducted.deduction.minor == 50_00
+    assert deducted.reason == "Damaged goods"
+    # The payer is never in a CSV export; the US dialect names no currency, reference or date.
+    assert advice.payer is None
+    if has_total_row(doc):
+        assert advice.total is not None and advice.total.minor == doc.total_minor
+    else:
+        assert advice.total is None and "no total found" in advice.flags
+    if dialect_of(doc) == "eu":
+        assert advice.currency == currency
+        assert advice.payment_reference is not None
+        assert advice.payment_reference.text == doc.payment_reference
+        assert advice.payment_date == doc.payment_date
+    else:
+        assert advice.payment_reference is None and advice.payment_date is None
+        assert "currency not stated; assumed USD" in advice.flags
+
+
+def test_csv_without_advice_columns_is_not_remittance_like() -> None:
+    with pytest.raises(NothingRemittanceLike):
+        read_csv_advice(b"name,city\nAcme,Boston\n")
+    with pytest.raises(ParseError):
+        read_csv_advice(b"")
+
+
+def test_email_without_items_is_not_remittance_like() -> None:
+    with pytest.raises(NothingRemittanceLike):
+        read_email("From: a@b.com\nSubject: lunch\n\nSee you at noon.\n")
+
+
+def test_email_mismatch_is_flagged() -> None:
+    doc = replace(make_doc("email", layout=1), total_minor=1_00)
+    advice = read_email(write_email(doc).decode("utf-8"))
+    assert advice.total == Money(1_00, "USD")
+    assert any("do not sum" in flag for flag in advice.flags)
+
+
+# --- numbers and dates ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "mark", "minor"),
+    [
+        ("1,234.56", ".", 123456),
+        ("1.234,56", ",", 123456),
+        ("(12.00)", ".", -1200),
+        ("12,00-", ",", -1200),
+        ("-1.234.567,89", ",", -123456789),
+        ("$1,234.56", ".", 123456),
+        ("USD 135,429.33", ".", 13542933),
+        ("€ 9,50", ",", 950),
+        ("1O,OOO.00", ".", 1000000),
+        ("1234,56", ",", 123456),
+    ],
+)
+def test_amounts(text: str, mark: str, minor: int) -> None:
+    parsed = amount_text(text)
+    assert parsed is not None
+    assert money_of(parsed, "USD", mark) == Money(minor, "USD")
+
+
+@pytest.mark.parametrize("text", ["INV-104417", "Damaged", "", "12/03/2026 x"])
+def test_not_amounts(text: str) -> None:
+    assert amount_text(text) is None
+
+
+def test_decimal_mark_is_decided_per_document() -> None:
+    assert decimal_mark_of(["1.234,56", "12,00", "16.03.2026"]) == ","
+    assert decimal_mark_of(["1,234.56", "(12.00)"]) == "."
+    assert decimal_mark_of(["1,234", "5,000"]) == "."
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-03-15",
+        "03/15/2026",
+        "15/03/2026",
+        "15.03.2026",
+        "15 Mar 2026",
+        "Mar 15, 2026",
+        "15-Mar-2026",
+        "March 15 2026",
+    ],
+)
+def test_dates(text: str) -> None:
+    assert date_of(text) == date(2026, 3, 15)
+
+
+def test_words_are_grouped_into_lines_whatever_their_order() -> None:
+    words = [
+        Word("Total", 1, 40, 100.4, 60, 109.6, 0.6),
+        Word("Invoice", 1, 40, 80, 70, 89),
+        Word("1,000.00", 1, 200, 99.6, 240, 108.8, 0.6),
+        Word("Paid", 1, 200, 80.5, 220, 89.5),
+        Word("A-1", 1, 40, 90.5, 60, 99),
+        Word("1,000.00", 1, 200, 90, 240, 99.2),
+    ]
+    advice = extract_advice([Page(1, 600, 800, tuple(words), reader="ocr")])
+    assert line_pairs(advice) == [("A-1", 1_000_00)]
+    assert advice.total == Money(1_000_00, "USD")
+    assert "currency not stated; assumed USD" in advice.flags
