@@ -6,13 +6,14 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from benchmarks import erp_import, ingest, simulate
+from benchmarks import documents, erp_import, ingest, simulate
 from benchmarks.common import REPORT, write_section
 
 BENCHMARKS: dict[str, Callable[[], str]] = {
     "erp-import": erp_import.run,
     "simulate": simulate.run,
     "ingest": ingest.run,
+    "documents": documents.run,
 }
 
 

@@ -23,6 +23,14 @@ os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 os.environ.pop("ARPILOT_HOME", None)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--regenerate-golden",
+        action="store_true",
+        help="rewrite golden outputs (and their sample inputs) instead of comparing with them",
+    )
+
+
 def shared_path(*parts: str) -> Path:
     """A path under ../shared, or a clean skip naming what is missing."""
     path = SHARED.joinpath(*parts)
