@@ -13,9 +13,14 @@ echo
 echo "== 2. import the ERP open items"
 $ARPILOT --home "$HOME_DIR" import-erp "$WORLD/erp/open_items.csv"
 echo
-echo "== 3. ingest the bank statements (BAI2, camt.053/054, MT940, CSV) and EDI 820 advices"
+echo "== 3. ingest the bank statements (BAI2, camt.053/054, MT940, CSV) and the remittances"
+echo "      (EDI 820, text PDFs, scans read by Tesseract, e-mails, CSV advices)"
 $ARPILOT --home "$HOME_DIR" ingest "$WORLD/bank" "$WORLD/remittances" --json \
-  | .venv/bin/python -c 'import json,sys; t=json.load(sys.stdin)["totals"]; print(", ".join(f"{v} {k}" for k, v in t.items()), "(documents are skipped until the extractor lands)")'
+  | .venv/bin/python -c 'import json,sys; t=json.load(sys.stdin)["totals"]; print(", ".join(f"{v} {k}" for k, v in t.items()))'
+echo
+echo "== 3b. one extracted advice, as an analyst would inspect it"
+SAMPLE=$(ls "$WORLD"/remittances/*.pdf | head -1)
+$ARPILOT extract "$SAMPLE" | head -30
 echo
 echo "== 4. ingest again: nothing new"
 $ARPILOT --home "$HOME_DIR" ingest "$WORLD/bank" | tail -1
