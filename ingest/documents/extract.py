@@ -293,13 +293,25 @@ def date_of(text: str) -> date | None:
         return _safe_date(int(m[3]), first, second)
     if m := re.search(r"\b(\d{1,2})\.(\d{1,2})\.(\d{4}|\d{2})\b", fixed):
         return _safe_date(int(m[3]), int(m[2]), int(m[1]))
-    if m := re.search(r"\b(\d{1,2})[-\s]+([A-Za-z]{3,9})\.?[-\s,]+(\d{4})\b", fixed):
+    # OCR turns separators into ':' or '.' ("10:Mar-2025"); a month name still anchors it.
+    if m := re.search(r"\b(\d{1,2})[-\s:.]+([A-Za-z]{3,9})\.?[-\s,:.]+(\d{4})\b", fixed):
         month = _MONTHS.get(m[2].lower())
         return _safe_date(int(m[3]), month, int(m[1])) if month else None
     if m := re.search(r"\b([A-Za-z]{3,9})\.?\s+(\d{1,2}),?\s+(\d{4})\b", fixed):
         month = _MONTHS.get(m[1].lower())
         return _safe_date(int(m[3]), month, int(m[2])) if month else None
     return None
+
+
+def clean_reference(words: Sequence[Word]) -> tuple[str, bool]:
+    """A reference cell's text without OCR specks: tokens with no letter or digit are dropped
+    and punctuation is stripped from the ends ('.PO-98346', 'INV-103756 °°' -> the reference).
+    Returns the text and whether anything was removed."""
+    raw = " ".join(w.text for w in words)
+    kept = [w.text for w in words if any(c.isalnum() for c in w.text)]
+    text = " ".join(kept)
+    text = re.sub(r"^[^0-9A-Za-z]+|[^0-9A-Za-z]+$", "", text)
+    return text, text != raw
 
 
 def looks_ocr_confused(text: str) -> bool:
@@ -736,7 +748,12 @@ def lines_from_table(
     lines: list[ExtractedLine] = []
     for number, row in enumerate(rows, start=1):
         reference_words = row.cells["reference"]
-        reference = _field(reference_words, valid=_is_reference(reference_words))
+        text, cleaned = clean_reference(reference_words)
+        reference = _field(reference_words, text, valid=_is_reference(reference_words))
+        if cleaned:  # OCR specks around the reference: keep it, but say it was noisy
+            reference = FieldValue(
+                reference.text, round(reference.confidence * OCR_CONFUSED, 4), reference.found
+            )
         paid, paid_field = _money_field(row.cells.get("paid", []), currency, mark)
         if paid is None:
             flags.append(f"line {number} ({reference.text}): paid amount unreadable")

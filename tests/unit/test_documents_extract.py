@@ -434,3 +434,30 @@ def test_words_are_grouped_into_lines_whatever_their_order() -> None:
     assert line_pairs(advice) == [("A-1", 1_000_00)]
     assert advice.total == Money(1_000_00, "USD")
     assert "currency not stated; assumed USD" in advice.flags
+
+
+@pytest.mark.parametrize(
+    ("tokens", "expected"),
+    [
+        ([".PO-98346"], "PO-98346"),
+        (["INV-103756", "°°"], "INV-103756"),
+        (["-.", "INV-104769"], "INV-104769"),
+        (["INV-104769"], "INV-104769"),
+    ],
+)
+def test_ocr_specks_are_cleaned_from_references(tokens: list[str], expected: str) -> None:
+    from ingest.documents.extract import clean_reference
+    from ingest.documents.words import Word
+
+    words = [Word(t, 1, 10.0 * i, 0.0, 10.0 * i + 8, 8.0, 0.9) for i, t in enumerate(tokens)]
+    text, cleaned = clean_reference(words)
+    assert text == expected
+    assert cleaned == (tokens != [expected])
+
+
+def test_ocr_mangled_date_separators() -> None:
+    from ingest.documents.extract import date_of
+
+    assert date_of("10:Mar-2025") == date(2025, 3, 10)
+    assert date_of("10.Mar.2025") == date(2025, 3, 10)
+    assert date_of("31:Feb-2025") is None
