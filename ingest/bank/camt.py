@@ -95,10 +95,28 @@ def parse_camt(data: bytes, *, source: str = "", check_balances: bool = True) ->
         huge_tree=False,
         remove_comments=True,
         remove_pis=True,
+        remove_blank_text=_only_indentation_is_blank(data),
     )
     for element in _guarded(stream, source):
         reader.feed(element)
     return reader.result(stream.root)
+
+
+def _only_indentation_is_blank(data: bytes) -> bool:
+    """Whether libxml2 may drop whitespace-only text nodes without changing any value read.
+
+    Dropping the indentation between elements halves the nodes libxml2 builds. Its rule keeps a
+    blank text that directly precedes an end tag, so a leaf's value only changes when blanks
+    precede a comment, CDATA section or processing instruction; the drop is allowed only for
+    files in an ASCII-compatible encoding without any of those (beyond the XML declaration).
+    """
+    head = data.removeprefix(b"\xef\xbb\xbf")
+    return (
+        head[:1] == b"<"
+        and head[1:2] not in (b"\x00", b"")
+        and b"<!" not in data
+        and data.count(b"<?") == (1 if head.startswith(b"<?xml") else 0)
+    )
 
 
 def _refuse_doctype(data: bytes, source: str) -> None:
@@ -143,18 +161,24 @@ class _Node:
     """An element of this document's namespace as plain Python: lxml path look-ups cost
     microseconds each, and an entry needs dozens of them."""
 
-    __slots__ = ("ccy", "children", "line", "text")
+    __slots__ = ("ccy", "children", "element", "text")
 
-    def __init__(self, text: str, ccy: str, line: int | None, children: dict[str, list[_Node]]):
+    def __init__(self, text: str, ccy: str, element: Any, children: dict[str, list[_Node]]):
         self.text = text
         self.ccy = ccy
-        self.line = line
+        self.element = element
         self.children = children
+
+    @property
+    def line(self) -> int | None:
+        # Asked for on errors and a few amounts only, so not read for every element up front.
+        line: int | None = self.element.sourceline
+        return line
 
     def find(self, path: str) -> _Node | None:
         """The first element at ``path`` ('Refs/EndToEndId'), or None."""
         node = self
-        for step in _steps(path):
+        for step in _STEPS.get(path) or _steps(path):
             found = node.children.get(step)
             if not found:
                 return None
@@ -170,21 +194,26 @@ class _Node:
 
 def _tree(element: Any, namespace: str) -> _Node:
     """``element`` and its descendants in ``namespace`` (others, e.g. a bank's own, are left out)."""
-    return _subtree(element, f"{{{namespace}}}", "")
+    prefix = f"{{{namespace}}}"
+    return _subtree(element, prefix, len(prefix), False)
 
 
-def _subtree(element: Any, prefix: str, local: str) -> _Node:
-    cut = len(prefix)
+def _subtree(element: Any, prefix: str, cut: int, is_amount: bool) -> _Node:
     children: dict[str, list[_Node]] = {}
     for child in element:
         tag = child.tag
-        if isinstance(tag, str) and tag.startswith(prefix):
+        if tag.__class__ is str and tag.startswith(prefix):
             name = tag[cut:]
-            children.setdefault(name, []).append(_subtree(child, prefix, name))
+            node = _subtree(child, prefix, cut, name.endswith("Amt"))
+            siblings = children.get(name)
+            if siblings is None:
+                children[name] = [node]
+            else:
+                siblings.append(node)
     # Only leaves carry text, and only amounts (Amt, RmtdAmt, TxAmt/Amt, ...) a currency.
     text = "" if children else element.text or ""
-    currency = (element.get("Ccy") or "").strip() if local.endswith("Amt") else ""
-    return _Node(text, currency, element.sourceline, children)
+    currency = (element.get("Ccy") or "").strip() if is_amount else ""
+    return _Node(text, currency, element, children)
 
 
 _STEPS: dict[str, tuple[str, ...]] = {}
@@ -199,10 +228,15 @@ def _steps(path: str) -> tuple[str, ...]:
 
 def _text(node: _Node | None, path: str) -> str:
     """The stripped text at ``path`` under ``node`` ('' when absent)."""
+    # The walk of _Node.find, inlined: an entry asks for some forty texts.
     if node is None:
         return ""
-    found = node.find(path)
-    return found.text.strip() if found is not None else ""
+    for step in _STEPS.get(path) or _steps(path):
+        found = node.children.get(step)
+        if not found:
+            return ""
+        node = found[0]
+    return node.text.strip()
 
 
 @dataclass(slots=True)
@@ -804,6 +838,23 @@ def _splits(parts: list[_Details], entry: Money) -> bool:
 
 def _merge(parts: list[_Details]) -> _Details:
     """The TxDtls of an entry that does not split, as one: first references, all remittance."""
+
+    if len(parts) == 1:
+        # The usual entry of one TxDtls: every "first non-empty" below is simply its own field.
+        (only,) = parts
+        return _Details(
+            amount=None,
+            credit=only.credit,
+            bank_reference=only.bank_reference,
+            customer_reference=only.customer_reference,
+            end_to_end_id=only.end_to_end_id,
+            debtor=only.debtor,
+            creditor=only.creditor,
+            remittance_text=only.remittance_text,
+            structured=list(only.structured),
+            creditor_reference=only.creditor_reference,
+            type_code=only.type_code,
+        )
 
     def first(values: Iterable[str]) -> str:
         return next((value for value in values if value), "")

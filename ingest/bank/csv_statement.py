@@ -107,13 +107,27 @@ def read_header(data: bytes, profile: CsvProfile) -> list[str]:
     return next(csv.reader([first], delimiter=profile.delimiter), [])
 
 
-def _date(text: str, fmt: str, line: int, column: str, source: str) -> date:
+def _date(
+    text: str, fmt: str, line: int, column: str, source: str, seen: dict[str, date] | None = None
+) -> date:
+    """``text`` as a date in ``fmt``; ``seen`` remembers this file's dates already read.
+
+    strptime costs microseconds a call, and a statement repeats the same few dates in every row.
+    """
+    stripped = text.strip()
+    if seen is not None:
+        known = seen.get(stripped)
+        if known is not None:
+            return known
     try:
-        return datetime.strptime(text.strip(), fmt).date()
+        parsed = datetime.strptime(stripped, fmt).date()
     except ValueError:
         raise ParseError(
             f"column {column!r}: {text!r} is not a date in the form {fmt}", source=source, line=line
         ) from None
+    if seen is not None:
+        seen[stripped] = parsed
+    return parsed
 
 
 def parse_csv_statement(data: bytes, profile: CsvProfile, *, source: str = "") -> ParsedFile:
@@ -141,6 +155,36 @@ def parse_csv_statement(data: bytes, profile: CsvProfile, *, source: str = "") -
             line=1,
         )
     index = {name: i for i, name in enumerate(header)}
+    # Each named column's position, looked up once rather than per cell (None: not in the profile).
+    (
+        at_currency,
+        at_amount,
+        at_debit,
+        at_credit,
+        at_date,
+        at_value_date,
+        at_payer_name,
+        at_payer_account,
+        at_reference,
+        at_remittance,
+    ) = (
+        index[column] if column else None
+        for column in (
+            profile.currency,
+            profile.amount,
+            profile.debit,
+            profile.credit,
+            profile.date,
+            profile.value_date,
+            profile.payer_name,
+            profile.payer_account,
+            profile.reference,
+            profile.remittance,
+        )
+    )
+    account = profile.account or profile.name
+    width = len(header)
+    dates: dict[str, date] = {}
     transactions = []
     currencies = set()
     try:
@@ -148,30 +192,30 @@ def parse_csv_statement(data: bytes, profile: CsvProfile, *, source: str = "") -
             line = reader.line_num
             if not any(cell.strip() for cell in row):
                 continue
-            if len(row) != len(header):
+            if len(row) != width:
                 raise ParseError(
-                    f"{len(row)} fields where the header has {len(header)}",
+                    f"{len(row)} fields where the header has {width}",
                     source=source,
                     line=line,
                 )
 
-            def cell(column: str, row: list[str] = row) -> str:
-                return row[index[column]].strip() if column else ""
+            def cell(at: int | None, row: list[str] = row) -> str:
+                return row[at].strip() if at is not None else ""
 
-            currency = cell(profile.currency) or profile.default_currency
+            currency = cell(at_currency) or profile.default_currency
             if not is_known(currency):
                 raise ParseError(f"unknown currency {currency!r}", source=source, line=line)
             currencies.add(currency)
             try:
-                if profile.amount:
+                if at_amount is not None:
                     minor = parse_amount(
-                        cell(profile.amount),
+                        cell(at_amount),
                         currency,
                         decimal_mark=profile.decimal_mark,
                         grouping=True,
                     )
                 else:
-                    debit, credit = cell(profile.debit), cell(profile.credit)
+                    debit, credit = cell(at_debit), cell(at_credit)
                     if bool(debit) == bool(credit):
                         raise ParseError(
                             "exactly one of the debit and credit columns must hold an amount",
@@ -190,24 +234,23 @@ def parse_csv_statement(data: bytes, profile: CsvProfile, *, source: str = "") -
                     minor = -unsigned if debit else unsigned
             except MoneyError as exc:
                 raise ParseError(str(exc), source=source, line=line) from None
-            booked = _date(cell(profile.date), profile.date_format, line, profile.date, source)
+            booked = _date(cell(at_date), profile.date_format, line, profile.date, source, dates)
+            value_text = cell(at_value_date)
             valued = (
-                _date(
-                    cell(profile.value_date), profile.date_format, line, profile.value_date, source
-                )
-                if cell(profile.value_date)
+                _date(value_text, profile.date_format, line, profile.value_date, source, dates)
+                if value_text
                 else booked
             )
             transactions.append(
                 BankTransaction(
-                    account=profile.account or profile.name,
+                    account=account,
                     amount=Money(minor, currency),
                     booking_date=booked,
                     value_date=valued,
-                    payer_name=cell(profile.payer_name),
-                    payer_account=cell(profile.payer_account),
-                    customer_reference=cell(profile.reference),
-                    remittance_text=" ".join(cell(profile.remittance).split()),
+                    payer_name=cell(at_payer_name),
+                    payer_account=cell(at_payer_account),
+                    customer_reference=cell(at_reference),
+                    remittance_text=" ".join(cell(at_remittance).split()),
                     type_code="",
                     line=line,
                 )
@@ -220,13 +263,13 @@ def parse_csv_statement(data: bytes, profile: CsvProfile, *, source: str = "") -
             source=source,
         )
     currency = currencies.pop() if currencies else profile.default_currency
-    dates = [t.booking_date for t in transactions if t.booking_date]
+    booking_dates = [t.booking_date for t in transactions if t.booking_date]
     statement = ParsedStatement(
         account=profile.account or profile.name,
         currency=currency,
         statement_id="",
         transactions=tuple(transactions),
-        from_date=min(dates) if dates else None,
-        to_date=max(dates) if dates else None,
+        from_date=min(booking_dates) if booking_dates else None,
+        to_date=max(booking_dates) if booking_dates else None,
     )
     return ParsedFile("csv", (statement,), {"profile": profile.name})

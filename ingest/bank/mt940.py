@@ -10,6 +10,7 @@ sent is lost.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -435,21 +436,17 @@ def _transaction(
     mark = groups["status"].upper()
     # C and RD (reversal of a debit) bring money in; D and RC (reversal of a credit) take it out.
     sign = -1 if mark in ("D", "RC") else 1
-    try:
-        groups["currency"] = currency
-        statement_tag = _TAGS[61]
-        groups = mt940.processors.date_fixup_pre_processor(transactions, statement_tag, groups)
-        built = statement_tag(transactions, groups)
-    except (ValueError, ArithmeticError, TypeError, KeyError):
+    dates = _line_dates(
+        groups["year"], groups["month"], groups["day"], groups["entry_month"], groups["entry_day"]
+    )
+    if dates is None:
         raise ParseError(
             f":61: {value[:16]!r} does not start with a value date (YYMMDD) and an optional "
             "entry date (MMDD)",
             source=source,
             line=item.line,
-        ) from None
-    value_date = date(built["date"].year, built["date"].month, built["date"].day)
-    entry = built.get("entry_date")
-    booking_date = date(entry.year, entry.month, entry.day) if entry else value_date
+        )
+    value_date, booking_date = dates
 
     customer_reference = (groups.get("customer_reference") or "").strip()
     if customer_reference.upper() in _NO_REFERENCE:
@@ -474,6 +471,41 @@ def _transaction(
         type_code=groups["id"].upper(),
         line=item.line,
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _line_dates(
+    year: str, month: str, day: str, entry_month: str | None, entry_day: str | None
+) -> tuple[date, date] | None:
+    """Value and booking date of a :61: line as mt-940 reads them; None when it cannot.
+
+    mt-940 settles the entry date's year across a year boundary and clamps 29-31 February;
+    its answer depends on these five fields alone, and a statement repeats a few dates in
+    every line, so it is asked once per distinct date rather than once per line. The amount
+    handed to it is a placeholder: the line's own amount has already passed :func:`_amount`,
+    so the library's Decimal of it could not have failed either.
+    """
+    groups: dict[str, Any] = {
+        "year": year,
+        "month": month,
+        "day": day,
+        "entry_month": entry_month,
+        "entry_day": entry_day,
+        "status": "C",
+        "amount": "0",
+        "currency": "EUR",
+    }
+    transactions = mt940.models.Transactions()
+    statement_tag = _TAGS[61]
+    try:
+        groups = mt940.processors.date_fixup_pre_processor(transactions, statement_tag, groups)
+        built = statement_tag(transactions, groups)
+    except (ValueError, ArithmeticError, TypeError, KeyError):
+        return None
+    value_date = date(built["date"].year, built["date"].month, built["date"].day)
+    entry = built.get("entry_date")
+    booking_date = date(entry.year, entry.month, entry.day) if entry else value_date
+    return value_date, booking_date
 
 
 # -- the :86: information to the account owner ------------------------------------------------
