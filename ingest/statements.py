@@ -116,6 +116,18 @@ class ParsedFile:
         return tuple(t for s in self.statements for t in s.transactions)
 
 
+def difference(statement: ParsedStatement) -> Money | None:
+    """closing - (opening + transactions): zero when a statement ties out, None without both
+    balances."""
+    if statement.opening_balance is None or statement.closing_balance is None:
+        return None
+    booked = sum(t.amount.minor for t in statement.transactions)
+    return Money(
+        statement.closing_balance.minor - statement.opening_balance.minor - booked,
+        statement.currency,
+    )
+
+
 def with_occurrences(
     transactions: tuple[BankTransaction, ...],
 ) -> list[tuple[str, int, BankTransaction]]:

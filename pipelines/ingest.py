@@ -292,6 +292,68 @@ def _extract_documents(
         return dict(zip(documents, pool.map(_extract_one, documents), strict=True))
 
 
+def _record_ingested(
+    con: Connection, result: FileResult, sha256: str, name: str, counts: dict[str, int], actor: str
+) -> None:
+    """Inside the caller's transaction: the file as ingested, and its audit entry."""
+    file_id = sha256[:16]
+    record_file(
+        con,
+        file_id=file_id,
+        sha256=sha256,
+        name=name,
+        file_format=result.file_format,
+        status="ingested",
+        counts=counts,
+    )
+    audit.append(
+        con,
+        [
+            audit.NewEntry(
+                actor,
+                "ingest_file",
+                "file",
+                file_id,
+                {"name": name, "sha256": sha256, "format": result.file_format, **counts},
+            )
+        ],
+    )
+
+
+def _refuse(
+    con: Connection,
+    result: FileResult,
+    path: Path,
+    sha256: str,
+    file_format: str,
+    reason: str,
+    settings: LedgerSettings,
+    actor: str,
+) -> None:
+    """Quarantine a refused file, record it with its reason and audit it; nothing else is kept."""
+    file_id = sha256[:16]
+    result.status, result.reason = "refused", reason
+    result.quarantined_to = _quarantine(settings.home, path, sha256, reason)
+    with transaction(con):
+        record_file(
+            con,
+            file_id=file_id,
+            sha256=sha256,
+            name=path.name,
+            file_format=file_format,
+            status="quarantined",
+            reason=reason,
+        )
+        audit.append(
+            con,
+            [
+                audit.NewEntry(
+                    actor, "quarantine_file", "file", file_id, {"name": path.name, "reason": reason}
+                )
+            ],
+        )
+
+
 def _store_document(
     con: Connection, path: Path, settings: LedgerSettings, outcome: tuple[str, Any], actor: str
 ) -> FileResult:
@@ -307,30 +369,7 @@ def _store_document(
         return result
     kind, value = outcome
     if kind == "refused":
-        result.status, result.reason = "refused", value
-        result.quarantined_to = _quarantine(settings.home, path, sha256, value)
-        with transaction(con):
-            record_file(
-                con,
-                file_id=file_id,
-                sha256=sha256,
-                name=path.name,
-                file_format="document",
-                status="quarantined",
-                reason=value,
-            )
-            audit.append(
-                con,
-                [
-                    audit.NewEntry(
-                        actor,
-                        "quarantine_file",
-                        "file",
-                        file_id,
-                        {"name": path.name, "reason": value},
-                    )
-                ],
-            )
+        _refuse(con, result, path, sha256, "document", value, settings, actor)
         return result
     if kind == "not_remittance":
         result.status, result.reason = "not_remittance", value
@@ -349,28 +388,7 @@ def _store_document(
     advices = to_remittance_advices(value, source=path.name, file_id=file_id)
     with transaction(con):
         result.advices = insert_advices(con, advices)
-        counts = {"advices": result.advices}
-        record_file(
-            con,
-            file_id=file_id,
-            sha256=sha256,
-            name=path.name,
-            file_format=result.file_format,
-            status="ingested",
-            counts=counts,
-        )
-        audit.append(
-            con,
-            [
-                audit.NewEntry(
-                    actor,
-                    "ingest_file",
-                    "file",
-                    file_id,
-                    {"name": path.name, "sha256": sha256, "format": result.file_format, **counts},
-                )
-            ],
-        )
+        _record_ingested(con, result, sha256, path.name, {"advices": result.advices}, actor)
     return result
 
 
@@ -395,77 +413,16 @@ def _ingest_one(
         result.status, result.reason = "duplicate", f"already ingested as file {seen[0]}"
         return result
     detected = detect_format(data) if file_format == "auto" else file_format
-    if detected in DOCUMENT_FORMATS:
-        result.status, result.file_format = "skipped", str(detected)
-        result.reason = "remittance documents (PDF, images) are read by the document extractor"
-        return result
     try:
         profiles = load_profiles(settings.home, path, profile)
-        if (
-            detected is None
-            and _is_text(data)
-            and not any(p.fits(read_header(data, p)) for p in profiles)
-        ):
-            result.status, result.file_format = "skipped", "text"
-            result.reason = (
-                "text that is no bank format (e-mail or CSV advice): read by the document extractor"
-            )
-            return result
         parsed = parse_any(data, source=path.name, file_format=file_format, profiles=profiles)
         with transaction(con):
             _store(con, parsed, file_id, result)
             counts = {"new": result.new, "duplicates": result.duplicates, "advices": result.advices}
-            record_file(
-                con,
-                file_id=file_id,
-                sha256=sha256,
-                name=path.name,
-                file_format=result.file_format,
-                status="ingested",
-                counts=counts,
-            )
-            audit.append(
-                con,
-                [
-                    audit.NewEntry(
-                        actor,
-                        "ingest_file",
-                        "file",
-                        file_id,
-                        {
-                            "name": path.name,
-                            "sha256": sha256,
-                            "format": result.file_format,
-                            **counts,
-                        },
-                    )
-                ],
-            )
+            _record_ingested(con, result, sha256, path.name, counts, actor)
     except InputError as exc:
-        result.status, result.reason = "refused", str(exc)
-        result.quarantined_to = _quarantine(settings.home, path, sha256, str(exc))
-        with transaction(con):
-            record_file(
-                con,
-                file_id=file_id,
-                sha256=sha256,
-                name=path.name,
-                file_format=result.file_format or str(detected or "unknown"),
-                status="quarantined",
-                reason=str(exc),
-            )
-            audit.append(
-                con,
-                [
-                    audit.NewEntry(
-                        actor,
-                        "quarantine_file",
-                        "file",
-                        file_id,
-                        {"name": path.name, "reason": str(exc)},
-                    )
-                ],
-            )
+        fmt = result.file_format or str(detected or "unknown")
+        _refuse(con, result, path, sha256, fmt, str(exc), settings, actor)
     return result
 
 

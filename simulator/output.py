@@ -228,6 +228,21 @@ def _iso(day: date | None) -> str:
     return day.isoformat() if day else ""
 
 
+def _allocation_rows(payments: list[Payment]) -> Iterable[tuple[str, ...]]:
+    """Ground-truth allocations as CSV rows, amounts as exact decimal strings."""
+    for p in payments:
+        for a in p.allocations:
+            yield (
+                a.payment_id,
+                a.invoice_number,
+                p.currency,
+                format_amount(a.applied_minor, p.currency),
+                format_amount(a.adjustment_minor, p.currency),
+                a.kind,
+                a.reason,
+            )
+
+
 def write_world(world: World, out: Path) -> dict[str, Any]:
     """Write ``world`` under ``out`` (which must be empty or absent); return the manifest."""
     out.mkdir(parents=True, exist_ok=True)
@@ -345,19 +360,7 @@ def write_world(world: World, out: Path) -> dict[str, Any]:
     _csv(
         out / "history" / "allocations.csv",
         allocation_header,
-        (
-            (
-                a.payment_id,
-                a.invoice_number,
-                p.currency,
-                format_amount(a.applied_minor, p.currency),
-                format_amount(a.adjustment_minor, p.currency),
-                a.kind,
-                a.reason,
-            )
-            for p in world.history
-            for a in p.allocations
-        ),
+        _allocation_rows(world.history),
     )
 
     bank_file = _write_bank_files(out, world, rng)
@@ -444,19 +447,7 @@ def write_world(world: World, out: Path) -> dict[str, Any]:
     _csv(
         out / "truth" / "allocations.csv",
         allocation_header,
-        (
-            (
-                a.payment_id,
-                a.invoice_number,
-                p.currency,
-                format_amount(a.applied_minor, p.currency),
-                format_amount(a.adjustment_minor, p.currency),
-                a.kind,
-                a.reason,
-            )
-            for p in world.window
-            for a in p.allocations
-        ),
+        _allocation_rows(world.window),
     )
     _csv(
         out / "truth" / "invoices.csv",

@@ -20,7 +20,7 @@ from bai2.helpers import IteratorHelper
 from bai2.models import Account, Bai2File, Record, TransactionDetail
 from bai2.parsers import Bai2FileParser
 
-from ingest.statements import BankTransaction, ParsedFile, ParsedStatement
+from ingest.statements import BankTransaction, ParsedFile, ParsedStatement, difference
 from ledger.currencies import is_known
 from ledger.errors import ParseError, UnbalancedStatement
 from ledger.money import Money
@@ -98,17 +98,6 @@ def read_bai2(data: bytes, *, source: str = "") -> ParsedFile:
     """
     read, details = _read(data, source)
     return ParsedFile("bai2", tuple(r.statement for r in read), details)
-
-
-def difference(statement: ParsedStatement) -> Money | None:
-    """closing - (opening + credits - debits); None unless both ledger balances are reported."""
-    if statement.opening_balance is None or statement.closing_balance is None:
-        return None
-    booked = sum(t.amount.minor for t in statement.transactions)
-    return Money(
-        statement.closing_balance.minor - statement.opening_balance.minor - booked,
-        statement.currency,
-    )
 
 
 def _tie_out(item: _Read, source: str) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 import mt940
 
-from ingest.statements import BankTransaction, ParsedFile, ParsedStatement
+from ingest.statements import BankTransaction, ParsedFile, ParsedStatement, difference
 from ledger.currencies import is_known
 from ledger.errors import MoneyError, ParseError, UnbalancedStatement
 from ledger.money import Money, parse_amount
@@ -120,17 +120,6 @@ def read_mt940(data: bytes, *, source: str = "") -> ParsedFile:
     :func:`parse_mt940`.
     """
     return _file(_read(data, source))
-
-
-def difference(statement: ParsedStatement) -> Money | None:
-    """closing - (opening + lines): zero for a statement that ties out, None without balances."""
-    if statement.opening_balance is None or statement.closing_balance is None:
-        return None
-    booked = sum(t.amount.minor for t in statement.transactions)
-    return Money(
-        statement.closing_balance.minor - statement.opening_balance.minor - booked,
-        statement.currency,
-    )
 
 
 def _file(read: list[_Read]) -> ParsedFile:
