@@ -196,7 +196,31 @@ CREATE INDEX applications_invoice ON applications (invoice_number);
 CREATE INDEX exceptions_payment ON exceptions (payment_id);
 """
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "initial ledger", _INITIAL),)
+_CASH_APPLICATION = """
+-- The payer's own reference (cheque number, customer reference): how a lockbox stub finds its cheque.
+ALTER TABLE payments ADD COLUMN customer_reference VARCHAR DEFAULT '';
+
+-- One row per `arpilot match`: which scorer decided, at which threshold, with what outcome.
+CREATE TABLE match_runs (
+    run_id          VARCHAR PRIMARY KEY,
+    started_at      TIMESTAMP NOT NULL,
+    finished_at     TIMESTAMP,
+    scorer          VARCHAR NOT NULL,
+    scorer_version  VARCHAR NOT NULL,
+    threshold       DOUBLE NOT NULL,
+    counts          VARCHAR NOT NULL
+);
+
+ALTER TABLE applications ADD COLUMN run_id VARCHAR DEFAULT '';
+ALTER TABLE exceptions ADD COLUMN run_id VARCHAR DEFAULT '';
+ALTER TABLE exceptions ADD COLUMN evidence VARCHAR DEFAULT '{}';
+ALTER TABLE remittance_advices ADD COLUMN linked_by VARCHAR DEFAULT '';
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial ledger", _INITIAL),
+    Migration(2, "cash application", _CASH_APPLICATION),
+)
 """Every migration, oldest first. Append new ones; never change a released one."""
 
 LATEST_VERSION = MIGRATIONS[-1].version

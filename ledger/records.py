@@ -31,6 +31,7 @@ class ApplicationKind(enum.StrEnum):
     OVERPAYMENT = "overpayment"  # more than owed: the excess goes on account
     ON_ACCOUNT = "on_account"  # unallocated cash held against the customer
     WRITE_OFF = "write_off"  # small difference within tolerance, written off to a reason
+    CREDIT_MEMO = "credit_memo"  # a credit memo netted against the invoices this payment pays
 
 
 class ApplicationMethod(enum.StrEnum):
@@ -114,6 +115,7 @@ class Payment:
     remittance_text: unstructured remittance information, joined.
     fingerprint: hash of the fields that identify the transaction across overlapping files.
     occurrence: 1 for the first transaction with this fingerprint, 2 for a genuine twin, ...
+    customer_reference: the payer's own reference (cheque number, customer reference), if any.
     """
 
     payment_id: str
@@ -129,6 +131,7 @@ class Payment:
     fingerprint: str = ""
     occurrence: int = 1
     source_file_id: str = ""
+    customer_reference: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -396,6 +396,7 @@ def insert_payments(con: Connection, payments: list[Payment]) -> tuple[list[str]
             "source_file_id": [p.source_file_id for p in payments],
             "status": ["unapplied" if p.amount.minor > 0 else "not_receivable" for p in payments],
             "created_at": [now] * len(payments),
+            "customer_reference": [p.customer_reference for p in payments],
         },
         schema_overrides={"amount_minor": pl.Int64, "occurrence": pl.Int32},
     )
@@ -450,6 +451,7 @@ def insert_advices(
             "payment_id": [links.get(a.advice_id) for a in advices],
             "details": [json.dumps({"payer_number": a.payer_number}) for a in advices],
             "created_at": [now] * len(advices),
+            "linked_by": ["bank record" if a.advice_id in links else "" for a in advices],
         },
         schema_overrides={
             "payment_date": pl.Date,

@@ -269,6 +269,65 @@ def simulate(
         typer.echo(f"  {key:<22} {achieved:>9.1%} {target:>8.1%}")
 
 
+@app.command()
+def match(
+    ctx: typer.Context,
+    scorer: Annotated[
+        str, typer.Option(help="auto (own, else shipped, else rules) | home | pretrained | rules")
+    ] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Apply every unapplied payment; what is not sure enough goes to the exception queue."""
+    from dataclasses import asdict
+
+    from ledger.db import open_ledger
+    from ledger.money import format_amount
+    from matching.settings import MatchSettings
+    from matching.store import match_ledger
+    from pipelines.match import scorer_for
+
+    settings = _settings(ctx)
+    chosen = scorer_for(settings.home, scorer)
+    with open_ledger(settings.ledger_path, lock_wait_seconds=settings.lock_wait_seconds) as con:
+        summary = match_ledger(con, chosen, MatchSettings())
+    if as_json:
+        typer.echo(json.dumps(asdict(summary)))
+        return
+    typer.echo(
+        f"{summary.payments:,} payment(s): {summary.applied:,} applied, "
+        f"{summary.exceptions:,} to exceptions; scorer {summary.scorer} "
+        f"(threshold {summary.threshold:.4f}); run {summary.run_id}"
+    )
+    for currency, minor in sorted(summary.applied_minor_by_currency.items()):
+        typer.echo(f"  applied {format_amount(minor, currency, grouping=True)} {currency}")
+    for reason, count in summary.exceptions_by_reason.items():
+        typer.echo(f"  exceptions: {reason} {count:,}")
+    if summary.advices_linked:
+        typer.echo(f"  {summary.advices_linked:,} separate advice(s) linked to their payments")
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    what: Annotated[str, typer.Argument(help="applications | exceptions")],
+    out_format: Annotated[str, typer.Option("--format", help="jsonl | csv")] = "jsonl",
+    out: Annotated[Path | None, typer.Option(help="Write here instead of standard output.")] = None,
+) -> None:
+    """One row per allocation (applications) or per suggested allocation (open exceptions)."""
+    from ledger.db import open_ledger
+    from pipelines.match import export_rows, write_export
+
+    settings = _settings(ctx)
+    with open_ledger(
+        settings.ledger_path, read_only=True, lock_wait_seconds=settings.lock_wait_seconds
+    ) as con:
+        text = write_export(export_rows(con, what), out_format)
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text)
+
+
 @audit_app.command("verify")
 def audit_verify(ctx: typer.Context) -> None:
     """Recompute the audit chain; exit 1 and list each break if any entry was altered."""

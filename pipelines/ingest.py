@@ -140,6 +140,7 @@ def _payment(t: BankTransaction, fingerprint: str, occurrence: int, file_id: str
         fingerprint=fingerprint,
         occurrence=occurrence,
         source_file_id=file_id,
+        customer_reference=t.customer_reference,
     )
 
 

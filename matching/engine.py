@@ -1,0 +1,791 @@
+"""The cash-application engine: for each payment, who paid, what it pays, how it splits, and
+whether that is sure enough to apply without a human.
+
+The engine is pure: it takes open items, customers and payments as records and returns a
+``Decision`` per payment; ``matching.store`` reads and writes the ledger. Payments are taken in
+value-date order and every application reduces the open amounts the next payment sees, so two
+payments never settle the same invoice twice within a run.
+
+For each payment:
+
+1. its advices: the bank record's own, and separate documents linked by reference or amount;
+2. payer candidates (``matching.payers``) and the invoices its references name
+   (``matching.references``);
+3. proposals: the advice's lines, the named invoices, or a subset of the payer's open items
+   whose sum is the amount (``matching.subset``), each settled against the amount with
+   discounts by terms, deductions, bank charges, FX differences and overpayments;
+4. a probability per proposal from the scorer, and a decision against its threshold.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import Any, Protocol
+
+from ledger.currencies import exponent
+from ledger.money import from_decimal
+from ledger.records import ApplicationKind, ExceptionReason
+from matching import references as refs
+from matching.model import (
+    Advice,
+    AdviceLine,
+    Allocation,
+    Decision,
+    DiscountTerms,
+    IncomingPayment,
+    OpenInvoice,
+    Proposal,
+)
+from matching.names import compact
+from matching.payers import PayerCandidate, PayerIndex
+from matching.settings import MatchSettings
+from matching.subset import OpenAmount, find_subsets
+
+MAX_SUGGESTIONS = 5
+SOURCES = ("bank_account", "customer_number", "name", "alias", "truncated_name", "fuzzy_name", "reference")  # fmt: skip
+STRATEGIES = ("advice", "references", "subset")
+
+
+class Scorer(Protocol):
+    """Turns proposal features into probabilities of being right."""
+
+    name: str
+    version: str
+    threshold: float
+
+    def predict(self, rows: Sequence[dict[str, float]]) -> list[float]: ...
+
+
+@dataclass(slots=True)
+class _Listed:
+    """An invoice a payment names, with the advice line that names it (if any)."""
+
+    invoice: OpenInvoice
+    line: AdviceLine | None
+    quality: refs.Quality
+
+
+@dataclass(slots=True)
+class _Context:
+    """What is known about one payment while its proposals are built."""
+
+    payment: IncomingPayment
+    advices: list[Advice]
+    payers: dict[str, PayerCandidate]
+    listed: list[_Listed] = field(default_factory=list)
+    unresolved: list[str] = field(default_factory=list)
+    ambiguous: int = 0
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+class Engine:
+    """Applies payments to open items; see the module docstring for the steps."""
+
+    def __init__(
+        self,
+        invoices: Iterable[OpenInvoice],
+        payers: PayerIndex,
+        scorer: Scorer,
+        settings: MatchSettings | None = None,
+        recent: Iterable[IncomingPayment] = (),
+    ) -> None:
+        """``recent``: payments already applied, so a second copy of one is caught."""
+        self.settings = settings or MatchSettings()
+        self.payers = payers
+        self.scorer = scorer
+        self.invoices: dict[str, OpenInvoice] = {}
+        self.open: dict[str, int] = {}
+        self.by_customer: dict[str, list[str]] = defaultdict(list)
+        for invoice in sorted(invoices, key=lambda i: (i.due_date, i.invoice_number)):
+            if invoice.open_minor == 0:
+                continue
+            self.invoices[invoice.invoice_number] = invoice
+            self.open[invoice.invoice_number] = invoice.open_minor
+            self.by_customer[invoice.customer_id].append(invoice.invoice_number)
+        self.references = refs.ReferenceIndex(
+            (i.invoice_number, i.po_number) for i in self.invoices.values()
+        )
+        self._seen: dict[tuple[str, int, str], list[IncomingPayment]] = defaultdict(list)
+        for payment in recent:
+            self._remember(payment)
+
+    # -- the run ---------------------------------------------------------------------------
+
+    def run(
+        self, payments: Sequence[IncomingPayment], advices: Sequence[Advice] = ()
+    ) -> list[Decision]:
+        """Decide every payment, oldest first; applied ones reduce the open amounts."""
+        ordered = sorted(payments, key=lambda p: (p.value_date, p.payment_id))
+        linked, link_evidence = link_advices(ordered, advices, self.settings)
+        decisions = []
+        for payment in ordered:
+            decision = self.decide(payment, linked.get(payment.payment_id, []))
+            if payment.payment_id in link_evidence:
+                decision.evidence["advice_link"] = link_evidence[payment.payment_id]
+            decisions.append(decision)
+        return decisions
+
+    def decide(self, payment: IncomingPayment, advices: Sequence[Advice] = ()) -> Decision:
+        """Decide one payment; when it is applied, its allocations come off the open items."""
+        context = self._context(payment, list(advices))
+        duplicate = self._duplicate_of(payment)
+        proposals = self._proposals(context)
+        ranked = self._rank(context, proposals, duplicate is not None)
+        decision = self._verdict(context, ranked, duplicate)
+        if decision.applied is not None:
+            for allocation in decision.applied.allocations:
+                if allocation.invoice_number:
+                    self.open[allocation.invoice_number] -= (
+                        allocation.applied_minor + allocation.adjustment_minor
+                    )
+        self._remember(payment)
+        return decision
+
+    # -- who paid, what it names -------------------------------------------------------------
+
+    def _context(self, payment: IncomingPayment, advices: list[Advice]) -> _Context:
+        found: dict[str, PayerCandidate] = {}
+
+        def add(candidates: Iterable[PayerCandidate]) -> None:
+            for c in candidates:
+                if c.customer_id not in found or found[c.customer_id].score < c.score:
+                    found[c.customer_id] = c
+
+        add(self.payers.by_account(payment.payer_account))
+        add(
+            self.payers.by_number(
+                payment.remittance_text, *(a.payer_number for a in advices if a.payer_number)
+            )
+        )
+        add(self.payers.by_name(payment.payer_name))
+        if not found:
+            add(self.payers.in_text(payment.remittance_text))
+        for advice in advices:
+            # An advice's letterhead name is read by OCR: trust it a little less.
+            add(replace(c, score=c.score * 0.95) for c in self.payers.by_name(advice.payer_name))
+        context = _Context(payment, advices, found)
+        self._resolve_references(context)
+        return context
+
+    def _scope(self, context: _Context) -> list[str] | None:
+        """Open items a fuzzy reference may mean: the candidate payers' families' (or all)."""
+        if not context.payers:
+            return None
+        customers = set()
+        for customer_id in context.payers:
+            customers |= self.payers.family(customer_id)
+        return [n for c in sorted(customers) for n in self.by_customer.get(c, ())]
+
+    def _resolve_references(self, context: _Context) -> None:
+        written: list[tuple[str, AdviceLine | None]] = []
+        for advice in context.advices:
+            written.extend((line.reference, line) for line in advice.lines if line.reference)
+        if not written:
+            written = [(t, None) for t in refs.tokens(context.payment.remittance_text)]
+        scope = self._scope(context)
+        taken: set[str] = set()
+        for reference, line in written:
+            hits = [
+                h
+                for h in self.references.lookup(reference, scope)
+                if self.open.get(h.invoice_number)
+            ]
+            hits = [h for h in hits if h.invoice_number not in taken]
+            if len(hits) > 1:
+                hits = self._narrow(context, hits, line)
+            if len(hits) != 1:
+                if hits:
+                    context.ambiguous += 1
+                elif line is not None or refs.ocr_core(reference):
+                    context.unresolved.append(reference)
+                continue
+            hit = hits[0]
+            taken.add(hit.invoice_number)
+            invoice = self.invoices[hit.invoice_number]
+            context.listed.append(_Listed(invoice, line, hit.quality))
+        for listed in context.listed:
+            customer_id = listed.invoice.customer_id
+            if customer_id not in context.payers:
+                score = 0.9 if listed.quality <= refs.Quality.OCR else 0.6
+                context.payers[customer_id] = PayerCandidate(
+                    customer_id, score, "reference", listed.invoice.invoice_number
+                )
+
+    def _narrow(
+        self, context: _Context, hits: list[refs.ReferenceHit], line: AdviceLine | None
+    ) -> list[refs.ReferenceHit]:
+        """Several invoices fit a reference: keep the payer's, then the one the amount fits."""
+        families = set()
+        for customer_id in context.payers:
+            families |= self.payers.family(customer_id)
+        mine = [h for h in hits if self.invoices[h.invoice_number].customer_id in families]
+        hits = mine or hits
+        if len(hits) > 1:
+            wanted = {context.payment.amount_minor}
+            if line is not None and line.paid_minor:
+                wanted |= {
+                    line.paid_minor,
+                    line.paid_minor + (line.discount_minor or 0) + (line.deduction_minor or 0),
+                }
+                if line.gross_minor:
+                    wanted.add(line.gross_minor)
+            fitting = [h for h in hits if self.open[h.invoice_number] in wanted]
+            hits = fitting or hits
+        return hits
+
+    # -- proposals ---------------------------------------------------------------------------
+
+    def _proposals(self, context: _Context) -> list[Proposal]:
+        proposals: list[Proposal] = []
+        if context.listed:
+            with_amounts = any(x.line is not None and x.line.paid_minor > 0 for x in context.listed)
+            strategy = "advice" if with_amounts else "references"
+            proposal = self._settle(context, context.listed, strategy)
+            if proposal is not None:
+                proposals.append(proposal)
+        if not proposals or proposals[0].features.get("mismatch", 0) > 0:
+            proposals.extend(self._subset_proposals(context))
+        unique: dict[frozenset[tuple[str, int]], Proposal] = {}
+        for proposal in proposals:
+            unique.setdefault(proposal.key, proposal)
+        return list(unique.values())
+
+    def _settle(
+        self, context: _Context, listed: list[_Listed], strategy: str, extra: Sequence[str] = ()
+    ) -> Proposal | None:
+        """Allocate the amount over ``listed`` invoices (advice amounts where given), then
+        explain what is left: discounts, a deduction, a charge, an overpayment or more items."""
+        payment = context.payment
+        allocations: list[Allocation] = []
+        for item in listed:
+            allocations.append(self._line_allocation(payment, item))
+        residual = payment.amount_minor - sum(a.applied_minor for a in allocations)
+        features: dict[str, float] = {}
+        evidence: dict[str, Any] = {}
+        if residual < 0:
+            allocations, residual, how = self._shortfall(payment, listed, allocations, -residual)
+            evidence["shortfall"] = how
+        if residual > 0 and strategy != "subset":
+            more = self._more_items(context, {a.invoice_number for a in allocations}, residual)
+            if more is not None:
+                allocations.extend(more)
+                residual = 0
+                features["added_by_subset"] = len(more)
+        if residual > 0:
+            limit = payment.amount_minor * self.settings.overpayment_percent // 100
+            if residual <= limit:
+                allocations.append(
+                    Allocation("", residual, 0, ApplicationKind.OVERPAYMENT, "on_account")
+                )
+                residual = 0
+        if residual != 0:
+            features["mismatch"] = 1.0
+            evidence["unexplained_minor"] = residual
+            allocations.append(
+                Allocation("", residual, 0, ApplicationKind.ON_ACCOUNT, "unexplained")
+            )
+        customer_id = _main_customer(listed)
+        if not customer_id:
+            return None
+        features.update(self._features(context, listed, allocations, strategy, customer_id))
+        evidence["invoices"] = [
+            {"invoice": x.invoice.invoice_number, "match": x.quality.name.lower()} for x in listed
+        ]
+        return Proposal(customer_id, tuple(allocations), strategy, features, evidence)
+
+    def _line_allocation(self, payment: IncomingPayment, item: _Listed) -> Allocation:
+        invoice, line = item.invoice, item.line
+        open_minor = self.open[invoice.invoice_number]
+        number = invoice.invoice_number
+        if open_minor < 0:
+            return Allocation(number, open_minor, 0, ApplicationKind.CREDIT_MEMO)
+        if line is None or line.paid_minor <= 0:
+            return Allocation(number, open_minor, 0, ApplicationKind.FULL)
+        paid = line.paid_minor
+        if paid >= open_minor:
+            return Allocation(number, open_minor, 0, ApplicationKind.FULL)
+        gap = open_minor - paid
+        if line.discount_minor and line.discount_minor == gap:
+            terms = DiscountTerms.parse(invoice.terms)
+            earned = terms is not None and terms.earned(invoice.issue_date, payment.value_date)
+            reason = "earned" if earned else "unearned"
+            return Allocation(number, paid, gap, ApplicationKind.DISCOUNT, reason)
+        if line.deduction_minor and line.deduction_minor == gap:
+            return Allocation(
+                number, paid, gap, ApplicationKind.SHORT_PAY, line.reason or "unspecified"
+            )
+        terms = DiscountTerms.parse(invoice.terms)
+        if terms is not None and abs(terms.discount(open_minor) - gap) <= 1:
+            earned = terms.earned(invoice.issue_date, payment.value_date)
+            reason = "earned" if earned else "unearned"
+            return Allocation(number, paid, gap, ApplicationKind.DISCOUNT, reason)
+        if gap <= self._minor(payment.currency, self.settings.small_difference_limit):
+            return Allocation(number, paid, gap, ApplicationKind.WRITE_OFF, "small_difference")
+        if line.reason or gap * 100 <= open_minor * self.settings.short_pay_percent:
+            return Allocation(
+                number, paid, gap, ApplicationKind.SHORT_PAY, line.reason or "unspecified"
+            )
+        return Allocation(number, paid, 0, ApplicationKind.PARTIAL)
+
+    def _shortfall(
+        self,
+        payment: IncomingPayment,
+        listed: list[_Listed],
+        allocations: list[Allocation],
+        short: int,
+    ) -> tuple[list[Allocation], int, str]:
+        """The payment is ``short`` below the listed items: discounts by terms, a bank charge
+        or FX difference on the last invoice, or a deduction on a single invoice."""
+        discounted = list(allocations)
+        taken = 0
+        for k, (item, allocation) in enumerate(zip(listed, allocations, strict=False)):
+            terms = DiscountTerms.parse(item.invoice.terms)
+            if terms is None or allocation.kind is not ApplicationKind.FULL:
+                continue
+            discount = terms.discount(allocation.applied_minor)
+            earned = terms.earned(item.invoice.issue_date, payment.value_date)
+            discounted[k] = Allocation(
+                allocation.invoice_number,
+                allocation.applied_minor - discount,
+                discount,
+                ApplicationKind.DISCOUNT,
+                "earned" if earned else "unearned",
+            )
+            taken += discount
+        if taken and abs(taken - short) <= len(listed):
+            rest = short - taken
+            if rest == 0:
+                return discounted, 0, "discount"
+            allocations = discounted
+            short = rest
+        last = max(
+            (k for k, a in enumerate(allocations) if a.applied_minor > short and a.invoice_number),
+            default=None,
+        )
+        if last is None:
+            return allocations, -short, "unexplained"
+        fee_limit = self._minor(payment.currency, self.settings.bank_fee_limit)
+        fx_limit = payment.amount_minor * self.settings.fx_tolerance_bp // 10_000
+        reason = ""
+        kind = ApplicationKind.WRITE_OFF
+        if short <= fee_limit and short % 10 ** max(exponent(payment.currency), 0) == 0:
+            reason = "bank_fee"
+        elif short <= fx_limit:
+            reason = "fx_difference"
+        elif short <= self._minor(payment.currency, self.settings.small_difference_limit):
+            reason = "small_difference"
+        elif len(listed) == 1 or any(x.line is not None and x.line.reason for x in listed):
+            cap = self.open[allocations[last].invoice_number] * self.settings.short_pay_percent
+            if short * 100 <= cap:
+                kind, reason = ApplicationKind.SHORT_PAY, "unspecified"
+        if not reason:
+            return allocations, -short, "unexplained"
+        target = allocations[last]
+        allocations = list(allocations)
+        if target.kind is not ApplicationKind.FULL:
+            reason = f"{target.reason};{reason}" if target.reason else reason
+            kind = target.kind
+        allocations[last] = Allocation(
+            target.invoice_number,
+            target.applied_minor - short,
+            target.adjustment_minor + short,
+            kind,
+            reason,
+        )
+        return allocations, 0, reason
+
+    def _more_items(
+        self, context: _Context, named: set[str], residual: int
+    ) -> list[Allocation] | None:
+        """A lump sum that names only some invoices: the rest of the customer's items that
+        make up exactly ``residual``, when exactly one set does."""
+        customer_id = _main_customer(context.listed)
+        items = self._open_amounts(customer_id, exclude=named)
+        if not items:
+            return None
+        search = find_subsets(
+            items, residual, residual, limit=2, budget_seconds=self.settings.subset_budget_seconds
+        )
+        if len(search.solutions) != 1 or not search.complete:
+            return None
+        return [self._full(n) for n in search.solutions[0]]
+
+    def _subset_proposals(self, context: _Context) -> list[Proposal]:
+        """No usable reference: which of the payer's open items add up to the amount."""
+        payment = context.payment
+        if not context.payers:
+            return []
+        best = max(c.score for c in context.payers.values())
+        customers = [c for c, p in context.payers.items() if p.score >= best - 0.05][:3]
+        proposals: list[Proposal] = []
+        fee_limit = self._minor(payment.currency, self.settings.bank_fee_limit)
+        for customer_id in customers:
+            items = self._open_amounts(customer_id)
+            if not items:
+                continue
+            budget = self.settings.subset_budget_seconds
+            amount = payment.amount_minor
+            search = find_subsets(
+                items, amount, amount, limit=MAX_SUGGESTIONS, budget_seconds=budget
+            )
+            tolerance = "exact"
+            if not search.solutions:
+                discounted = self._discounted(items, payment)
+                if discounted is not None:
+                    search = find_subsets(
+                        discounted, amount, amount, limit=MAX_SUGGESTIONS, budget_seconds=budget
+                    )
+                    tolerance = "discount"
+            if not search.solutions and fee_limit:
+                search = find_subsets(
+                    items, amount, amount + fee_limit, limit=MAX_SUGGESTIONS, budget_seconds=budget
+                )
+                tolerance = "charge"
+            for rank, solution in enumerate(search.solutions):
+                listed = [_Listed(self.invoices[n], None, refs.Quality.EXACT) for n in solution]
+                proposal = self._settle(context, listed, "subset")
+                if proposal is None:
+                    continue
+                features = dict(proposal.features)
+                features.update(
+                    subset_solutions=float(len(search.solutions)),
+                    subset_complete=float(search.complete),
+                    subset_rank=float(rank),
+                    subset_run=float(_is_run(items, solution)),
+                    subset_tolerance=float(("exact", "discount", "charge").index(tolerance)),
+                    subset_items=float(len(items)),
+                )
+                evidence = dict(proposal.evidence)
+                evidence["subset"] = {
+                    "found_by": search.strategy,
+                    "solutions": len(search.solutions),
+                    "complete": search.complete,
+                    "tolerance": tolerance,
+                }
+                proposals.append(replace(proposal, features=features, evidence=evidence))
+        return proposals
+
+    def _discounted(
+        self, items: list[OpenAmount], payment: IncomingPayment
+    ) -> list[OpenAmount] | None:
+        changed = False
+        out = []
+        for item in items:
+            terms = DiscountTerms.parse(self.invoices[item.key].terms)
+            if terms is not None and item.amount > 0:
+                out.append(
+                    OpenAmount(item.key, item.amount - terms.discount(item.amount), item.rank)
+                )
+                changed = True
+            else:
+                out.append(item)
+        return out if changed else None
+
+    def _open_amounts(
+        self, customer_id: str, exclude: set[str] | frozenset[str] = frozenset()
+    ) -> list[OpenAmount]:
+        numbers = [
+            n for c in sorted(self.payers.family(customer_id)) for n in self.by_customer.get(c, ())
+        ]
+        numbers.sort(key=lambda n: (self.invoices[n].due_date, n))
+        return [
+            OpenAmount(n, self.open[n], rank)
+            for rank, n in enumerate(numbers)
+            if self.open[n] != 0 and n not in exclude
+        ]
+
+    def _full(self, number: str) -> Allocation:
+        amount = self.open[number]
+        kind = ApplicationKind.CREDIT_MEMO if amount < 0 else ApplicationKind.FULL
+        return Allocation(number, amount, 0, kind)
+
+    # -- scoring and the verdict -------------------------------------------------------------
+
+    def _features(
+        self,
+        context: _Context,
+        listed: list[_Listed],
+        allocations: list[Allocation],
+        strategy: str,
+        customer_id: str,
+    ) -> dict[str, float]:
+        payment = context.payment
+        family = self.payers.family(customer_id)
+        mine = [c for c in context.payers.values() if c.customer_id in family]
+        others = [c for c in context.payers.values() if c.customer_id not in family]
+        payer = max(mine, key=lambda c: c.score) if mine else None
+        kinds = {a.kind for a in allocations}
+        adjustments = sum(a.adjustment_minor for a in allocations)
+        lines = [x.line for x in listed if x.line is not None]
+        qualities = [int(x.quality) for x in listed]
+        days_late = [(payment.value_date - x.invoice.due_date).days for x in listed]
+        declared = sum(
+            1
+            for x, a in zip(listed, allocations, strict=False)
+            if x.line is not None
+            and a.adjustment_minor
+            and a.adjustment_minor in (x.line.discount_minor, x.line.deduction_minor)
+        )
+        # A discount that equals the terms' percentage is arithmetic, not a guess.
+        adjusted = sum(
+            1
+            for a in allocations
+            if (a.adjustment_minor and a.kind is not ApplicationKind.DISCOUNT)
+            or a.kind is ApplicationKind.PARTIAL
+        )
+        features = {
+            "payer_score": payer.score if payer else 0.0,
+            "adjustments_declared": float(declared),
+            "adjustments_inferred": float(max(adjusted - declared, 0)),
+            "payer_rival_score": max((c.score for c in others), default=0.0),
+            "payer_candidates": float(len(context.payers)),
+            "strategy": float(STRATEGIES.index(strategy)),
+            "invoices": float(len(listed)),
+            "ref_worst_quality": float(max(qualities)) if strategy != "subset" else -1.0,
+            "ref_one_edit": float(sum(q == refs.Quality.ONE_EDIT for q in qualities))
+            if strategy != "subset"
+            else 0.0,
+            "refs_unresolved": float(len(context.unresolved)),
+            "refs_ambiguous": float(context.ambiguous),
+            "adjustment_ratio": adjustments / payment.amount_minor,
+            "discount": float(ApplicationKind.DISCOUNT in kinds),
+            "short_pay": float(ApplicationKind.SHORT_PAY in kinds),
+            "write_off": float(ApplicationKind.WRITE_OFF in kinds),
+            "overpayment": float(ApplicationKind.OVERPAYMENT in kinds),
+            "partial": float(ApplicationKind.PARTIAL in kinds),
+            "credit_memo": float(ApplicationKind.CREDIT_MEMO in kinds),
+            "advice_confidence": min((line.confidence for line in lines), default=1.0)
+            if lines
+            else (min((a.confidence for a in context.advices), default=-1.0)),
+            "advices": float(len(context.advices)),
+            "days_late_max": float(max(days_late, default=0)),
+            "days_late_min": float(min(days_late, default=0)),
+            "log_amount": math.log10(max(payment.amount_minor, 1)),
+            "has_payer_name": float(bool(compact(payment.payer_name))),
+            "has_text": float(bool(payment.remittance_text.strip())),
+        }
+        for source in SOURCES:
+            features[f"payer_by_{source}"] = float(payer is not None and payer.source == source)
+        return features
+
+    def _rank(
+        self, context: _Context, proposals: list[Proposal], duplicate: bool
+    ) -> list[tuple[Proposal, float]]:
+        if not proposals:
+            return []
+        rows = []
+        for proposal in proposals:
+            row = dict(proposal.features)
+            row.update(
+                proposals=float(len(proposals)),
+                suspected_duplicate=float(duplicate),
+            )
+            for key in FEATURES:
+                row.setdefault(key, 0.0)
+            rows.append(row)
+        probabilities = self.scorer.predict(rows)
+        ranked = sorted(
+            (
+                (replace(p, features=r), prob)
+                for p, r, prob in zip(proposals, rows, probabilities, strict=True)
+            ),
+            key=lambda pair: -pair[1],
+        )
+        return ranked[:MAX_SUGGESTIONS]
+
+    def _verdict(
+        self,
+        context: _Context,
+        ranked: list[tuple[Proposal, float]],
+        duplicate: IncomingPayment | None,
+    ) -> Decision:
+        payment = context.payment
+        evidence: dict[str, Any] = {
+            "payers": [
+                {
+                    "customer": c.customer_id,
+                    "score": c.score,
+                    "source": c.source,
+                    "matched": c.detail,
+                }
+                for c in sorted(context.payers.values(), key=lambda c: -c.score)[:MAX_SUGGESTIONS]
+            ],
+            "unresolved_references": context.unresolved[:10],
+            "scorer": f"{self.scorer.name}:{self.scorer.version}",
+        }
+        if duplicate is not None:
+            evidence["duplicate_of"] = duplicate.payment_id
+            return Decision(
+                payment.payment_id,
+                None,
+                0.0,
+                ExceptionReason.SUSPECTED_DUPLICATE,
+                tuple(ranked),
+                evidence,
+            )
+        if not ranked:
+            reason = (
+                ExceptionReason.NO_CANDIDATE if context.payers else ExceptionReason.UNKNOWN_PAYER
+            )
+            return Decision(payment.payment_id, None, 0.0, reason, (), evidence)
+        best, probability = ranked[0]
+        runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
+        if best.features.get("mismatch", 0) > 0:
+            reason = ExceptionReason.AMOUNT_MISMATCH
+        elif probability >= self.scorer.threshold and runner_up < 0.5:
+            return Decision(payment.payment_id, best, probability, None, tuple(ranked), evidence)
+        elif len(ranked) > 1 and runner_up >= 0.5 * probability:
+            reason = ExceptionReason.AMBIGUOUS
+        else:
+            reason = ExceptionReason.LOW_CONFIDENCE
+        return Decision(payment.payment_id, None, probability, reason, tuple(ranked), evidence)
+
+    # -- duplicates and helpers --------------------------------------------------------------
+
+    def _payer_key(self, payment: IncomingPayment) -> str:
+        return payment.payer_account or compact(payment.payer_name) or payment.customer_reference
+
+    def _remember(self, payment: IncomingPayment) -> None:
+        key = (payment.currency, payment.amount_minor, self._payer_key(payment))
+        self._seen[key].append(payment)
+
+    def _duplicate_of(self, payment: IncomingPayment) -> IncomingPayment | None:
+        """An earlier payment from the same payer, of the same amount, with the same
+        remittance, a few days before: the same money sent twice."""
+        if not self._payer_key(payment):
+            return None
+        window = timedelta(days=self.settings.duplicate_window_days)
+        for earlier in self._seen.get(
+            (payment.currency, payment.amount_minor, self._payer_key(payment)), ()
+        ):
+            if earlier.payment_id == payment.payment_id:
+                continue
+            close = abs(payment.value_date - earlier.value_date) <= window
+            same_text = compact(earlier.remittance_text) == compact(payment.remittance_text)
+            if close and same_text:
+                return earlier
+        return None
+
+    def _minor(self, currency: str, major: Any) -> int:
+        return from_decimal(major, currency)
+
+
+def _main_customer(listed: Sequence[_Listed]) -> str:
+    """The customer most of the listed invoices belong to ('' when none)."""
+    counts: dict[str, int] = defaultdict(int)
+    for item in listed:
+        counts[item.invoice.customer_id] += 1
+    return max(counts, key=lambda c: (counts[c], c)) if counts else ""
+
+
+def _is_run(items: Sequence[OpenAmount], solution: Sequence[str]) -> bool:
+    ranks = sorted(i.rank for i in items if i.key in set(solution))
+    return bool(ranks) and ranks[-1] - ranks[0] + 1 == len(ranks)
+
+
+def link_advices(
+    payments: Sequence[IncomingPayment], advices: Sequence[Advice], settings: MatchSettings
+) -> tuple[dict[str, list[Advice]], dict[str, str]]:
+    """Each advice with the payment it describes: the one named at ingest, else the payment its
+    reference names (cheque number, end-to-end id), else the one payment of its total and
+    currency within the date window. An advice that fits several payments stays unlinked."""
+    linked: dict[str, list[Advice]] = defaultdict(list)
+    how: dict[str, str] = {}
+    known = {p.payment_id for p in payments}
+    by_reference: dict[str, list[IncomingPayment]] = defaultdict(list)
+    by_amount: dict[tuple[str, int], list[IncomingPayment]] = defaultdict(list)
+    for p in payments:
+        for reference in {p.customer_reference, p.end_to_end_id, p.bank_reference}:
+            if refs.key(reference):
+                by_reference[refs.key(reference)].append(p)
+        by_amount[(p.currency, p.amount_minor)].append(p)
+    window = timedelta(days=settings.advice_window_days)
+    taken: set[str] = set()
+    loose = []
+    for advice in advices:
+        if advice.payment_id:
+            if advice.payment_id in known:
+                linked[advice.payment_id].append(advice)
+            continue
+        loose.append(advice)
+    for advice in loose:
+        total = advice.total_minor
+        if total is None:
+            total = sum(line.paid_minor for line in advice.lines) or None
+        candidates = (
+            by_reference.get(refs.key(advice.payment_reference), [])
+            if refs.key(advice.payment_reference)
+            else []
+        )
+        candidates = [p for p in candidates if p.payment_id not in taken]
+        method = "reference"
+        if total is not None and len(candidates) > 1:
+            candidates = [p for p in candidates if p.amount_minor == total]
+        if not candidates and total is not None and advice.currency:
+            candidates = [
+                p
+                for p in by_amount.get((advice.currency, total), [])
+                if p.payment_id not in taken
+                and (
+                    advice.payment_date is None or abs(p.value_date - advice.payment_date) <= window
+                )
+            ]
+            method = "amount"
+            if len(candidates) > 1 and advice.payment_date is not None:
+                nearest = min(abs(p.value_date - advice.payment_date) for p in candidates)
+                candidates = [
+                    p for p in candidates if abs(p.value_date - advice.payment_date) == nearest
+                ]
+                method = "amount and date"
+        if len(candidates) != 1:
+            continue
+        payment = candidates[0]
+        taken.add(payment.payment_id)
+        linked[payment.payment_id].append(advice)
+        how[payment.payment_id] = f"{advice.advice_id} by {method}"
+    return linked, how
+
+
+FEATURES = (
+    "payer_score",
+    "payer_rival_score",
+    "payer_candidates",
+    "strategy",
+    "invoices",
+    "ref_worst_quality",
+    "ref_one_edit",
+    "refs_unresolved",
+    "refs_ambiguous",
+    "adjustment_ratio",
+    "adjustments_declared",
+    "adjustments_inferred",
+    "discount",
+    "short_pay",
+    "write_off",
+    "overpayment",
+    "partial",
+    "credit_memo",
+    "advice_confidence",
+    "advices",
+    "days_late_max",
+    "days_late_min",
+    "log_amount",
+    "has_payer_name",
+    "has_text",
+    *(f"payer_by_{s}" for s in SOURCES),
+    "mismatch",
+    "added_by_subset",
+    "subset_solutions",
+    "subset_complete",
+    "subset_rank",
+    "subset_run",
+    "subset_tolerance",
+    "subset_items",
+    "proposals",
+    "suspected_duplicate",
+)
+"""Every feature the scorer reads, in the order a model is trained on."""

@@ -1,0 +1,175 @@
+"""Invoice references as customers write them, matched to the open invoices they mean.
+
+A reference is compared on two keys:
+
+- ``key``: upper-case letters and digits only ('inv-100711' -> 'INV100711');
+- ``core``: the trailing number with leading zeros dropped ('INV-000711' -> '711'), read through
+  the usual OCR confusions ('1OO711' -> '100711') on the observed side.
+
+A lookup tries, in order of trust: the exact key, the invoice's own number behind a dropped
+prefix or leading zeros (``core``), the OCR reading, the PO number, and finally one edit away on
+the core (a transposed, missing, extra or wrong digit) within the open items the caller names.
+Every hit says how it was found, because the scorer weighs 'exact' and 'one edit away' very
+differently.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
+
+_NOT_ALNUM = re.compile(r"[^0-9A-Z]+")
+_TRAILING_DIGITS = re.compile(r"[0-9]+$")
+_LEADING_ZEROS = re.compile(r"(?<![0-9])0+(?=[0-9])")
+# Letters OCR and typists put where a digit belongs.
+_OCR_DIGITS = str.maketrans({"O": "0", "Q": "0", "D": "0", "I": "1", "L": "1", "S": "5", "B": "8", "Z": "2", "G": "6"})  # fmt: skip
+_CONFUSABLE_TAIL = re.compile(r"[0-9OQDILSBZG]+$")
+# Candidate references in free text: a run of letters, digits and separators holding a digit.
+_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-/#.]*[A-Za-z0-9]|[0-9]")
+_AMOUNT_OR_DATE = re.compile(r"^\d{1,3}(?:[.,]\d{3})*[.,]\d{2}$|^\d{2,4}[-/.]\d{1,2}[-/.]\d{1,4}$")
+MIN_CORE = 4
+"""Shorter numbers ('12', '2025') say too little to name an invoice on their own."""
+
+
+class Quality(enum.IntEnum):
+    """How a reference was matched, most trusted first (lower is better)."""
+
+    EXACT = 0  # the invoice number as the ERP writes it
+    CORE = 1  # same number, prefix or leading zeros dropped
+    OCR = 2  # same number once OCR/typing letter-for-digit confusions are read back
+    PO = 3  # the purchase order the invoice was raised against
+    ONE_EDIT = 4  # one digit transposed, dropped, added or wrong
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceHit:
+    """An open invoice a written reference may mean.
+
+    reference: the text as written; invoice_number: the ledger's number; quality: how found.
+    """
+
+    reference: str
+    invoice_number: str
+    quality: Quality
+
+
+def key(reference: str) -> str:
+    """Upper-case letters and digits only."""
+    return _NOT_ALNUM.sub("", reference.upper())
+
+
+def unpadded(reference: str) -> str:
+    """The key with leading zeros of every number dropped ('INV-000523' -> 'INV523')."""
+    return _LEADING_ZEROS.sub("", key(reference))
+
+
+def core(reference: str) -> str:
+    """The trailing number without leading zeros ('' when the reference ends in a letter)."""
+    found = _TRAILING_DIGITS.search(key(reference))
+    return found.group().lstrip("0") if found else ""
+
+
+def ocr_core(reference: str) -> str:
+    """The trailing number read through letter-for-digit confusions ('INV-1OO7I1' -> '100711').
+
+    The tail is taken as far back as characters could be digits; letters are only read as
+    digits when there are at least as many digits there, so 'DISCOUNT' stays a word.
+    """
+    found = _CONFUSABLE_TAIL.search(key(reference))
+    if not found:
+        return ""
+    tail = found.group()
+    digits = sum(c.isdigit() for c in tail)
+    while tail and digits < len(tail) - digits:
+        tail = tail[1:]
+        digits = sum(c.isdigit() for c in tail)
+    return tail.translate(_OCR_DIGITS).lstrip("0")
+
+
+def tokens(text: str) -> list[str]:
+    """Candidate references in free text, in order, without amounts and dates."""
+    found = []
+    for token in _TOKEN.findall(text):
+        token = token.strip(".-/#")
+        if len(key(token)) < MIN_CORE or _AMOUNT_OR_DATE.match(token):
+            continue
+        if not any(c.isdigit() for c in token):
+            continue
+        found.append(token)
+    return found
+
+
+class ReferenceIndex:
+    """Open invoices by key, core and PO number, for references written by customers.
+
+    ``lookup`` returns every open invoice a reference may mean, best quality only: a reference
+    that matches one invoice exactly is not also reported as one edit away from another.
+    """
+
+    def __init__(self, invoices: Iterable[tuple[str, str]]) -> None:
+        """``invoices``: (invoice_number, po_number) of every open item."""
+        self._by_key: dict[str, list[str]] = defaultdict(list)
+        self._by_core: dict[str, list[str]] = defaultdict(list)
+        self._by_unpadded: dict[str, list[str]] = defaultdict(list)
+        self._by_po: dict[str, list[str]] = defaultdict(list)
+        self._core_of: dict[str, str] = {}
+        self._everything: list[str] | None = None
+        for number, po in invoices:
+            self._by_key[key(number)].append(number)
+            self._by_unpadded[unpadded(number)].append(number)
+            number_core = core(number)
+            self._core_of[number] = number_core
+            if len(number_core) >= MIN_CORE:
+                self._by_core[number_core].append(number)
+            if po and len(key(po)) >= MIN_CORE:
+                self._by_po[key(po)].append(number)
+
+    def lookup(self, reference: str, within: Sequence[str] | None = ()) -> list[ReferenceHit]:
+        """Open invoices ``reference`` may mean; one-edit matches only among ``within``
+        (``None``: among every open invoice, for a payer nobody recognised)."""
+        found = self._by_key.get(key(reference))
+        if found:
+            return self._hits(reference, found, Quality.EXACT)
+        found = self._by_unpadded.get(unpadded(reference))
+        if found and len(key(reference)) >= MIN_CORE:
+            return self._hits(reference, found, Quality.CORE)
+        plain = core(reference)
+        if len(plain) >= MIN_CORE and (found := self._by_core.get(plain)):
+            return self._hits(reference, found, Quality.CORE)
+        read = ocr_core(reference)
+        if len(read) >= MIN_CORE and read != plain and (found := self._by_core.get(read)):
+            return self._hits(reference, found, Quality.OCR)
+        found = self._by_po.get(key(reference))
+        if found:
+            return self._hits(reference, found, Quality.PO)
+        return self._one_edit(reference, read or plain, within)
+
+    def _one_edit(
+        self, reference: str, observed: str, within: Sequence[str] | None
+    ) -> list[ReferenceHit]:
+        # Below five digits one edit reaches too many numbers to mean anything.
+        if len(observed) < MIN_CORE + 1 or within == ():
+            return []
+        if within is None:
+            if self._everything is None:
+                self._everything = list(self._core_of)
+            within = self._everything
+        cores = [self._core_of.get(number, "") for number in within]
+        near = [
+            within[at]
+            for _, distance, at in process.extract(
+                observed, cores, scorer=OSA.distance, score_cutoff=1, limit=None
+            )
+            if distance <= 1 and len(cores[at]) >= MIN_CORE + 1
+        ]
+        return self._hits(reference, near, Quality.ONE_EDIT)
+
+    @staticmethod
+    def _hits(reference: str, numbers: Iterable[str], quality: Quality) -> list[ReferenceHit]:
+        return [ReferenceHit(reference, n, quality) for n in dict.fromkeys(numbers)]

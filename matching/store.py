@@ -1,0 +1,387 @@
+"""The engine's I/O: read what it needs from the ledger, write its decisions back in one
+transaction (applications, exceptions, open amounts, learned accounts and the audit chain)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import polars as pl
+from duckdb import DuckDBPyConnection as Connection
+
+from ledger import audit
+from ledger.db import transaction, utcnow
+from ledger.records import ApplicationMethod
+from matching.engine import Decision, Engine, Scorer
+from matching.model import Advice, AdviceLine, IncomingPayment, OpenInvoice
+from matching.payers import PayerIndex
+from matching.settings import MatchSettings
+
+_PAYMENT_COLUMNS = (
+    "payment_id, currency, amount_minor, coalesce(value_date, booking_date), account, payer_name, "
+    "payer_account, bank_reference, coalesce(customer_reference, ''), end_to_end_id, remittance_text"
+)
+TEACHING_STRATEGIES = ("advice", "references")
+"""Auto-applications that may teach a bank account: the payer named its invoices itself."""
+
+
+@dataclass(frozen=True, slots=True)
+class MatchSummary:
+    """What one ``arpilot match`` did: payments seen, applied and sent to exceptions."""
+
+    run_id: str
+    scorer: str
+    threshold: float
+    payments: int
+    applied: int
+    exceptions: int
+    applied_minor_by_currency: dict[str, int] = field(default_factory=dict)
+    exceptions_by_reason: dict[str, int] = field(default_factory=dict)
+    advices_linked: int = 0
+
+
+def load_invoices(con: Connection) -> list[OpenInvoice]:
+    rows = con.execute(
+        "SELECT invoice_number, customer_id, doc_type, issue_date, due_date, currency, "
+        "amount_minor, open_minor, terms, po_number FROM invoices WHERE open_minor <> 0"
+    ).fetchall()
+    return [OpenInvoice(*row) for row in rows]
+
+
+def load_payers(con: Connection) -> PayerIndex:
+    return PayerIndex(
+        con.execute("SELECT customer_id, name, parent_id FROM customers").fetchall(),
+        con.execute("SELECT customer_id, alias FROM customer_aliases").fetchall(),
+        con.execute("SELECT account, customer_id FROM customer_bank_accounts").fetchall(),
+    )
+
+
+def load_payments(con: Connection, status: str = "unapplied") -> list[IncomingPayment]:
+    rows = con.execute(
+        f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE status = ? ORDER BY payment_id", [status]
+    ).fetchall()
+    return [IncomingPayment(*row) for row in rows]
+
+
+def load_recent(
+    con: Connection, since_days: int, before: list[IncomingPayment]
+) -> list[IncomingPayment]:
+    """Payments already applied within ``since_days`` of the earliest waiting one."""
+    if not before:
+        return []
+    start = min(p.value_date for p in before) - timedelta(days=since_days)
+    rows = con.execute(
+        f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE status = 'applied' "
+        "AND coalesce(value_date, booking_date) >= ?",
+        [start],
+    ).fetchall()
+    return [IncomingPayment(*row) for row in rows]
+
+
+def load_advices(con: Connection) -> list[Advice]:
+    """Advices linked to a waiting payment, and those not linked to any payment yet."""
+    heads = con.execute(
+        """
+        SELECT a.advice_id, a.payer_name, a.payment_reference, a.payment_date, a.currency,
+               a.total_minor, a.confidence, a.payment_id, a.details
+        FROM remittance_advices a LEFT JOIN payments p USING (payment_id)
+        WHERE a.payment_id IS NULL OR p.status = 'unapplied'
+        """
+    ).fetchall()
+    lines: dict[str, list[AdviceLine]] = defaultdict(list)
+    for row in con.execute(
+        """
+        SELECT l.advice_id, l.reference, l.paid_minor, l.gross_minor, l.discount_minor,
+               l.deduction_minor, l.reason, l.confidence
+        FROM remittance_lines l JOIN remittance_advices a USING (advice_id)
+        LEFT JOIN payments p USING (payment_id)
+        WHERE a.payment_id IS NULL OR p.status = 'unapplied'
+        ORDER BY l.advice_id, l.line_no
+        """
+    ).fetchall():
+        lines[row[0]].append(AdviceLine(*row[1:]))
+    advices = []
+    for advice_id, payer, reference, day, currency, total, confidence, payment_id, details in heads:
+        payer_number = json.loads(details or "{}").get("payer_number", "")
+        advices.append(
+            Advice(
+                advice_id,
+                payer,
+                reference,
+                day,
+                currency,
+                total,
+                confidence,
+                payment_id,
+                tuple(lines.get(advice_id, ())),
+                payer_number,
+            )
+        )
+    return advices
+
+
+def build_engine(
+    con: Connection, scorer: Scorer, settings: MatchSettings, waiting: list[IncomingPayment]
+) -> Engine:
+    return Engine(
+        load_invoices(con),
+        load_payers(con),
+        scorer,
+        settings,
+        recent=load_recent(con, settings.duplicate_window_days, waiting),
+    )
+
+
+def match_ledger(
+    con: Connection, scorer: Scorer, settings: MatchSettings | None = None
+) -> MatchSummary:
+    """Decide every unapplied payment and record the outcome in one transaction."""
+    settings = settings or MatchSettings()
+    started = utcnow()
+    waiting = load_payments(con)
+    engine = build_engine(con, scorer, settings, waiting)
+    decisions = engine.run(waiting, load_advices(con))
+    run_id = f"RUN-{started:%Y%m%d%H%M%S}-{uuid.uuid4().hex[:8].upper()}"
+    with transaction(con):
+        summary = record_decisions(con, run_id, started, scorer, waiting, decisions)
+    return summary
+
+
+def record_decisions(
+    con: Connection,
+    run_id: str,
+    started: datetime,
+    scorer: Scorer,
+    payments: list[IncomingPayment],
+    decisions: list[Decision],
+) -> MatchSummary:
+    """Write ``decisions`` (caller holds the transaction)."""
+    by_id = {p.payment_id: p for p in payments}
+    now = utcnow()
+    scorer_name = f"{scorer.name}:{scorer.version}"
+    method = ApplicationMethod.MODEL if scorer.name != "rules" else ApplicationMethod.RULE
+    applications: list[dict[str, Any]] = []
+    exceptions: list[dict[str, Any]] = []
+    entries: list[audit.NewEntry] = []
+    links: list[tuple[str, str, str]] = []
+    learned: set[tuple[str, str]] = set()
+    applied_total: dict[str, int] = defaultdict(int)
+    reasons: dict[str, int] = defaultdict(int)
+    for decision in decisions:
+        payment = by_id[decision.payment_id]
+        link = decision.evidence.get("advice_link")
+        if link:
+            links.append((link.split(" by ")[0], payment.payment_id, link.split(" by ", 1)[1]))
+        if decision.applied is not None:
+            proposal = decision.applied
+            rows = []
+            for n, allocation in enumerate(proposal.allocations, start=1):
+                rows.append(
+                    {
+                        "application_id": _application_id(run_id, payment.payment_id, n),
+                        "payment_id": payment.payment_id,
+                        "invoice_number": allocation.invoice_number or None,
+                        "currency": payment.currency,
+                        "applied_minor": allocation.applied_minor,
+                        "adjustment_minor": allocation.adjustment_minor,
+                        "kind": str(allocation.kind),
+                        "reason": allocation.reason,
+                        "method": str(method),
+                        "confidence": decision.confidence,
+                        "model_version": scorer_name if method is ApplicationMethod.MODEL else "",
+                        "evidence": json.dumps(
+                            {
+                                **proposal.evidence,
+                                **decision.evidence,
+                                "strategy": proposal.strategy,
+                            },
+                            sort_keys=True,
+                            default=str,
+                        ),
+                        "decided_by": scorer_name,
+                        "decided_at": now,
+                        "reversed_at": None,
+                        "run_id": run_id,
+                    }
+                )
+            applications.extend(rows)
+            applied_total[payment.currency] += payment.amount_minor
+            entries.append(
+                audit.NewEntry(
+                    actor=scorer_name,
+                    action="apply_payment",
+                    entity="payment",
+                    entity_id=payment.payment_id,
+                    payload={
+                        "customer": proposal.customer_id,
+                        "strategy": proposal.strategy,
+                        "confidence": round(decision.confidence, 6),
+                        "allocations": [
+                            [
+                                a.invoice_number,
+                                a.applied_minor,
+                                a.adjustment_minor,
+                                str(a.kind),
+                                a.reason,
+                            ]
+                            for a in proposal.allocations
+                        ],
+                        "currency": payment.currency,
+                        "run": run_id,
+                    },
+                )
+            )
+            if proposal.strategy in TEACHING_STRATEGIES and payment.payer_account:
+                learned.add((payment.payer_account, proposal.customer_id))
+        else:
+            reason = str(decision.reason)
+            reasons[reason] += 1
+            exception_id = f"EXC-{payment.payment_id.removeprefix('PAY-')}"
+            exceptions.append(
+                {
+                    "exception_id": exception_id,
+                    "payment_id": payment.payment_id,
+                    "reason": reason,
+                    "suggestions": json.dumps(suggestions_of(decision), default=str),
+                    "status": "open",
+                    "assignee": "",
+                    "version": 1,
+                    "resolution": None,
+                    "created_at": now,
+                    "updated_at": now,
+                    "run_id": run_id,
+                    "evidence": json.dumps(decision.evidence, sort_keys=True, default=str),
+                }
+            )
+            entries.append(
+                audit.NewEntry(
+                    actor=scorer_name,
+                    action="raise_exception",
+                    entity="payment",
+                    entity_id=payment.payment_id,
+                    payload={
+                        "reason": reason,
+                        "confidence": round(decision.confidence, 6),
+                        "run": run_id,
+                    },
+                )
+            )
+    _insert(con, "applications", applications)
+    _insert(con, "exceptions", exceptions)
+    if applications:
+        frame = pl.DataFrame(applications).select(
+            "invoice_number", "applied_minor", "adjustment_minor"
+        )
+        con.register("applied_now", frame)
+        try:
+            con.execute(
+                """
+                UPDATE invoices SET open_minor = open_minor - d.settled, updated_at = ?
+                FROM (SELECT invoice_number, sum(applied_minor + adjustment_minor) AS settled
+                      FROM applied_now WHERE invoice_number IS NOT NULL GROUP BY 1) d
+                WHERE invoices.invoice_number = d.invoice_number
+                """,
+                [now],
+            )
+        finally:
+            con.unregister("applied_now")
+    _set_status(con, [a["payment_id"] for a in applications], "applied")
+    _set_status(con, [e["payment_id"] for e in exceptions], "exception")
+    for advice_id, payment_id, how in links:
+        con.execute(
+            "UPDATE remittance_advices SET payment_id = ?, linked_by = ? WHERE advice_id = ? AND payment_id IS NULL",
+            [payment_id, how, advice_id],
+        )
+    for account, customer_id in sorted(learned):
+        con.execute(
+            "INSERT INTO customer_bank_accounts VALUES (?, ?, 'applied', ?) ON CONFLICT DO NOTHING",
+            [account, customer_id, now],
+        )
+    applied_payments = len({a["payment_id"] for a in applications})
+    summary = MatchSummary(
+        run_id=run_id,
+        scorer=scorer_name,
+        threshold=scorer.threshold,
+        payments=len(decisions),
+        applied=applied_payments,
+        exceptions=len(exceptions),
+        applied_minor_by_currency=dict(applied_total),
+        exceptions_by_reason=dict(sorted(reasons.items())),
+        advices_linked=len(links),
+    )
+    con.execute(
+        "INSERT INTO match_runs VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            run_id,
+            started,
+            now,
+            scorer.name,
+            scorer.version,
+            scorer.threshold,
+            json.dumps(
+                {
+                    "payments": summary.payments,
+                    "applied": summary.applied,
+                    "exceptions": summary.exceptions,
+                    "by_reason": summary.exceptions_by_reason,
+                }
+            ),
+        ],
+    )
+    audit.append(con, entries)
+    return summary
+
+
+def suggestions_of(decision: Decision) -> list[dict[str, Any]]:
+    """The ranked proposals of an exception, as an analyst reads them."""
+    return [
+        {
+            "rank": rank,
+            "customer": proposal.customer_id,
+            "confidence": round(probability, 4),
+            "strategy": proposal.strategy,
+            "allocations": [
+                {
+                    "invoice": a.invoice_number,
+                    "applied_minor": a.applied_minor,
+                    "adjustment_minor": a.adjustment_minor,
+                    "kind": str(a.kind),
+                    "reason": a.reason,
+                }
+                for a in proposal.allocations
+            ],
+            "evidence": proposal.evidence,
+            "features": proposal.features,
+        }
+        for rank, (proposal, probability) in enumerate(decision.ranked, start=1)
+    ]
+
+
+def _application_id(run_id: str, payment_id: str, n: int) -> str:
+    digest = hashlib.sha256(f"{run_id}/{payment_id}/{n}".encode()).hexdigest()[:16].upper()
+    return f"APP-{digest}"
+
+
+def _insert(con: Connection, table: str, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    columns = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+    frame = pl.DataFrame(rows, infer_schema_length=None).select(columns)
+    con.register("incoming_rows", frame)
+    try:
+        con.execute(f"INSERT INTO {table} SELECT * FROM incoming_rows")
+    finally:
+        con.unregister("incoming_rows")
+
+
+def _set_status(con: Connection, payment_ids: list[str], status: str) -> None:
+    if payment_ids:
+        con.execute(
+            "UPDATE payments SET status = ? WHERE payment_id IN (SELECT unnest(?))",
+            [status, sorted(set(payment_ids))],
+        )

@@ -1,0 +1,122 @@
+"""`arpilot match` and `arpilot export`: run the engine over the ledger, and write out what it
+applied and what waits for an analyst."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from duckdb import DuckDBPyConnection as Connection
+
+from ledger.errors import InputError
+from ledger.money import format_amount
+from matching.engine import Scorer
+from matching.scoring import LightGBMScorer, RuleScorer
+
+PRETRAINED = Path(__file__).resolve().parent.parent / "matching" / "pretrained"
+"""The scorer shipped with arpilot, trained on simulated worlds (cold start)."""
+
+EXPORT_COLUMNS = (
+    "payment_id",
+    "bank_reference",
+    "invoice_number",
+    "applied_amount",
+    "kind",
+    "reason",
+    "method",
+    "confidence",
+)
+
+
+def scorer_for(home: Path, choice: str = "auto") -> Scorer:
+    """The scorer a match run uses: the home's own trained scorer, else the shipped one
+    trained on simulated worlds, else rules. ``choice`` forces 'rules', 'pretrained' or 'home'."""
+    own = home / "models" / "match_scorer"
+    if choice in ("auto", "home") and (own / "scorer.json").exists():
+        return LightGBMScorer.load(own)
+    if choice == "home":
+        raise InputError(f"no trained scorer under {own}: run 'arpilot train-matcher' first")
+    if choice in ("auto", "pretrained") and (PRETRAINED / "scorer.json").exists():
+        return LightGBMScorer.load(PRETRAINED)
+    if choice == "pretrained":
+        raise InputError("this arpilot ships no pretrained scorer")
+    if choice not in ("auto", "rules"):
+        raise InputError(f"unknown scorer {choice!r}: choose auto, home, pretrained or rules")
+    return RuleScorer()
+
+
+def export_rows(con: Connection, what: str) -> Iterator[dict[str, Any]]:
+    """Rows of ``arpilot export``: one per allocation, or one per suggested allocation of an
+    open exception (its rank in ``method``)."""
+    if what == "applications":
+        rows = con.execute(
+            """
+            SELECT a.payment_id, p.bank_reference, coalesce(a.invoice_number, ''), a.currency,
+                   a.applied_minor, a.kind, a.reason, a.method, a.confidence
+            FROM applications a JOIN payments p USING (payment_id)
+            WHERE a.reversed_at IS NULL
+            ORDER BY a.decided_at, a.payment_id, a.application_id
+            """
+        ).fetchall()
+        for payment_id, bank_ref, invoice, currency, minor, kind, reason, method, conf in rows:
+            yield {
+                "payment_id": payment_id,
+                "bank_reference": bank_ref,
+                "invoice_number": invoice,
+                "applied_amount": format_amount(minor, currency),
+                "kind": kind,
+                "reason": reason,
+                "method": method,
+                "confidence": f"{conf:.4f}",
+            }
+        return
+    if what != "exceptions":
+        raise InputError(f"unknown export {what!r}: choose applications or exceptions")
+    rows = con.execute(
+        """
+        SELECT e.payment_id, p.bank_reference, p.currency, p.amount_minor, e.reason, e.suggestions
+        FROM exceptions e JOIN payments p USING (payment_id)
+        WHERE e.status = 'open' ORDER BY e.created_at, e.payment_id
+        """
+    ).fetchall()
+    for payment_id, bank_ref, currency, amount, reason, suggestions in rows:
+        ranked = json.loads(suggestions)
+        if not ranked:
+            yield {
+                "payment_id": payment_id,
+                "bank_reference": bank_ref,
+                "invoice_number": "",
+                "applied_amount": format_amount(amount, currency),
+                "kind": "unapplied",
+                "reason": reason,
+                "method": "",
+                "confidence": "",
+            }
+        for suggestion in ranked:
+            for allocation in suggestion["allocations"]:
+                yield {
+                    "payment_id": payment_id,
+                    "bank_reference": bank_ref,
+                    "invoice_number": allocation["invoice"],
+                    "applied_amount": format_amount(allocation["applied_minor"], currency),
+                    "kind": allocation["kind"],
+                    "reason": reason,
+                    "method": f"suggestion {suggestion['rank']}",
+                    "confidence": f"{suggestion['confidence']:.4f}",
+                }
+
+
+def write_export(rows: Iterator[dict[str, Any]], out_format: str) -> str:
+    if out_format == "jsonl":
+        return "".join(json.dumps(row) + "\n" for row in rows)
+    if out_format != "csv":
+        raise InputError(f"unknown export format {out_format!r}: choose jsonl or csv")
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()

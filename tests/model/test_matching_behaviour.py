@@ -1,0 +1,212 @@
+"""How the engine behaves: what it applies, what it refuses, and what never changes its mind."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ledger.records import ApplicationKind, ExceptionReason
+from matching.engine import Engine
+from matching.model import Advice, AdviceLine, IncomingPayment, OpenInvoice
+from matching.payers import PayerIndex
+from matching.scoring import RuleScorer
+
+DAY = date(2025, 6, 2)
+CUSTOMERS = [
+    ("C100", "Acme Widgets Inc.", None),
+    ("C200", "Borealis Trading GmbH", None),
+    ("C300", "Cobalt & Sons LLC", None),
+]
+
+
+def _invoice(
+    number: str, customer: str, minor: int, days_old: int = 20, terms: str = "NET30"
+) -> OpenInvoice:
+    issued = DAY - timedelta(days=days_old)
+    return OpenInvoice(
+        number, customer, "invoice", issued, issued + timedelta(days=30), "USD", minor, minor, terms
+    )
+
+
+BOOK = [
+    _invoice("INV-100001", "C100", 125_000),
+    _invoice("INV-100002", "C100", 230_050),
+    _invoice("INV-100003", "C100", 99_999),
+    _invoice("INV-200001", "C200", 500_000),
+    _invoice("INV-200002", "C200", 42_017, terms="2/10 NET 30", days_old=5),
+    _invoice("INV-300001", "C300", 77_700),
+]
+
+
+def _engine(book: list[OpenInvoice] = BOOK) -> Engine:
+    return Engine(book, PayerIndex(CUSTOMERS), RuleScorer())
+
+
+def _pay(
+    amount: int, name: str = "", text: str = "", pid: str = "PAY-1", day: date = DAY
+) -> IncomingPayment:
+    return IncomingPayment(pid, "USD", amount, day, "acct", name, "", "", "", "", text)
+
+
+def test_an_exact_reference_that_ties_is_applied_in_full() -> None:
+    decision = _engine().decide(_pay(230_050, "ACME WIDGETS", "INV INV-100002"))
+    assert decision.applied is not None
+    assert [(a.invoice_number, a.applied_minor, a.kind) for a in decision.applied.allocations] == [
+        ("INV-100002", 230_050, ApplicationKind.FULL)
+    ]
+
+
+def test_references_of_many_invoices_are_all_settled() -> None:
+    decision = _engine().decide(_pay(125_000 + 99_999, "Acme Widgets", "INV-100001 100003"))
+    assert decision.applied is not None
+    assert set(decision.applied.invoices) == {"INV-100001", "INV-100003"}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from(
+        ["Acme Widgets Inc.", "ACME WIDGETS INC", "acme widgets, inc", "Acme  Widgets"]
+    ),
+    st.sampled_from(["", "PAYMENT", "INV-100003"]),
+)
+def test_case_and_punctuation_of_the_payer_never_change_the_result(name: str, text: str) -> None:
+    base = _engine().decide(_pay(99_999, "Acme Widgets Inc.", text))
+    other = _engine().decide(_pay(99_999, name, text))
+    assert (base.applied.key if base.applied else None) == (
+        other.applied.key if other.applied else None
+    )
+    assert base.reason == other.reason
+
+
+def test_a_payment_without_remittance_from_a_known_payer_finds_the_one_fitting_invoice() -> None:
+    decision = _engine().decide(_pay(77_700, "COBALT AND SONS"))
+    assert decision.applied is not None
+    assert decision.applied.invoices == ("INV-300001",)
+    assert decision.applied.strategy == "subset"
+
+
+def test_a_payer_nobody_knows_with_no_reference_goes_to_exceptions() -> None:
+    decision = _engine().decide(_pay(77_700, "ZEPHYR PAYMENTS LTD"))
+    assert decision.applied is None
+    assert decision.reason is ExceptionReason.UNKNOWN_PAYER
+
+
+def test_the_same_money_sent_twice_is_not_applied_twice() -> None:
+    engine = _engine()
+    first = engine.decide(_pay(230_050, "ACME WIDGETS", "INV-100002", "PAY-1"))
+    second = engine.decide(
+        _pay(230_050, "ACME WIDGETS", "INV-100002", "PAY-2", DAY + timedelta(days=2))
+    )
+    assert first.applied is not None
+    assert second.applied is None
+    assert second.reason is ExceptionReason.SUSPECTED_DUPLICATE
+    assert second.evidence["duplicate_of"] == "PAY-1"
+
+
+def test_a_deduction_with_a_reason_becomes_a_short_pay_with_that_reason() -> None:
+    advice = Advice(
+        "ADV-1",
+        "Acme Widgets",
+        "",
+        DAY,
+        "USD",
+        120_000,
+        1.0,
+        "PAY-1",
+        (AdviceLine("INV-100001", 120_000, 125_000, None, 5_000, "DAMAGED"),),
+    )
+    decision = _engine().decide(_pay(120_000, "ACME WIDGETS"), [advice])
+    assert decision.applied is not None
+    (allocation,) = decision.applied.allocations
+    assert (
+        allocation.kind,
+        allocation.applied_minor,
+        allocation.adjustment_minor,
+        allocation.reason,
+    ) == (
+        ApplicationKind.SHORT_PAY,
+        120_000,
+        5_000,
+        "DAMAGED",
+    )
+
+
+def test_an_early_payment_discount_is_checked_against_terms() -> None:
+    # 2/10 NET 30, invoiced 5 days ago: 2% of 420.17 is 8.40 -> 411.77 earns the discount.
+    decision = _engine().decide(_pay(42_017 - 840, "Borealis Trading", "INV-200002"))
+    assert decision.applied is not None
+    (allocation,) = decision.applied.allocations
+    assert (allocation.kind, allocation.adjustment_minor, allocation.reason) == (
+        ApplicationKind.DISCOUNT,
+        840,
+        "earned",
+    )
+    late = _engine().decide(
+        _pay(42_017 - 840, "Borealis Trading", "INV-200002", day=DAY + timedelta(days=20))
+    )
+    assert late.ranked[0][0].allocations[0].reason == "unearned"
+
+
+def test_an_overpayment_puts_the_excess_on_account() -> None:
+    decision = _engine().decide(_pay(125_000 + 1_000, "Acme Widgets", "INV-100001"))
+    kinds = {a.kind: a.applied_minor for a in decision.ranked[0][0].allocations}
+    assert kinds == {ApplicationKind.FULL: 125_000, ApplicationKind.OVERPAYMENT: 1_000}
+
+
+def test_a_bank_charge_is_written_off_to_its_reason() -> None:
+    decision = _engine().decide(_pay(500_000 - 1_500, "Borealis Trading", "INV-200001"))
+    (allocation,) = decision.ranked[0][0].allocations
+    assert (allocation.kind, allocation.adjustment_minor, allocation.reason) == (
+        ApplicationKind.WRITE_OFF,
+        1_500,
+        "bank_fee",
+    )
+
+
+def test_a_mistyped_reference_is_suggested_first() -> None:
+    decision = _engine().decide(_pay(230_050, "Acme Widgets", "INV-100020"))
+    assert decision.ranked, decision
+    assert decision.ranked[0][0].invoices == ("INV-100002",)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(min_value=0, max_value=10_000))
+def test_no_payment_applies_more_than_its_amount_and_no_invoice_goes_below_zero(seed: int) -> None:
+    rng = random.Random(seed)
+    book = [
+        _invoice(
+            f"INV-{500000 + k}", rng.choice(["C100", "C200", "C300"]), rng.randint(1_000, 90_000)
+        )
+        for k in range(rng.randint(1, 25))
+    ]
+    engine = _engine(book)
+    names = {"C100": "ACME WIDGETS", "C200": "BOREALIS TRADING", "C300": "COBALT AND SONS"}
+    payments = []
+    for k in range(rng.randint(1, 15)):
+        invoice = rng.choice(book)
+        text = rng.choice(
+            [
+                "",
+                invoice.invoice_number,
+                f"{invoice.invoice_number} INV-{500000 + rng.randint(0, 30)}",
+            ]
+        )
+        amount = max(
+            1, invoice.open_minor + rng.choice([0, 0, -rng.randint(1, 5000), rng.randint(1, 5000)])
+        )
+        payments.append(
+            _pay(amount, names[invoice.customer_id], text, f"PAY-{k}", DAY + timedelta(days=k))
+        )
+    for decision in engine.run(payments):
+        if decision.applied is None:
+            continue
+        amount = next(p.amount_minor for p in payments if p.payment_id == decision.payment_id)
+        assert sum(a.applied_minor for a in decision.applied.allocations) == amount
+        assert all(
+            a.applied_minor >= 0 or a.kind is ApplicationKind.CREDIT_MEMO
+            for a in decision.applied.allocations
+        )
+    assert all(v >= 0 for v in engine.open.values())

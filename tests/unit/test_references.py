@@ -1,0 +1,114 @@
+"""The reference matcher against a slow, obviously-correct twin, and its trust order."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rapidfuzz.distance import OSA
+
+from matching import references as refs
+from matching.references import Quality, ReferenceIndex
+
+
+def _slow_one_edit(observed: str, numbers: list[str]) -> set[str]:
+    """Every invoice whose trailing number is one edit (OSA) from ``observed``, the long way."""
+    if len(observed) < refs.MIN_CORE + 1:
+        return set()
+    found = set()
+    for number in numbers:
+        theirs = refs.core(number)
+        if len(theirs) < refs.MIN_CORE + 1:
+            continue
+        if OSA.distance(observed, theirs) <= 1:
+            found.add(number)
+    return found
+
+
+def _book(rng: random.Random, n: int) -> list[str]:
+    numbers = {f"INV-{rng.randint(100000, 100000 + 3 * n):06d}" for _ in range(n)}
+    return sorted(numbers)
+
+
+def _mangle(rng: random.Random, number: str) -> str:
+    digits = number[4:]
+    i = rng.randrange(len(digits))
+    choice = rng.choice(("transpose", "drop", "extra", "swap", "ocr", "prefix", "same"))
+    if choice == "transpose" and i + 1 < len(digits):
+        digits = digits[:i] + digits[i + 1] + digits[i] + digits[i + 2 :]
+    elif choice == "drop":
+        digits = digits[:i] + digits[i + 1 :]
+    elif choice == "extra":
+        digits = digits[: i + 1] + digits[i] + digits[i + 1 :]
+    elif choice == "swap":
+        digits = digits[:i] + rng.choice("0123456789") + digits[i + 1 :]
+    elif choice == "ocr":
+        digits = digits.replace("0", "O", 1)
+    elif choice == "prefix":
+        return digits
+    return "INV-" + digits
+
+
+@pytest.mark.parametrize("n", [5, 40, 300])
+def test_lookup_agrees_with_the_slow_twin(seed: int, n: int) -> None:
+    rng = random.Random(seed * 1000 + n)
+    numbers = _book(rng, n)
+    index = ReferenceIndex((number, "") for number in numbers)
+    for _ in range(300):
+        written = _mangle(rng, rng.choice(numbers))
+        hits = index.lookup(written, numbers)
+        found = {h.invoice_number for h in hits}
+        qualities = {h.quality for h in hits}
+        assert len(qualities) <= 1, "one lookup answers at one level of trust"
+        exact = {n for n in numbers if refs.key(n) == refs.key(written)}
+        if exact:
+            assert found == exact and qualities == {Quality.EXACT}
+            continue
+        same_number = {n for n in numbers if refs.core(n) == refs.core(written)}
+        if len(refs.core(written)) >= refs.MIN_CORE and same_number:
+            assert found == same_number and qualities <= {Quality.CORE}
+            continue
+        read = refs.ocr_core(written)
+        same_read = {n for n in numbers if refs.core(n) == read}
+        if len(read) >= refs.MIN_CORE and same_read:
+            assert found == same_read and qualities <= {Quality.OCR, Quality.CORE}
+            continue
+        assert found == _slow_one_edit(read or refs.core(written), numbers)
+
+
+def test_the_global_scan_equals_the_scoped_one_over_everything(seed: int) -> None:
+    rng = random.Random(seed)
+    numbers = _book(rng, 200)
+    index = ReferenceIndex((number, "") for number in numbers)
+    for _ in range(100):
+        written = _mangle(rng, rng.choice(numbers))
+        assert index.lookup(written, None) == index.lookup(written, numbers)
+
+
+def test_trust_order_exact_core_ocr_po_one_edit() -> None:
+    index = ReferenceIndex([("INV-100711", "PO-4500123"), ("INV-000523", "")])
+    assert index.lookup("inv 100711")[0].quality is Quality.EXACT
+    assert index.lookup("100711")[0].quality is Quality.CORE
+    assert index.lookup("INV-523")[0].quality is Quality.CORE
+    assert index.lookup("INV-1OO7I1")[0].quality is Quality.OCR
+    assert index.lookup("PO4500123")[0].quality is Quality.PO
+    assert index.lookup("107011", ["INV-100711"])[0].quality is Quality.ONE_EDIT
+    assert index.lookup("107011") == [], "no one-edit guess without a scope"
+
+
+def test_short_numbers_words_amounts_and_dates_are_not_references() -> None:
+    assert refs.tokens("ACH CREDIT 1,234.56 2025-06-02 re 12 INV-100711") == ["INV-100711"]
+    assert refs.ocr_core("DISCOUNT") == ""
+    index = ReferenceIndex([("INV-000012", "")])
+    assert index.lookup("12", None) == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=40))
+def test_any_text_gives_tokens_and_lookups_without_error(text: str) -> None:
+    index = ReferenceIndex([("INV-100711", "PO1"), ("CM-900001", "")])
+    for token in refs.tokens(text):
+        for hit in index.lookup(token, None):
+            assert hit.invoice_number in {"INV-100711", "CM-900001"}
