@@ -385,3 +385,174 @@ def _set_status(con: Connection, payment_ids: list[str], status: str) -> None:
             "UPDATE payments SET status = ? WHERE payment_id IN (SELECT unnest(?))",
             [status, sorted(set(payment_ids))],
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """An analyst's decision on an exception: the allocations chosen (invoice number or '' for
+    on account, cash in minor units), who decided, and what the engine learned from it."""
+
+    exception_id: str
+    payment_id: str
+    customer_id: str
+    allocations: tuple[tuple[str, int], ...]
+    analyst: str
+    learned: tuple[str, ...]
+
+
+def resolve_exception(
+    con: Connection,
+    exception_id: str,
+    *,
+    analyst: str,
+    expected_version: int,
+    suggestion: int | None = None,
+    allocations: list[tuple[str, int]] | None = None,
+) -> Resolution:
+    """Apply an exception's payment as the analyst decides: one of its ranked suggestions, or
+    allocations of their own. The decision is checked (the cash adds up to the payment, no
+    invoice is settled beyond what is open, the exception has not changed since the analyst
+    read it), written with the audit entry in one transaction, and taught at once: the payer's
+    bank account and name now point to the customer.
+    """
+    from ledger.errors import InputError, StaleVersion
+
+    if not analyst.strip():
+        raise InputError("an analyst decision needs the analyst's name")
+    with transaction(con):
+        row = con.execute(
+            "SELECT e.payment_id, e.status, e.version, e.suggestions, p.currency, p.amount_minor, "
+            "p.payer_name, p.payer_account FROM exceptions e JOIN payments p USING (payment_id) "
+            "WHERE e.exception_id = ?",
+            [exception_id],
+        ).fetchall()
+        if not row:
+            raise InputError(f"no exception {exception_id}")
+        payment_id, status, version, suggestions, currency, amount, payer, account = row[0]
+        if status != "open":
+            raise StaleVersion(f"exception {exception_id} is already {status}")
+        if version != expected_version:
+            raise StaleVersion(
+                f"exception {exception_id} is at version {version}, not {expected_version}: "
+                "reload it and decide again"
+            )
+        ranked = json.loads(suggestions)
+        if suggestion is not None:
+            if not 1 <= suggestion <= len(ranked):
+                raise InputError(
+                    f"exception {exception_id} has {len(ranked)} suggestion(s), not {suggestion}"
+                )
+            chosen = ranked[suggestion - 1]
+            pairs = [(a["invoice"], int(a["applied_minor"])) for a in chosen["allocations"]]
+            adjustments = {a["invoice"]: int(a["adjustment_minor"]) for a in chosen["allocations"]}
+            kinds = {a["invoice"]: (a["kind"], a["reason"]) for a in chosen["allocations"]}
+        elif allocations:
+            pairs, adjustments, kinds = list(allocations), {}, {}
+        else:
+            raise InputError("choose a suggestion or give allocations")
+        if sum(minor for _, minor in pairs) != amount:
+            raise InputError(
+                f"allocations add up to {sum(m for _, m in pairs)} minor units, "
+                f"the payment is {amount} {currency}"
+            )
+        numbers = [n for n, _ in pairs if n]
+        found = dict(
+            (n, (c, o, cur))
+            for n, c, o, cur in con.execute(
+                "SELECT invoice_number, customer_id, open_minor, currency FROM invoices "
+                "WHERE invoice_number IN (SELECT unnest(?))",
+                [numbers],
+            ).fetchall()
+        )
+        for number, minor in pairs:
+            if not number:
+                continue
+            if number not in found:
+                raise InputError(f"no invoice {number} in the ledger")
+            _, open_minor, invoice_currency = found[number]
+            if invoice_currency != currency:
+                raise InputError(
+                    f"invoice {number} is in {invoice_currency}, the payment in {currency}"
+                )
+            settled = minor + adjustments.get(number, 0)
+            if (open_minor >= 0 and settled > open_minor) or (
+                open_minor < 0 and settled < open_minor
+            ):
+                raise InputError(f"invoice {number} has {open_minor} open, cannot settle {settled}")
+        customers = [found[n][0] for n in numbers]
+        customer_id = max(set(customers), key=customers.count) if customers else ""
+        now = utcnow()
+        rows = []
+        for n, (number, minor) in enumerate(pairs, start=1):
+            kind, reason = kinds.get(number, ("full" if number else "on_account", ""))
+            rows.append(
+                {
+                    "application_id": _application_id(exception_id, payment_id, n),
+                    "payment_id": payment_id,
+                    "invoice_number": number or None,
+                    "currency": currency,
+                    "applied_minor": minor,
+                    "adjustment_minor": adjustments.get(number, 0),
+                    "kind": kind,
+                    "reason": reason,
+                    "method": str(ApplicationMethod.ANALYST),
+                    "confidence": 1.0,
+                    "model_version": "",
+                    "evidence": json.dumps({"exception": exception_id, "suggestion": suggestion}),
+                    "decided_by": analyst,
+                    "decided_at": now,
+                    "reversed_at": None,
+                    "run_id": "",
+                }
+            )
+        _insert(con, "applications", rows)
+        for row_ in rows:
+            if row_["invoice_number"]:
+                con.execute(
+                    "UPDATE invoices SET open_minor = open_minor - ?, updated_at = ? WHERE invoice_number = ?",
+                    [row_["applied_minor"] + row_["adjustment_minor"], now, row_["invoice_number"]],
+                )
+        _set_status(con, [payment_id], "applied")
+        resolution = {"suggestion": suggestion, "allocations": pairs, "analyst": analyst}
+        con.execute(
+            "UPDATE exceptions SET status = 'resolved', resolution = ?, version = version + 1, "
+            "assignee = ?, updated_at = ? WHERE exception_id = ?",
+            [json.dumps(resolution), analyst, now, exception_id],
+        )
+        learned = []
+        if customer_id and account:
+            con.execute(
+                "INSERT INTO customer_bank_accounts VALUES (?, ?, 'analyst', ?) ON CONFLICT DO NOTHING",
+                [account, customer_id, now],
+            )
+            learned.append(f"bank account {account} -> {customer_id}")
+        if customer_id and payer.strip():
+            known = con.execute(
+                "SELECT count(*) FROM customers WHERE customer_id = ? AND name = ?",
+                [customer_id, payer],
+            ).fetchall()[0][0]
+            if not known:
+                con.execute(
+                    "INSERT INTO customer_aliases VALUES (?, ?, 'analyst', ?) ON CONFLICT DO NOTHING",
+                    [customer_id, payer, now],
+                )
+                learned.append(f"payer name {payer!r} -> {customer_id}")
+        audit.append(
+            con,
+            [
+                audit.NewEntry(
+                    actor=analyst,
+                    action="resolve_exception",
+                    entity="payment",
+                    entity_id=payment_id,
+                    payload={
+                        "exception": exception_id,
+                        "suggestion": suggestion,
+                        "allocations": [list(p) for p in pairs],
+                        "currency": currency,
+                        "learned": learned,
+                    },
+                )
+            ],
+        )
+    return Resolution(exception_id, payment_id, customer_id, tuple(pairs), analyst, tuple(learned))

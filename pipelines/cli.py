@@ -328,6 +328,82 @@ def export(
         out.write_text(text)
 
 
+@app.command()
+def resolve(
+    ctx: typer.Context,
+    exception_id: Annotated[str, typer.Argument(help="The exception, e.g. EXC-...")],
+    analyst: Annotated[str, typer.Option(help="Who decides (recorded in the audit chain).")],
+    version: Annotated[int, typer.Option(help="The exception's version as you read it.")],
+    suggestion: Annotated[int | None, typer.Option(help="Apply this ranked suggestion.")] = None,
+    allocate: Annotated[
+        list[str] | None,
+        typer.Option(help="INVOICE=AMOUNT (repeatable; an empty INVOICE puts cash on account)."),
+    ] = None,
+) -> None:
+    """Decide an exception: apply a suggestion or your own allocations; arpilot learns from it."""
+    from ledger.db import open_ledger
+    from ledger.errors import InputError
+    from ledger.money import parse_amount
+    from matching.store import resolve_exception
+
+    settings = _settings(ctx)
+    with open_ledger(settings.ledger_path, lock_wait_seconds=settings.lock_wait_seconds) as con:
+        pairs = None
+        if allocate:
+            rows = con.execute(
+                "SELECT p.currency FROM exceptions e JOIN payments p USING (payment_id) "
+                "WHERE e.exception_id = ?",
+                [exception_id],
+            ).fetchall()
+            if not rows:
+                raise InputError(f"no exception {exception_id}")
+            pairs = []
+            for item in allocate:
+                number, sep, amount = item.partition("=")
+                if not sep:
+                    raise InputError(f"--allocate {item!r}: write INVOICE=AMOUNT")
+                pairs.append((number.strip(), parse_amount(amount.strip(), rows[0][0])))
+        done = resolve_exception(
+            con,
+            exception_id,
+            analyst=analyst,
+            expected_version=version,
+            suggestion=suggestion,
+            allocations=pairs,
+        )
+    typer.echo(
+        f"{done.exception_id}: payment {done.payment_id} applied to "
+        f"{len(done.allocations)} allocation(s) by {done.analyst}"
+    )
+    for lesson in done.learned:
+        typer.echo(f"  learned {lesson}")
+
+
+@app.command("train-matcher")
+def train_matcher(
+    ctx: typer.Context,
+    worlds: Annotated[int, typer.Option(help="Simulated worlds to train on.")] = 4,
+    held_out: Annotated[int, typer.Option(help="Worlds for calibration and threshold.")] = 2,
+    seed: Annotated[int, typer.Option(help="First world's seed.")] = 101,
+    out: Annotated[Path | None, typer.Option(help="Default: HOME/models/match_scorer.")] = None,
+) -> None:
+    """Train the match scorer on simulated worlds; calibrate and set its threshold on others."""
+    from matching.settings import MatchSettings
+    from pipelines.train_matcher import WorldSpec, train_on_worlds
+
+    presets = ("realistic", "hard")
+    specs = [WorldSpec(seed + k, presets[k % 2]) for k in range(worlds + held_out)]
+    target = out or _settings(ctx).home / "models" / "match_scorer"
+    scorer, choice, counts = train_on_worlds(
+        specs[:worlds], specs[worlds:], target, MatchSettings().target_precision
+    )
+    typer.echo(
+        f"scorer {scorer.version}: {sum(counts.values()):,} labelled proposals; threshold "
+        f"{scorer.threshold:.4f} keeps {choice.precision:.2%} precision on held-out worlds "
+        f"({choice.coverage:.1%} of {choice.payments} payments auto-applied); saved to {target}"
+    )
+
+
 @audit_app.command("verify")
 def audit_verify(ctx: typer.Context) -> None:
     """Recompute the audit chain; exit 1 and list each break if any entry was altered."""

@@ -1,0 +1,145 @@
+"""The engine against a real ledger file: decisions written once, analysts' decisions checked,
+applied and learned from at once."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+
+from ledger import audit
+from ledger.db import utcnow
+from ledger.errors import InputError, StaleVersion
+from matching.scoring import RuleScorer
+from matching.settings import MatchSettings
+from matching.store import load_payers, match_ledger, resolve_exception
+
+
+def _seed(con: Any) -> None:
+    now = utcnow()
+    con.execute("INSERT INTO customers VALUES ('C1', 'Acme Widgets Inc.', NULL, ?, ?)", [now, now])
+    con.execute("INSERT INTO customers VALUES ('C2', 'Borealis GmbH', NULL, ?, ?)", [now, now])
+    for number, customer, minor in (
+        ("INV-1001", "C1", 50_000),
+        ("INV-1002", "C1", 70_000),
+        ("INV-2001", "C2", 90_000),
+    ):
+        con.execute(
+            "INSERT INTO invoices VALUES (?, ?, 'invoice', DATE '2025-05-01', DATE '2025-05-31', "
+            "'USD', ?, ?, 'NET30', '', NULL, ?)",
+            [number, customer, minor, minor, now],
+        )
+
+
+def _payment(
+    con: Any, pid: str, minor: int, payer: str, account: str, text: str, day: date
+) -> None:
+    con.execute(
+        "INSERT INTO payments VALUES (?, 'ACCT', 'USD', ?, ?, ?, ?, ?, ?, '', ?, ?, 1, NULL, "
+        "'unapplied', ?, '')",
+        [pid, minor, day, day, payer, account, f"REF{pid}", text, f"fp{pid}", utcnow()],
+    )
+
+
+def test_match_writes_applications_exceptions_and_audit_once(ledger_con: Any) -> None:
+    _seed(ledger_con)
+    _payment(ledger_con, "PAY-A", 50_000, "ACME WIDGETS", "", "INV-1001", date(2025, 6, 2))
+    _payment(ledger_con, "PAY-B", 12_345, "NOBODY WE KNOW", "DE00", "", date(2025, 6, 2))
+    summary = match_ledger(ledger_con, RuleScorer(), MatchSettings())
+    assert (summary.payments, summary.applied, summary.exceptions) == (2, 1, 1)
+    assert summary.exceptions_by_reason == {"unknown_payer": 1}
+    assert ledger_con.execute(
+        "SELECT open_minor FROM invoices WHERE invoice_number = 'INV-1001'"
+    ).fetchall() == [(0,)]
+    statuses = dict(ledger_con.execute("SELECT payment_id, status FROM payments").fetchall())
+    assert statuses == {"PAY-A": "applied", "PAY-B": "exception"}
+    assert audit.verify(ledger_con).ok
+    again = match_ledger(ledger_con, RuleScorer(), MatchSettings())
+    assert again.payments == 0
+
+
+def test_an_analyst_decision_is_checked_applied_and_taught(ledger_con: Any) -> None:
+    _seed(ledger_con)
+    _payment(
+        ledger_con,
+        "PAY-B",
+        90_000,
+        "BX HOLDING TREASURY",
+        "DE44500105175407324931",
+        "",
+        date(2025, 6, 2),
+    )
+    match_ledger(ledger_con, RuleScorer(), MatchSettings())
+    ((exception_id, version),) = ledger_con.execute(
+        "SELECT exception_id, version FROM exceptions"
+    ).fetchall()
+    with pytest.raises(InputError, match="add up"):
+        resolve_exception(
+            ledger_con,
+            exception_id,
+            analyst="jo",
+            expected_version=version,
+            allocations=[("INV-2001", 80_000)],
+        )
+    with pytest.raises(StaleVersion):
+        resolve_exception(
+            ledger_con,
+            exception_id,
+            analyst="jo",
+            expected_version=version + 1,
+            allocations=[("INV-2001", 90_000)],
+        )
+    done = resolve_exception(
+        ledger_con,
+        exception_id,
+        analyst="jo",
+        expected_version=version,
+        allocations=[("INV-2001", 90_000)],
+    )
+    assert done.customer_id == "C2"
+    assert len(done.learned) == 2
+    assert ledger_con.execute(
+        "SELECT open_minor FROM invoices WHERE invoice_number = 'INV-2001'"
+    ).fetchall() == [(0,)]
+    with pytest.raises(StaleVersion):
+        resolve_exception(
+            ledger_con,
+            exception_id,
+            analyst="jo",
+            expected_version=version + 1,
+            allocations=[("INV-2001", 90_000)],
+        )
+    payers = load_payers(ledger_con)
+    assert [c.customer_id for c in payers.by_account("DE44 5001 0517 5407 3249 31")] == ["C2"]
+    assert [c.source for c in payers.by_name("Bx Holding Treasury")] == ["alias"]
+    # The next payment from that account is known at once.
+    _payment(ledger_con, "PAY-C", 70_000, "", "DE44500105175407324931", "", date(2025, 6, 9))
+    summary = match_ledger(ledger_con, RuleScorer(), MatchSettings())
+    assert summary.exceptions_by_reason.get("unknown_payer", 0) == 0
+    assert audit.verify(ledger_con).ok
+
+
+def test_an_analyst_cannot_settle_more_than_is_open(ledger_con: Any) -> None:
+    _seed(ledger_con)
+    _payment(ledger_con, "PAY-D", 95_000, "SOMEONE", "X1", "", date(2025, 6, 2))
+    match_ledger(ledger_con, RuleScorer(), MatchSettings())
+    ((exception_id, version),) = ledger_con.execute(
+        "SELECT exception_id, version FROM exceptions"
+    ).fetchall()
+    with pytest.raises(InputError, match="cannot settle"):
+        resolve_exception(
+            ledger_con,
+            exception_id,
+            analyst="jo",
+            expected_version=version,
+            allocations=[("INV-2001", 95_000)],
+        )
+    done = resolve_exception(
+        ledger_con,
+        exception_id,
+        analyst="jo",
+        expected_version=version,
+        allocations=[("INV-2001", 90_000), ("", 5_000)],
+    )
+    assert done.allocations == (("INV-2001", 90_000), ("", 5_000))
