@@ -20,6 +20,7 @@ For each payment:
 from __future__ import annotations
 
 import math
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -43,7 +44,7 @@ from matching.model import (
 from matching.names import compact
 from matching.payers import PayerCandidate, PayerIndex
 from matching.settings import MatchSettings
-from matching.subset import OpenAmount, find_subsets
+from matching.subset import OpenAmount, SubsetSearch, find_subsets
 
 MAX_SUGGESTIONS = 5
 SOURCES = ("bank_account", "customer_number", "name", "alias", "truncated_name", "fuzzy_name", "reference")  # fmt: skip
@@ -420,40 +421,41 @@ class Engine:
         if not context.payers:
             return []
         best = max(c.score for c in context.payers.values())
-        customers = [c for c, p in context.payers.items() if p.score >= best - 0.05][:3]
+        customers = [c for c, p in context.payers.items() if p.score >= best - 0.05][:2]
         proposals: list[Proposal] = []
         fee_limit = self._minor(payment.currency, self.settings.bank_fee_limit)
+        # One budget per payment, shared by every search made for it.
+        deadline = time.perf_counter() + self.settings.subset_budget_seconds
+        amount = payment.amount_minor
         for customer_id in customers:
             items = self._open_amounts(customer_id)
             if not items:
                 continue
-            budget = self.settings.subset_budget_seconds
-            amount = payment.amount_minor
-            search = find_subsets(
-                items, amount, amount, limit=MAX_SUGGESTIONS, budget_seconds=budget
-            )
+
+            def search(among: list[OpenAmount], high: int) -> SubsetSearch:
+                left = max(deadline - time.perf_counter(), 0.0)
+                return find_subsets(among, amount, high, limit=MAX_SUGGESTIONS, budget_seconds=left)
+
+            found = search(items, amount)
             tolerance = "exact"
-            if not search.solutions:
-                discounted = self._discounted(items, payment)
+            # Discounts and charges widen the search: only when the exact one proved nothing fits.
+            if not found.solutions and found.complete:
+                discounted = self._discounted(items)
                 if discounted is not None:
-                    search = find_subsets(
-                        discounted, amount, amount, limit=MAX_SUGGESTIONS, budget_seconds=budget
-                    )
+                    found = search(discounted, amount)
                     tolerance = "discount"
-            if not search.solutions and fee_limit:
-                search = find_subsets(
-                    items, amount, amount + fee_limit, limit=MAX_SUGGESTIONS, budget_seconds=budget
-                )
+            if not found.solutions and found.complete and fee_limit:
+                found = search(items, amount + fee_limit)
                 tolerance = "charge"
-            for rank, solution in enumerate(search.solutions):
+            for rank, solution in enumerate(found.solutions):
                 listed = [_Listed(self.invoices[n], None, refs.Quality.EXACT) for n in solution]
                 proposal = self._settle(context, listed, "subset")
                 if proposal is None:
                     continue
                 features = dict(proposal.features)
                 features.update(
-                    subset_solutions=float(len(search.solutions)),
-                    subset_complete=float(search.complete),
+                    subset_solutions=float(len(found.solutions)),
+                    subset_complete=float(found.complete),
                     subset_rank=float(rank),
                     subset_run=float(_is_run(items, solution)),
                     subset_tolerance=float(("exact", "discount", "charge").index(tolerance)),
@@ -461,17 +463,15 @@ class Engine:
                 )
                 evidence = dict(proposal.evidence)
                 evidence["subset"] = {
-                    "found_by": search.strategy,
-                    "solutions": len(search.solutions),
-                    "complete": search.complete,
+                    "found_by": found.strategy,
+                    "solutions": len(found.solutions),
+                    "complete": found.complete,
                     "tolerance": tolerance,
                 }
                 proposals.append(replace(proposal, features=features, evidence=evidence))
         return proposals
 
-    def _discounted(
-        self, items: list[OpenAmount], payment: IncomingPayment
-    ) -> list[OpenAmount] | None:
+    def _discounted(self, items: list[OpenAmount]) -> list[OpenAmount] | None:
         changed = False
         out = []
         for item in items:

@@ -20,7 +20,7 @@ class MatchSettings(BaseSettings):
     largest excess, in percent of the payment, put on account. duplicate_window_days: how close
     two identical payments must be to suspect a duplicate. advice_window_days: how far apart an
     advice's date and its payment's value date may be. subset_budget_seconds: time for one
-    subset-sum search.
+    subset-sum search of one payment (all its searches together).
     """
 
     model_config = SettingsConfigDict(env_prefix="ARPILOT_MATCH_", extra="ignore")
@@ -33,4 +33,4 @@ class MatchSettings(BaseSettings):
     overpayment_percent: int = Field(default=10, ge=0, le=100)
     duplicate_window_days: int = Field(default=10, ge=0)
     advice_window_days: int = Field(default=45, ge=0)
-    subset_budget_seconds: float = Field(default=0.05, gt=0)
+    subset_budget_seconds: float = Field(default=0.01, gt=0)
