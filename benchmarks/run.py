@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from benchmarks import documents, erp_import, ingest, simulate
+from benchmarks import documents, erp_import, ingest, matching, simulate
 from benchmarks.common import REPORT, write_section
 
 BENCHMARKS: dict[str, Callable[[], str]] = {
@@ -14,6 +14,7 @@ BENCHMARKS: dict[str, Callable[[], str]] = {
     "simulate": simulate.run,
     "ingest": ingest.run,
     "documents": documents.run,
+    "matching": matching.run,
 }
 
 

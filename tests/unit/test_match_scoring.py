@@ -1,0 +1,64 @@
+"""The match scorer: threshold choice, training, calibration, and the shipped cold-start model."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from matching.scoring import LightGBMScorer, RuleScorer
+from matching.training import LabelledProposal, choose_threshold, fit_scorer
+from pipelines.match import PRETRAINED, scorer_for
+
+
+def test_the_threshold_is_the_lowest_that_keeps_the_precision() -> None:
+    rows = [LabelledProposal(f"p{k}", {}, right) for k, right in enumerate([True] * 9 + [False])]
+    probabilities = [0.99, 0.98, 0.97, 0.96, 0.95, 0.94, 0.93, 0.92, 0.91, 0.90]
+    choice = choose_threshold(rows, probabilities, 0.99)
+    assert choice.threshold == 0.91 and choice.precision == 1.0 and choice.coverage == 0.9
+    # Only the best proposal of a payment counts.
+    rows.append(LabelledProposal("p0", {}, False))
+    assert choose_threshold(rows, [*probabilities, 0.5], 0.99).threshold == 0.91
+
+
+def _rows(seed: int, n: int) -> list[LabelledProposal]:
+    rng = random.Random(seed)
+    rows = []
+    for k in range(n):
+        quality = rng.random()
+        right = rng.random() < quality
+        rows.append(
+            LabelledProposal(
+                f"p{k}", {"payer_score": quality, "invoices": float(rng.randint(1, 5))}, right
+            )
+        )
+    return rows
+
+
+def test_training_learns_calibrates_and_round_trips(tmp_path: Path, seed: int) -> None:
+    scorer, choice = fit_scorer(_rows(seed, 3000), _rows(seed + 1, 2000), 0.9, "synthetic")
+    low, high = scorer.predict([{"payer_score": 0.05}, {"payer_score": 0.98}])
+    assert low < 0.3 < 0.8 < high
+    assert 0.5 <= scorer.threshold <= 1.0 and choice.precision >= 0.9
+    again = LightGBMScorer.load(scorer.save(tmp_path / "scorer"))
+    rows = [{"payer_score": x / 10, "invoices": 2.0} for x in range(11)]
+    assert again.predict(rows) == scorer.predict(rows)
+    assert again.threshold == scorer.threshold and again.version == scorer.version
+
+
+def test_a_scorer_trained_on_other_features_is_refused(tmp_path: Path, seed: int) -> None:
+    scorer, _ = fit_scorer(_rows(seed, 500), _rows(seed + 1, 500), 0.9, "synthetic")
+    folder = scorer.save(tmp_path / "scorer")
+    meta = (folder / "scorer.json").read_text().replace('"payer_score"', '"renamed"')
+    (folder / "scorer.json").write_text(meta)
+    with pytest.raises(ValueError, match="retrain"):
+        LightGBMScorer.load(folder)
+
+
+def test_a_new_ledger_uses_the_shipped_scorer_and_says_so(tmp_path: Path) -> None:
+    if not (PRETRAINED / "scorer.json").exists():
+        pytest.skip("no shipped scorer in this checkout")
+    chosen = scorer_for(tmp_path)
+    assert chosen.name == "lightgbm" and chosen.threshold >= 0.5
+    assert isinstance(scorer_for(tmp_path, "rules"), RuleScorer)
