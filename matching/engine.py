@@ -117,25 +117,67 @@ class Engine:
     # -- the run ---------------------------------------------------------------------------
 
     def run(
-        self, payments: Sequence[IncomingPayment], advices: Sequence[Advice] = ()
+        self,
+        payments: Sequence[IncomingPayment],
+        advices: Sequence[Advice] = (),
+        batch: int = 256,
     ) -> list[Decision]:
-        """Decide every payment, oldest first; applied ones reduce the open amounts."""
+        """Decide every payment, oldest first; applied ones reduce the open amounts.
+
+        Proposals are built and scored ``batch`` payments at a time (one scorer call per batch),
+        then decided in order. A payment whose customers an earlier payment of the same batch
+        touched, or whose duplicate check changed, is rebuilt alone on the new open amounts,
+        so the result is the one of deciding the payments one by one.
+        """
         ordered = sorted(payments, key=lambda p: (p.value_date, p.payment_id))
         linked, link_evidence = link_advices(ordered, advices, self.settings)
         decisions = []
-        for payment in ordered:
-            decision = self.decide(payment, linked.get(payment.payment_id, []))
-            if payment.payment_id in link_evidence:
-                decision.evidence["advice_link"] = link_evidence[payment.payment_id]
-            decisions.append(decision)
+        for start in range(0, len(ordered), batch):
+            chunk = ordered[start : start + batch]
+            prepared = [self._prepare(p, linked.get(p.payment_id, [])) for p in chunk]
+            rows = [row for _, _, _, batch_rows in prepared for row in batch_rows]
+            probabilities = iter(self.scorer.predict(rows) if rows else [])
+            scored = [[next(probabilities) for _ in batch_rows] for *_, batch_rows in prepared]
+            touched: set[str] = set()
+            for payment, (context, proposals, duplicate, batch_rows), chances in zip(
+                chunk, prepared, scored, strict=True
+            ):
+                now_duplicate = self._duplicate_of(payment)
+                if (now_duplicate is not None) != duplicate or touched & self._families(context):
+                    decision = self.decide(payment, linked.get(payment.payment_id, []))
+                else:
+                    ranked = self._ranked(proposals, batch_rows, chances)
+                    decision = self._finish(payment, context, ranked, now_duplicate)
+                if decision.applied is not None:
+                    touched |= self.payers.family(decision.applied.customer_id)
+                if payment.payment_id in link_evidence:
+                    decision.evidence["advice_link"] = link_evidence[payment.payment_id]
+                decisions.append(decision)
         return decisions
 
     def decide(self, payment: IncomingPayment, advices: Sequence[Advice] = ()) -> Decision:
         """Decide one payment; when it is applied, its allocations come off the open items."""
+        context, proposals, _, rows = self._prepare(payment, list(advices))
+        chances = self.scorer.predict(rows) if rows else []
+        ranked = self._ranked(proposals, rows, chances)
+        return self._finish(payment, context, ranked, self._duplicate_of(payment))
+
+    def _prepare(
+        self, payment: IncomingPayment, advices: Sequence[Advice]
+    ) -> tuple[_Context, list[Proposal], bool, list[dict[str, float]]]:
+        """Who paid, what it names, the proposals and their scorer rows."""
         context = self._context(payment, list(advices))
-        duplicate = self._duplicate_of(payment)
+        duplicate = self._duplicate_of(payment) is not None
         proposals = self._proposals(context)
-        ranked = self._rank(context, proposals, duplicate is not None)
+        return context, proposals, duplicate, self._rows(proposals, duplicate)
+
+    def _finish(
+        self,
+        payment: IncomingPayment,
+        context: _Context,
+        ranked: list[tuple[Proposal, float]],
+        duplicate: IncomingPayment | None,
+    ) -> Decision:
         decision = self._verdict(context, ranked, duplicate)
         if decision.applied is not None:
             for allocation in decision.applied.allocations:
@@ -145,6 +187,15 @@ class Engine:
                     )
         self._remember(payment)
         return decision
+
+    def _families(self, context: _Context) -> set[str]:
+        """Every customer whose open items this payment's proposals could have looked at."""
+        found: set[str] = set()
+        for customer_id in context.payers:
+            found |= self.payers.family(customer_id)
+        for item in context.listed:
+            found |= self.payers.family(item.invoice.customer_id)
+        return found
 
     # -- who paid, what it names -------------------------------------------------------------
 
@@ -572,26 +623,25 @@ class Engine:
             features[f"payer_by_{source}"] = float(payer is not None and payer.source == source)
         return features
 
-    def _rank(
-        self, context: _Context, proposals: list[Proposal], duplicate: bool
-    ) -> list[tuple[Proposal, float]]:
-        if not proposals:
-            return []
+    @staticmethod
+    def _rows(proposals: list[Proposal], duplicate: bool) -> list[dict[str, float]]:
         rows = []
         for proposal in proposals:
             row = dict(proposal.features)
-            row.update(
-                proposals=float(len(proposals)),
-                suspected_duplicate=float(duplicate),
-            )
+            row.update(proposals=float(len(proposals)), suspected_duplicate=float(duplicate))
             for key in FEATURES:
                 row.setdefault(key, 0.0)
             rows.append(row)
-        probabilities = self.scorer.predict(rows)
+        return rows
+
+    @staticmethod
+    def _ranked(
+        proposals: list[Proposal], rows: list[dict[str, float]], chances: Sequence[float]
+    ) -> list[tuple[Proposal, float]]:
         ranked = sorted(
             (
                 (replace(p, features=r), prob)
-                for p, r, prob in zip(proposals, rows, probabilities, strict=True)
+                for p, r, prob in zip(proposals, rows, chances, strict=True)
             ),
             key=lambda pair: -pair[1],
         )

@@ -210,3 +210,32 @@ def test_no_payment_applies_more_than_its_amount_and_no_invoice_goes_below_zero(
             for a in decision.applied.allocations
         )
     assert all(v >= 0 for v in engine.open.values())
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(min_value=0, max_value=10_000))
+def test_deciding_in_batches_equals_deciding_one_by_one(seed: int) -> None:
+    rng = random.Random(seed)
+    book = [
+        _invoice(
+            f"INV-{600000 + k}", rng.choice(["C100", "C200", "C300"]), rng.randint(1_000, 9_000)
+        )
+        for k in range(rng.randint(2, 20))
+    ]
+    names = {"C100": "ACME WIDGETS", "C200": "BOREALIS TRADING", "C300": "COBALT AND SONS"}
+    payments = []
+    for k in range(rng.randint(2, 20)):
+        invoice = rng.choice(book)
+        text = rng.choice(["", invoice.invoice_number])
+        payments.append(
+            _pay(invoice.open_minor, names[invoice.customer_id], text, f"PAY-{k:02d}", DAY)
+        )
+    one = [
+        (d.payment_id, d.applied.key if d.applied else d.reason)
+        for d in _engine(book).run(payments, batch=1)
+    ]
+    many = [
+        (d.payment_id, d.applied.key if d.applied else d.reason)
+        for d in _engine(book).run(payments, batch=64)
+    ]
+    assert one == many
