@@ -33,4 +33,4 @@ class MatchSettings(BaseSettings):
     overpayment_percent: int = Field(default=10, ge=0, le=100)
     duplicate_window_days: int = Field(default=10, ge=0)
     advice_window_days: int = Field(default=45, ge=0)
-    subset_budget_seconds: float = Field(default=0.01, gt=0)
+    subset_budget_seconds: float = Field(default=0.002, gt=0)
