@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The end-to-end demo on an embedded default: a small simulated world, ingested into a ledger.
+# The end-to-end demo on an embedded default: a small simulated world, ingested into a ledger
+# and applied by the cash-application engine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HOME_DIR=${1:-data/demo}
@@ -25,6 +26,16 @@ echo
 echo "== 4. ingest again: nothing new"
 $ARPILOT --home "$HOME_DIR" ingest "$WORLD/bank" | tail -1
 echo
-echo "== 5. the audit chain and the ledger"
+echo "== 5. cash application: apply every payment; what is not sure goes to exceptions"
+$ARPILOT --home "$HOME_DIR" match
+echo
+echo "== 5b. the first applications and the first exception's suggestions (CSV export)"
+$ARPILOT --home "$HOME_DIR" export applications --format csv | head -6
+$ARPILOT --home "$HOME_DIR" export exceptions --format csv | head -4
+echo
+echo "== 5c. match again: nothing left to apply twice"
+$ARPILOT --home "$HOME_DIR" match | head -1
+echo
+echo "== 6. the audit chain and the ledger"
 $ARPILOT --home "$HOME_DIR" audit verify
 $ARPILOT --home "$HOME_DIR" status
