@@ -21,6 +21,7 @@ from matching.engine import Decision, Engine, Scorer
 from matching.model import Advice, AdviceLine, IncomingPayment, OpenInvoice
 from matching.payers import PayerIndex
 from matching.settings import MatchSettings
+from matching.training import LabelledProposal
 
 _PAYMENT_COLUMNS = (
     "payment_id, currency, amount_minor, coalesce(value_date, booking_date), account, payer_name, "
@@ -556,3 +557,22 @@ def resolve_exception(
             ],
         )
     return Resolution(exception_id, payment_id, customer_id, tuple(pairs), analyst, tuple(learned))
+
+
+def ledger_labels(con: Connection) -> list[LabelledProposal]:
+    """Training rows from analysts' decisions: every suggestion of a resolved exception,
+    labelled right when the analyst applied exactly its allocations."""
+    rows = []
+    for exception_id, suggestions, resolution in con.execute(
+        "SELECT exception_id, suggestions, resolution FROM exceptions "
+        "WHERE status = 'resolved' AND resolution IS NOT NULL"
+    ).fetchall():
+        chosen = sorted((n or "", int(m)) for n, m in json.loads(resolution)["allocations"])
+        for suggestion in json.loads(suggestions):
+            if not suggestion.get("features"):
+                continue
+            mine = sorted(
+                (a["invoice"] or "", int(a["applied_minor"])) for a in suggestion["allocations"]
+            )
+            rows.append(LabelledProposal(exception_id, suggestion["features"], mine == chosen))
+    return rows

@@ -386,16 +386,27 @@ def train_matcher(
     held_out: Annotated[int, typer.Option(help="Worlds for calibration and threshold.")] = 2,
     seed: Annotated[int, typer.Option(help="First world's seed.")] = 101,
     out: Annotated[Path | None, typer.Option(help="Default: HOME/models/match_scorer.")] = None,
+    with_ledger: Annotated[
+        bool, typer.Option(help="Also learn from this ledger's resolved exceptions.")
+    ] = True,
 ) -> None:
-    """Train the match scorer on simulated worlds; calibrate and set its threshold on others."""
+    """Train the match scorer on simulated worlds and the ledger's analyst decisions;
+    calibrate and set its threshold on held-out worlds."""
+    from ledger.db import open_ledger
     from matching.settings import MatchSettings
+    from matching.store import ledger_labels
     from pipelines.train_matcher import WorldSpec, train_on_worlds
 
+    settings = _settings(ctx)
+    own = []
+    if with_ledger and settings.ledger_path.exists():
+        with open_ledger(settings.ledger_path, read_only=True) as con:
+            own = ledger_labels(con)
     presets = ("realistic", "hard")
     specs = [WorldSpec(seed + k, presets[k % 2]) for k in range(worlds + held_out)]
-    target = out or _settings(ctx).home / "models" / "match_scorer"
+    target = out or settings.home / "models" / "match_scorer"
     scorer, choice, counts = train_on_worlds(
-        specs[:worlds], specs[worlds:], target, MatchSettings().target_precision
+        specs[:worlds], specs[worlds:], target, MatchSettings().target_precision, own
     )
     typer.echo(
         f"scorer {scorer.version}: {sum(counts.values()):,} labelled proposals; threshold "

@@ -70,10 +70,15 @@ def labelled_proposals(world: Path, home: Path, prefix: str = "") -> list[Labell
 
 
 def train_on_worlds(
-    train: list[WorldSpec], held_out: list[WorldSpec], out: Path, target_precision: float
+    train: list[WorldSpec],
+    held_out: list[WorldSpec],
+    out: Path,
+    target_precision: float,
+    own: list[LabelledProposal] | None = None,
 ) -> tuple[LightGBMScorer, ThresholdChoice, dict[str, int]]:
-    """Train on ``train`` worlds, calibrate and pick the threshold on ``held_out`` ones."""
-    counts: dict[str, int] = {}
+    """Train on ``train`` worlds (and ``own``: the ledger's analyst decisions), calibrate and
+    pick the threshold on ``held_out`` worlds."""
+    counts: dict[str, int] = {"analyst decisions": len(own or [])}
     with tempfile.TemporaryDirectory(prefix="arpilot-train-") as tmp:
         sets: list[list[LabelledProposal]] = [[], []]
         for k, specs in enumerate((train, held_out)):
@@ -85,7 +90,9 @@ def train_on_worlds(
     trained_on = (
         ", ".join(s.name for s in train) + " | held out: " + ", ".join(s.name for s in held_out)
     )
-    scorer, choice = fit_scorer(sets[0], sets[1], target_precision, trained_on)
+    if own:
+        trained_on += f" + {len(own)} labelled suggestions from analysts' decisions"
+    scorer, choice = fit_scorer([*sets[0], *(own or [])], sets[1], target_precision, trained_on)
     scorer.save(out)
     (out / "training.json").write_text(
         json.dumps(

@@ -143,3 +143,28 @@ def test_an_analyst_cannot_settle_more_than_is_open(ledger_con: Any) -> None:
         allocations=[("INV-2001", 90_000), ("", 5_000)],
     )
     assert done.allocations == (("INV-2001", 90_000), ("", 5_000))
+
+
+def test_an_analyst_choice_among_suggestions_becomes_training_data(ledger_con: Any) -> None:
+    from matching.store import ledger_labels
+
+    _seed(ledger_con)
+    now = utcnow()
+    ledger_con.execute(
+        "INSERT INTO invoices VALUES ('INV-1003', 'C1', 'invoice', DATE '2025-05-02', DATE '2025-06-01', "
+        "'USD', 50000, 50000, 'NET30', '', NULL, ?)",
+        [now],
+    )
+    _payment(ledger_con, "PAY-E", 50_000, "ACME WIDGETS INC", "", "", date(2025, 6, 2))
+    summary = match_ledger(ledger_con, RuleScorer(), MatchSettings())
+    assert summary.exceptions_by_reason == {"ambiguous": 1}
+    ((exception_id, version),) = ledger_con.execute(
+        "SELECT exception_id, version FROM exceptions"
+    ).fetchall()
+    assert ledger_labels(ledger_con) == []
+    resolve_exception(
+        ledger_con, exception_id, analyst="jo", expected_version=version, suggestion=2
+    )
+    labels = ledger_labels(ledger_con)
+    assert sorted(label.right for label in labels) == [False, True]
+    assert all(label.features for label in labels)
