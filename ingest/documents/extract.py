@@ -8,6 +8,7 @@ the lines do not add up to is flagged, never corrected.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -97,6 +98,7 @@ def split_cells(words: Sequence[Word], height: float, factor: float = 0.75) -> l
     return cells
 
 
+@functools.cache
 def _norm(text: str) -> str:
     """A label token compared without case, colons, dots or stray rules: 'No.:' -> 'no'."""
     return text.lower().strip(":.|,;_ ")
@@ -106,6 +108,7 @@ def _norm(text: str) -> str:
 _DISTINCT_WORDS = {"payee", "payer", "dated", "debit", "credit", "totals"}
 
 
+@functools.lru_cache(maxsize=65536)
 def _same(token: str, target: str) -> bool:
     # One edit is forgiven on longer words, so an OCR'd 'Arnount' still reads 'amount'.
     if token == target:
@@ -573,7 +576,8 @@ def find_table(lines_by_page: Sequence[Sequence[Line]]) -> Table:
     columns: list[Column] | None = None
     closed = False
     for lines in lines_by_page:
-        headers = [(i, cols) for i, line in enumerate(lines) if (cols := header_columns(line))]
+        header_of = [header_columns(line) for line in lines]
+        headers = [(i, cols) for i, cols in enumerate(header_of) if cols]
         start = 0
         if headers:
             start, columns = headers[0]
@@ -582,8 +586,8 @@ def find_table(lines_by_page: Sequence[Sequence[Line]]) -> Table:
             closed = False
         if columns is None or closed:
             continue
-        for line in lines[start:]:
-            if header_columns(line):
+        for line, header in zip(lines[start:], header_of[start:], strict=True):
+            if header:
                 table.used.add(id(line))
                 closed = False
                 continue

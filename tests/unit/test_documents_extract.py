@@ -12,6 +12,7 @@ import random
 from dataclasses import replace
 from datetime import date, timedelta
 from functools import cache
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -508,3 +509,36 @@ def test_the_letterhead_payer_leaves_out_a_title_on_its_line() -> None:
     advice = extract_advice([_page(name, header, row)])
     assert advice.payer is not None
     assert advice.payer.text == "Sterling Logistics Inc."
+
+
+def _rounded(text: str, *box: float) -> tuple[str, float, float, float, float]:
+    x0, top, x1, bottom = (round(v, 3) for v in box)
+    return (text, x0, top, x1, bottom)
+
+
+def _pdfplumber_words(data: bytes) -> list[list[tuple[str, float, float, float, float]]]:
+    """The slow twin: pdfplumber's own word extractor, as the text layer used to call it."""
+    import pdfplumber
+
+    with pdfplumber.open(io.BytesIO(data)) as pdf:
+        return [
+            sorted(
+                _rounded(w["text"], w["x0"], w["top"], w["x1"], w["bottom"])
+                for w in page.extract_words(x_tolerance=1.5, keep_blank_chars=False)
+            )
+            for page in pdf.pages
+        ]
+
+
+@pytest.mark.parametrize("layout", range(5))
+@pytest.mark.parametrize("currency", ["USD", "EUR"])
+def test_text_layer_words_equal_pdfplumbers(layout: int, currency: str) -> None:
+    samples = Path(__file__).parents[2] / "data" / "samples" / "remittances"
+    documents = [write_text_pdf(make_doc("pdf_text", layout=layout, currency=currency, count=40))]
+    documents += [path.read_bytes() for path in sorted(samples.glob("*.pdf"))]
+    for data in documents:
+        fast = [
+            sorted(_rounded(w.text, w.x0, w.top, w.x1, w.bottom) for w in page.words)
+            for page in read_text_pdf(data)
+        ]
+        assert fast == _pdfplumber_words(data)
