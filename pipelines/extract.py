@@ -14,6 +14,7 @@ from typing import Any
 
 from ingest.detect import detect_format
 from ingest.documents.advice import ExtractedAdvice, FieldValue
+from ingest.documents.words import Page
 from ledger.errors import ParseError
 from ledger.money import Money
 from ledger.records import RemittanceAdvice, RemittanceLine
@@ -58,15 +59,11 @@ def extract_document(data: bytes, *, source: str = "", ocr_dpi: int = 300) -> Ex
             return Extraction(extract_advice(pages, source=source), reader="text")
         from ingest.documents.ocr import read_scanned_pdf
 
-        scanned = read_scanned_pdf(data, source=source, dpi=ocr_dpi)
-        return Extraction(extract_advice(scanned, source=source), reader="ocr")
+        return _scanned(*read_scanned_pdf(data, source=source, dpi=ocr_dpi), source=source)
     if fmt == "image":
-        from ingest.documents.extract import extract_advice
         from ingest.documents.ocr import read_image
 
-        return Extraction(
-            extract_advice(read_image(data, source=source), source=source), reader="ocr"
-        )
+        return _scanned(*read_image(data, source=source), source=source)
     if fmt is not None:
         raise ParseError(f"a {fmt} bank file is not a remittance document", source=source)
     if b"\x00" in data[:4096]:
@@ -80,6 +77,16 @@ def extract_document(data: bytes, *, source: str = "", ocr_dpi: int = 300) -> Ex
     if _looks_like_csv(text):
         return Extraction(read_csv_advice(data, source=source), reader="csv")
     return Extraction(read_email(text, source=source), reader="email")
+
+
+def _scanned(pages: list[Page], unread: list[ParseError], *, source: str) -> Extraction:
+    """The advice of the pages OCR could read; the pages it could not are flagged in it.
+    With no page read there is nothing to extract, and the first page's error is raised."""
+    from ingest.documents.extract import extract_advice
+
+    if not pages:
+        raise unread[0] if unread else ParseError("no page to read", source=source)
+    return Extraction(extract_advice(pages, source=source, unread=unread), reader="ocr")
 
 
 def _field(value: FieldValue | None) -> dict[str, Any] | None:

@@ -8,6 +8,7 @@ the lines do not add up to is flagged, never corrected.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -97,6 +98,7 @@ def split_cells(words: Sequence[Word], height: float, factor: float = 0.75) -> l
     return cells
 
 
+@functools.cache
 def _norm(text: str) -> str:
     """A label token compared without case, colons, dots or stray rules: 'No.:' -> 'no'."""
     return text.lower().strip(":.|,;_ ")
@@ -106,6 +108,7 @@ def _norm(text: str) -> str:
 _DISTINCT_WORDS = {"payee", "payer", "dated", "debit", "credit", "totals"}
 
 
+@functools.lru_cache(maxsize=65536)
 def _same(token: str, target: str) -> bool:
     # One edit is forgiven on longer words, so an OCR'd 'Arnount' still reads 'amount'.
     if token == target:
@@ -140,6 +143,8 @@ def _found(words: Sequence[Word]) -> Found:
 _SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP"}
 # Letters OCR reads where digits belong, mapped back only inside otherwise numeric tokens.
 _CONFUSABLE = str.maketrans({"O": "0", "o": "0", "D": "0", "l": "1", "I": "1", "|": "1", "S": "5"})
+# Marks OCR reads from dust at the edge of a word.
+_SPECKS = ".,:;'`\"°*~_"
 _NUMERIC = re.compile(r"\d[\d.,'\u00a0\u202f ]*")
 _AMOUNT_SHAPE = re.compile(r"\d{1,3}(?:[.,' ]\d{3})*(?:[.,]\d{1,4})?|\d+(?:[.,]\d{1,4})?")
 
@@ -184,6 +189,9 @@ def amount_text(text: str) -> AmountText | None:
     if raw.startswith("(") and raw.endswith(")"):  # -$(12.00) and friends
         negative, raw = True, raw[1:-1].strip()
     confused = False
+    if not _AMOUNT_SHAPE.fullmatch(raw) and _AMOUNT_SHAPE.fullmatch(trimmed := raw.strip(_SPECKS)):
+        # OCR dust on the edge of a number ('16,899.46.', '2,742.97°'): kept, but doubted.
+        raw, confused = trimmed, True
     if not _AMOUNT_SHAPE.fullmatch(raw):
         mapped = raw.translate(_CONFUSABLE)
         digits = sum(c.isdigit() for c in raw)
@@ -471,8 +479,6 @@ def header_columns(line: Line) -> list[Column] | None:
     (two when they are reference and paid), and has hardly a word that is not a column label.
     """
     words = line.words
-    if any(w.text.endswith(":") for w in words):
-        return None
     columns: list[Column] = []
     matched = 0
     index = 0
@@ -496,6 +502,9 @@ def header_columns(line: Line) -> list[Column] | None:
     if len(columns) < 3 and fields != {"reference", "paid"}:
         return None
     if matched < 0.75 * len(words):
+        return None
+    # 'Invoice: ... Amount Paid:' labels values; OCR may add one stray colon to a real header.
+    if 2 * sum(w.text.endswith(":") for w in words) >= len(columns):
         return None
     if "paid" not in fields:
         # A table with one amount column ('Invoice | Amount') states what is paid there.
@@ -567,7 +576,8 @@ def find_table(lines_by_page: Sequence[Sequence[Line]]) -> Table:
     columns: list[Column] | None = None
     closed = False
     for lines in lines_by_page:
-        headers = [(i, cols) for i, line in enumerate(lines) if (cols := header_columns(line))]
+        header_of = [header_columns(line) for line in lines]
+        headers = [(i, cols) for i, cols in enumerate(header_of) if cols]
         start = 0
         if headers:
             start, columns = headers[0]
@@ -576,8 +586,8 @@ def find_table(lines_by_page: Sequence[Sequence[Line]]) -> Table:
             closed = False
         if columns is None or closed:
             continue
-        for line in lines[start:]:
-            if header_columns(line):
+        for line, header in zip(lines[start:], header_of[start:], strict=True):
+            if header:
                 table.used.add(id(line))
                 closed = False
                 continue
@@ -662,22 +672,42 @@ def labelled_fields(line: Line) -> list[Labelled]:
 
 
 def _letterhead(lines: Sequence[Line], page: Page) -> tuple[Word, ...]:
-    """The payer's name as its letterhead prints it: the largest non-title text at the top."""
+    """The payer's name as its letterhead prints it: the largest text at the top that is not
+    the document's title, an address or a label."""
     best: tuple[Word, ...] = ()
     best_height = 0.0
     for line in lines:
         if line.top > page.height * 0.3:
             break
         for cell in split_cells(line.words, line.height, factor=2.0):
-            tokens = {_norm(w.text) for w in cell}
-            if tokens <= _TITLE_WORDS or any(c.isdigit() for w in cell for c in w.text):
+            name = _without_title(cell)
+            if not name or any(c.isdigit() for w in name for c in w.text):
                 continue
-            if any(w.text.endswith(":") for w in cell):
+            if any(w.text.endswith(":") for w in name):
                 continue
-            height = sorted(w.bottom - w.top for w in cell)[len(cell) // 2]
+            height = sorted(w.bottom - w.top for w in name)[len(name) // 2]
             if height > best_height + 0.5:
-                best, best_height = tuple(cell), height
+                best, best_height = tuple(name), height
     return best
+
+
+def _without_title(cell: Sequence[Word]) -> list[Word]:
+    """A letterhead cell without the document title printed on the same line.
+
+    Only a run of two or more title words is cut from either end ('Acme Inc. PAYMENT ADVICE'),
+    so a name that merely contains one ('Payment Systems Ltd') keeps it.
+    """
+    words = list(cell)
+    titles = [_norm(w.text) in _TITLE_WORDS for w in words]
+    if all(titles):
+        return []
+    end = len(words)
+    while titles[end - 1]:
+        end -= 1
+    start = 0
+    while titles[start]:
+        start += 1
+    return words[start if start >= 2 else 0 : end if len(words) - end >= 2 else len(words)]
 
 
 # --- assembling the advice ------------------------------------------------------------------
@@ -725,9 +755,14 @@ def _money_field(
     if not words:
         return None, None
     text = " ".join(w.text for w in words)
-    parsed = amount_text(text) or next(
-        (p for w in reversed(words) if (p := amount_text(w.text))), None
-    )
+    parsed = amount_text(text)
+    if parsed is None and len(words) > 1:
+        # OCR cut one number in two ('17, 371.10') or a word crept into the cell: the joined
+        # digits first, then the last amount alone; either way the value is in doubt.
+        parsed = amount_text("".join(w.text for w in words)) or next(
+            (p for w in reversed(words) if (p := amount_text(w.text))), None
+        )
+        parsed = replace(parsed, confused=True) if parsed else None
     money = money_of(parsed, currency, mark) if parsed else None
     if parsed and money is None and (fixed := misread_mark(parsed, currency, mark)):
         parsed, money = fixed, money_of(fixed, currency, mark)
@@ -759,15 +794,18 @@ def lines_from_table(
             flags.append(f"line {number} ({reference.text}): paid amount unreadable")
         date_words = row.cells.get("invoice_date")
         confidence = min(reference.confidence, paid_field.confidence if paid_field else 0.0)
+        gross = _optional_money(row.cells.get("gross"), currency, mark)
+        discount = _optional_money(row.cells.get("discount"), currency, mark)
+        deduction = _optional_money(row.cells.get("deduction"), currency, mark)
         lines.append(
             ExtractedLine(
                 reference=reference,
                 paid=paid,
                 paid_field=paid_field,
                 invoice_date=date_of(" ".join(w.text for w in date_words)) if date_words else None,
-                gross=_optional_money(row.cells.get("gross"), currency, mark),
-                discount=_optional_money(row.cells.get("discount"), currency, mark),
-                deduction=_optional_money(row.cells.get("deduction"), currency, mark),
+                gross=gross,
+                discount=discount,
+                deduction=deduction,
                 reason=" ".join(w.text for w in row.cells.get("reason", [])),
                 confidence=round(confidence, 4),
             )
@@ -803,9 +841,13 @@ def advice_confidence(
     return round(min(confidences, default=0.0) * PER_FLAG ** len(flags), 4)
 
 
-def extract_advice(pages: list[Page], *, source: str = "") -> ExtractedAdvice:
+def extract_advice(
+    pages: list[Page], *, source: str = "", unread: Sequence[ParseError] = ()
+) -> ExtractedAdvice:
     """The remittance advice the pages show: payer, payment reference and date, lines and total.
 
+    unread: why each page that could not be read was lost; each is flagged, since its lines
+    are missing, and counted in the advice's pages.
     Raises :class:`NothingRemittanceLike` when the pages hold neither a line table nor a total.
     """
     lines_by_page = [group_lines(page.words) for page in pages]
@@ -816,7 +858,7 @@ def extract_advice(pages: list[Page], *, source: str = "") -> ExtractedAdvice:
     labelled = [
         item for line in all_lines if id(line) not in table.used for item in labelled_fields(line)
     ]
-    flags: list[str] = []
+    flags = [f"{error.reason}; its lines are missing" for error in unread]
     currency = _currency_of(all_lines, labelled)
     if not currency:
         currency = DEFAULT_CURRENCY
@@ -879,7 +921,7 @@ def extract_advice(pages: list[Page], *, source: str = "") -> ExtractedAdvice:
         total=total,
         total_field=total_field,
         lines=tuple(lines),
-        pages=len(pages),
+        pages=len(pages) + len(unread),
         reader=readers.pop() if len(readers) == 1 else "mixed",
         flags=tuple(flags),
         confidence=confidence,

@@ -11,15 +11,16 @@ from __future__ import annotations
 import io
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pypdfium2 as pdfium
 import pytesseract
-from PIL import Image, ImageOps, ImageSequence
+from PIL import Image, ImageFilter, ImageOps, ImageSequence
 
 from ingest.documents.words import Page, Word
 from ledger.errors import ArpilotError, ParseError
@@ -45,6 +46,17 @@ NOISE_SIGMA_TWO_MEDIANS = 12.0
 # A page bigger than this (in pixels) is refused rather than allowed to exhaust memory:
 # A3 at 300 dpi is 17.4 million.
 MAX_PAGE_PIXELS = 80_000_000
+# Tesseract reads dust, JPEG ringing and the wide gaps of monospaced fonts as short words of low
+# confidence ('LJ', ':', 's' between the words of a Courier letterhead). A word of one or two
+# characters below this confidence is such a speck; so is any word without a letter or digit,
+# except the symbols that mean something on their own ('Invoice #', '$ 12.00', 'Smith & Co').
+SPECK_CONFIDENCE = 0.6
+_MEANINGFUL_SYMBOLS = frozenset({"#", "&", "$", "€", "£", "%"})
+# Words Tesseract is less sure of than this are read a second time, cut out of the page.
+REREAD_CONFIDENCE = 0.8
+# At most this many regions are re-read per page (the least confident first), so a page of
+# noise cannot make the second pass longer than the first.
+MAX_REREAD_REGIONS = 120
 _INSTALL_HINT = "Tesseract OCR is not installed: apt-get install -y tesseract-ocr"
 
 
@@ -55,11 +67,16 @@ def read_scanned_pdf(
     dpi: int = 300,
     workers: int | None = None,
     timeout_s: float = 60,
-) -> list[Page]:
+) -> tuple[list[Page], list[ParseError]]:
     """OCR every page of a PDF (normally image-only) rendered at ``dpi``; pages in order.
 
-    Raises ParseError for a corrupt, encrypted or empty PDF and for a page Tesseract cannot
-    read within ``timeout_s``; ArpilotError when Tesseract is not installed.
+    A page whose scan image has a lower resolution is rendered at the scan's own: resampling a
+    200 dpi scan up to 300 blurs its strokes and JPEG edges into misread characters.
+
+    Returns the pages read and a ParseError for each page that could not be (Tesseract failed
+    or took longer than ``timeout_s``): one bad page does not lose the others. Raises
+    ParseError for a corrupt, encrypted or empty PDF; ArpilotError when Tesseract is not
+    installed.
     """
     if dpi <= 0:
         raise ValueError(f"dpi must be positive, got {dpi}")
@@ -73,11 +90,12 @@ def read_scanned_pdf(
 
 def read_image(
     data: bytes, *, source: str = "", timeout_s: float = 60, workers: int | None = None
-) -> list[Page]:
+) -> tuple[list[Page], list[ParseError]]:
     """OCR a PNG, JPEG or TIFF; each frame of a multi-frame TIFF is a page.
 
-    The resolution comes from the image's metadata (300 dpi when it has none). Raises
-    ParseError for bytes that are not a readable image.
+    The resolution comes from the image's metadata (300 dpi when it has none). Returns the
+    pages read and a ParseError for each frame that could not be; raises ParseError for bytes
+    that are not a readable image.
     """
     frames = _decode_image(data, source)
     jobs = [
@@ -106,26 +124,22 @@ def ocr_page(image: Image.Image, *, page: int, dpi: float, timeout_s: float) -> 
         grey = median3(grey)
     if sigma > NOISE_SIGMA_TWO_MEDIANS:
         grey = median3(grey)
-    data = _tesseract(grey, page=page, timeout_s=timeout_s)
+    reads = _reads(_tesseract(grey, page=page, timeout_s=timeout_s))
+    reads = reread_doubtful(grey, reads, page=page, timeout_s=timeout_s)
     scale = 72.0 / dpi
-    words = []
-    for i in _reading_order(data):
-        text = data["text"][i].strip()
-        confidence = float(data["conf"][i])
-        if confidence < 0 or not text:
-            continue
-        left, top = data["left"][i], data["top"][i]
-        words.append(
-            Word(
-                text=text,
-                page=page,
-                x0=left * scale,
-                top=top * scale,
-                x1=(left + data["width"][i]) * scale,
-                bottom=(top + data["height"][i]) * scale,
-                confidence=min(confidence / 100.0, 1.0),
-            )
+    words = [
+        Word(
+            text=read.text,
+            page=page,
+            x0=read.left * scale,
+            top=read.top * scale,
+            x1=read.right * scale,
+            bottom=read.bottom * scale,
+            confidence=read.confidence,
         )
+        for read in reads
+        if not is_speck(read.text, read.confidence)
+    ]
     return Page(
         number=page,
         width=grey.width * scale,
@@ -134,6 +148,201 @@ def ocr_page(image: Image.Image, *, page: int, dpi: float, timeout_s: float) -> 
         reader="ocr",
         skew_deg=round(angle, 2),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """A word as Tesseract reports it: box in pixels of the image read, confidence 0..1, and
+    the (block, paragraph, line) it put the word in."""
+
+    text: str
+    left: int
+    top: int
+    right: int
+    bottom: int
+    confidence: float
+    line: tuple[int, int, int] = (0, 0, 0)
+
+    @property
+    def height(self) -> int:
+        return self.bottom - self.top
+
+
+def _reads(data: dict[str, list[Any]], dx: int = 0, dy: int = 0) -> list[Read]:
+    """Tesseract's words in reading order, moved by (dx, dy) pixels; empty boxes dropped."""
+    reads = []
+    for i in _reading_order(data):
+        text = str(data["text"][i]).strip()
+        confidence = float(data["conf"][i])
+        if confidence < 0 or not text:
+            continue
+        left, top = int(data["left"][i]) + dx, int(data["top"][i]) + dy
+        reads.append(
+            Read(
+                text=text,
+                left=left,
+                top=top,
+                right=left + int(data["width"][i]),
+                bottom=top + int(data["height"][i]),
+                confidence=min(confidence / 100.0, 1.0),
+                line=(int(data["block_num"][i]), int(data["par_num"][i]), int(data["line_num"][i])),
+            )
+        )
+    return reads
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """Words of one line to read again: their joint box in pixels, the indices of the reads
+    inside, and how far left and right the cut may reach before it meets other words."""
+
+    left: int
+    top: int
+    right: int
+    bottom: int
+    members: tuple[int, ...]
+    reach_left: int
+    reach_right: int
+
+
+def doubtful_regions(reads: Sequence[Read]) -> list[Region]:
+    """The parts of lines worth reading again, least confident first.
+
+    A region is a word below REREAD_CONFIDENCE with the words that touch it on its line (closer
+    than one text height), widened by one neighbour each side: Tesseract often cuts one number
+    in two ('de 291.13' for '1,291.13'), and only the whole cell reads right. Only words with a
+    digit are doubted: amounts, references and dates are what an advice is for, and a second
+    guess at a name is as likely to spoil it as to mend it.
+    """
+    by_line: dict[tuple[int, int, int], list[int]] = {}
+    for index, read in enumerate(reads):
+        by_line.setdefault(read.line, []).append(index)
+    regions: list[Region] = []
+    for indices in by_line.values():
+        indices.sort(key=lambda i: reads[i].left)
+        runs: list[list[int]] = []
+        for index in indices:
+            if runs:
+                previous = reads[runs[-1][-1]]
+                if reads[index].left - previous.right <= max(previous.height, reads[index].height):
+                    runs[-1].append(index)
+                    continue
+            runs.append([index])
+        for number, run in enumerate(runs):
+            doubtful = [
+                position
+                for position, index in enumerate(run)
+                if reads[index].confidence < REREAD_CONFIDENCE
+                and any(c.isdigit() for c in reads[index].text)
+            ]
+            if not doubtful:
+                continue
+            members = run[max(doubtful[0] - 1, 0) : doubtful[-1] + 2]
+            regions.append(
+                Region(
+                    left=min(reads[i].left for i in members),
+                    top=min(reads[i].top for i in members),
+                    right=max(reads[i].right for i in members),
+                    bottom=max(reads[i].bottom for i in members),
+                    members=tuple(members),
+                    reach_left=reads[runs[number - 1][-1]].right if number else -(10**9),
+                    reach_right=reads[runs[number + 1][0]].left
+                    if number + 1 < len(runs)
+                    else 10**9,
+                )
+            )
+    return sorted(regions, key=lambda r: min(reads[i].confidence for i in r.members))
+
+
+def _renditions(strip: Image.Image, threshold: float) -> list[Image.Image]:
+    """A strip as scanned, binarised at the page's ink threshold, and with strokes thickened:
+    thin fonts (8 pt Courier) that Tesseract garbles in grey read right in the other two."""
+    binary = strip.point(lambda v: 0 if v < threshold else 255)
+    return [strip, binary, strip.filter(ImageFilter.MinFilter(3))]
+
+
+def reread_doubtful(
+    grey: Image.Image, reads: list[Read], *, page: int, timeout_s: float
+) -> list[Read]:
+    """Read the doubtful regions of a page again, cut out, in three renditions, all stacked in
+    one image for one Tesseract call; a region takes its most confident new reading when that
+    beats the first.
+
+    On a whole page Tesseract's line finder is misled by wide table gaps, dust and thin fonts;
+    the same words alone on a white strip mostly read right. A new reading that no other
+    reading of the region agrees with stays below REREAD_CONFIDENCE: picking the best of
+    several guesses must not pass for certainty.
+    """
+    regions = doubtful_regions(reads)[:MAX_REREAD_REGIONS]
+    if not regions:
+        return reads
+    heights = sorted(r.height for r in reads)
+    gap = 2 * max(heights[len(heights) // 2], 8)
+    threshold = _otsu(np.asarray(grey.reduce(4) if grey.width > 800 else grey, dtype=np.float32))
+    strips: list[tuple[Image.Image, tuple[int, int, int, int], int]] = []
+    for number, region in enumerate(regions):
+        # Little room above and below (a table rule in the strip derails the line finder),
+        # and sideways only half way to the next words.
+        pad = (region.bottom - region.top) // 4
+        box = (
+            max(region.left - gap, (region.left + region.reach_left) // 2, 0),
+            max(region.top - pad, 0),
+            min(region.right + gap, (region.right + region.reach_right) // 2, grey.width),
+            min(region.bottom + pad, grey.height),
+        )
+        strips += [(image, box, number) for image in _renditions(grey.crop(box), threshold)]
+    width = max(image.width for image, _, _ in strips) + 2 * gap
+    sheet = Image.new("L", (width, sum(image.height + gap for image, _, _ in strips) + gap), 255)
+    placed = []
+    y = gap
+    for image, box, number in strips:
+        sheet.paste(image, (gap, y))
+        placed.append((y, y + image.height, box, number))
+        y += image.height + gap
+    second = _reads(_tesseract(sheet, page=page, timeout_s=timeout_s))
+    readings: dict[int, list[list[Read]]] = {}
+    for y0, y1, box, number in placed:
+        line = reads[regions[number].members[0]].line
+        found = [
+            replace(
+                read,
+                left=read.left - gap + box[0],
+                right=read.right - gap + box[0],
+                top=read.top - y0 + box[1],
+                bottom=read.bottom - y0 + box[1],
+                line=line,
+            )
+            for read in second
+            if y0 <= (read.top + read.bottom) / 2 < y1 and any(c.isalnum() for c in read.text)
+        ]
+        if found:
+            readings.setdefault(number, []).append(found)
+    replaced: dict[int, list[Read]] = {}
+    for number, candidates in readings.items():
+        members = regions[number].members
+        best = max(candidates, key=lambda words: min(w.confidence for w in words))
+        texts = [" ".join(w.text for w in words) for words in candidates]
+        texts.append(" ".join(reads[i].text for i in members))
+        confidence = min(w.confidence for w in best)
+        if texts.count(" ".join(w.text for w in best)) < 2:
+            confidence = min(confidence, REREAD_CONFIDENCE - 0.01)
+        if confidence > min(reads[i].confidence for i in members):
+            for index in members:
+                replaced[index] = []
+            replaced[members[0]] = [
+                replace(w, confidence=min(w.confidence, confidence)) for w in best
+            ]
+    result: list[Read] = []
+    for index, read in enumerate(reads):
+        result.extend(replaced.get(index, [read]))
+    return result
+
+
+def is_speck(text: str, confidence: float) -> bool:
+    """Whether an OCR word (confidence 0..1) is noise rather than print: see SPECK_CONFIDENCE."""
+    if not any(c.isalnum() for c in text):
+        return text not in _MEANINGFUL_SYMBOLS
+    return len(text) <= 2 and confidence < SPECK_CONFIDENCE
 
 
 def estimate_skew(grey: Image.Image, *, dpi: float) -> float:
@@ -297,6 +506,7 @@ def _ocr_pdf_page(*, data: bytes, index: int, dpi: float, timeout_s: float) -> P
         try:
             pdf_page = pdf[index]
             width, height = pdf_page.get_size()
+            dpi = min(dpi, scan_dpi(pdf_page) or dpi)
             if width * height * (dpi / 72) ** 2 > MAX_PAGE_PIXELS:
                 raise ParseError(
                     f"page {page_number}: {width:.0f} x {height:.0f} pt is too large to OCR "
@@ -308,6 +518,20 @@ def _ocr_pdf_page(*, data: bytes, index: int, dpi: float, timeout_s: float) -> P
     except pdfium.PdfiumError as error:
         raise ParseError(f"page {page_number}: cannot be rendered: {error}") from error
     return ocr_page(image, page=page_number, dpi=dpi, timeout_s=timeout_s)
+
+
+def scan_dpi(pdf_page: pdfium.PdfPage) -> float | None:
+    """The resolution (pixels per inch on the page) of the largest image on a PDF page, the
+    scan itself on a scanned page; None when the page holds no image."""
+    best: tuple[float, float] | None = None
+    for image in pdf_page.get_objects(filter=[pdfium.raw.FPDF_PAGEOBJ_IMAGE], max_depth=1):
+        left, bottom, right, top = image.get_bounds()
+        pixels_wide = image.get_px_size()[0]
+        area = (right - left) * (top - bottom)
+        if right - left < 1 or pixels_wide < 1 or (best is not None and area <= best[0]):
+            continue
+        best = (area, pixels_wide * 72.0 / (right - left))
+    return round(best[1], 1) if best else None
 
 
 def _decode_image(data: bytes, source: str) -> list[tuple[Image.Image, float]]:
@@ -362,27 +586,39 @@ def _init_worker() -> None:
 
 def _run(
     jobs: list[tuple[Callable[..., Page], dict[str, Any]]], workers: int | None, source: str
-) -> list[Page]:
-    """Run the page jobs, in parallel when there are several; pages come back in order."""
+) -> tuple[list[Page], list[ParseError]]:
+    """Run the page jobs, in parallel when there are several: the pages read, in order, and a
+    ParseError naming each page that could not be."""
     os.environ["OMP_THREAD_LIMIT"] = "1"
     count = min(workers or _available_cores(), len(jobs))
+    pages: list[Page] = []
+    errors: list[ParseError] = []
+
+    def collect(read: Callable[..., Page], **arguments: Any) -> None:
+        try:
+            pages.append(read(**arguments))
+        except ParseError as error:
+            # Workers know the page, not the file; errors crossing a process boundary also
+            # lose their keyword attributes, so the source is attached here.
+            errors.append(ParseError(error.reason, source=source))
+
+    if count <= 1:
+        for function, arguments in jobs:
+            collect(function, **arguments)
+        return pages, errors
     try:
-        if count <= 1:
-            return [function(**arguments) for function, arguments in jobs]
         with ProcessPoolExecutor(max_workers=count, initializer=_init_worker) as pool:
             futures = [pool.submit(function, **arguments) for function, arguments in jobs]
             try:
-                return [future.result() for future in futures]
+                for future in futures:
+                    collect(future.result)
             except BaseException:
                 # Pages not started yet are dropped; running ones end within their timeout.
                 for future in futures:
                     future.cancel()
                 raise
-    except ParseError as error:
-        # Workers know the page, not the file; errors crossing a process boundary also lose
-        # their keyword attributes, so the source is attached here.
-        raise ParseError(error.reason, source=source) from error
     except BrokenProcessPool as error:
         raise ArpilotError(
             f"{source or 'document'}: an OCR worker process died (out of memory?): {error}"
         ) from error
+    return pages, errors

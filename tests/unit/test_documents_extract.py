@@ -12,6 +12,7 @@ import random
 from dataclasses import replace
 from datetime import date, timedelta
 from functools import cache
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -385,6 +386,8 @@ def test_email_mismatch_is_flagged() -> None:
         ("€ 9,50", ",", 950),
         ("1O,OOO.00", ".", 1000000),
         ("1234,56", ",", 123456),
+        ("16,899.46.", ".", 1689946),
+        ("2,742.97°", ".", 274297),
     ],
 )
 def test_amounts(text: str, mark: str, minor: int) -> None:
@@ -461,3 +464,81 @@ def test_ocr_mangled_date_separators() -> None:
     assert date_of("10:Mar-2025") == date(2025, 3, 10)
     assert date_of("10.Mar.2025") == date(2025, 3, 10)
     assert date_of("31:Feb-2025") is None
+
+
+def _row(*cells: tuple[str, float, float], top: float = 100.0, conf: float = 0.9) -> list[Word]:
+    """Words of one printed line: (text, x0, x1) each, 8 points high."""
+    return [Word(text, 1, x0, top, x1, top + 8.0, conf) for text, x0, x1 in cells]
+
+
+def _page(*rows: list[Word]) -> Page:
+    return Page(1, 612.0, 792.0, tuple(w for row in rows for w in row), reader="ocr")
+
+
+def test_a_header_with_one_stray_ocr_colon_is_still_the_table_header() -> None:
+    header = _row(
+        ("Invoice", 40, 70), ("#", 73, 78), ("Date", 150, 170), ("Gross", 250, 275),
+        ("Ded.:", 320, 340), ("Paid", 450, 470), top=200,
+    )  # fmt: skip
+    row = _row(("INV-104417", 40, 90), ("2026-02-02", 150, 195), ("1,234.56", 240, 275),
+               ("1,234.56", 435, 470), top=215)  # fmt: skip
+    total = _row(("TOTAL", 40, 70), ("1,234.56", 435, 470), top=230)
+    advice = extract_advice([_page(header, row, total)])
+    assert [(line.reference.text, line.paid) for line in advice.lines] == [
+        ("INV-104417", Money(1_234_56, "USD"))
+    ]
+
+
+def test_a_number_ocr_cut_in_two_is_joined_and_doubted() -> None:
+    header = _row(("Invoice", 40, 70), ("No.", 73, 85), ("Amount", 400, 430),
+                  ("Paid", 433, 450), top=200)  # fmt: skip
+    row = _row(("INV-104417", 40, 90), ("17,", 400, 412), ("371.10", 416, 450), top=215)
+    advice = extract_advice([_page(header, row)])
+    line = advice.lines[0]
+    assert line.paid == Money(17_371_10, "USD")
+    assert line.confidence < 0.8
+
+
+def test_the_letterhead_payer_leaves_out_a_title_on_its_line() -> None:
+    name = [Word(t, 1, x0, 40, x1, 52, 0.95) for t, x0, x1 in
+            (("Sterling", 42, 100), ("Logistics", 108, 180), ("Inc.", 188, 215),
+             ("PAYMENT", 240, 320), ("NOTIFICATION", 328, 450))]  # fmt: skip
+    header = _row(("Invoice", 40, 70), ("No.", 73, 85), ("Amount", 400, 430),
+                  ("Paid", 433, 450), top=200)  # fmt: skip
+    row = _row(("INV-104417", 40, 90), ("1,234.56", 410, 450), top=215)
+    advice = extract_advice([_page(name, header, row)])
+    assert advice.payer is not None
+    assert advice.payer.text == "Sterling Logistics Inc."
+
+
+def _rounded(text: str, *box: float) -> tuple[str, float, float, float, float]:
+    x0, top, x1, bottom = (round(v, 3) for v in box)
+    return (text, x0, top, x1, bottom)
+
+
+def _pdfplumber_words(data: bytes) -> list[list[tuple[str, float, float, float, float]]]:
+    """The slow twin: pdfplumber's own word extractor, as the text layer used to call it."""
+    import pdfplumber
+
+    with pdfplumber.open(io.BytesIO(data)) as pdf:
+        return [
+            sorted(
+                _rounded(w["text"], w["x0"], w["top"], w["x1"], w["bottom"])
+                for w in page.extract_words(x_tolerance=1.5, keep_blank_chars=False)
+            )
+            for page in pdf.pages
+        ]
+
+
+@pytest.mark.parametrize("layout", range(5))
+@pytest.mark.parametrize("currency", ["USD", "EUR"])
+def test_text_layer_words_equal_pdfplumbers(layout: int, currency: str) -> None:
+    samples = Path(__file__).parents[2] / "data" / "samples" / "remittances"
+    documents = [write_text_pdf(make_doc("pdf_text", layout=layout, currency=currency, count=40))]
+    documents += [path.read_bytes() for path in sorted(samples.glob("*.pdf"))]
+    for data in documents:
+        fast = [
+            sorted(_rounded(w.text, w.x0, w.top, w.x1, w.bottom) for w in page.words)
+            for page in read_text_pdf(data)
+        ]
+        assert fast == _pdfplumber_words(data)

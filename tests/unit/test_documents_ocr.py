@@ -6,10 +6,12 @@ tokens exactly as printed. It is printed per condition (``pytest -s``) so a drop
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import io
 import os
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 import pdfplumber
@@ -20,6 +22,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageFilter
 
 from ingest.documents import ocr
+from ingest.documents.extract import extract_advice
 from ingest.documents.ocr import (
     estimate_skew,
     median3,
@@ -97,7 +100,11 @@ def recall(pages: list[Page], doc: RemittanceDocument) -> tuple[float, list[str]
 def scanned(dpi: int, rotation_deg: float, noise: float) -> list[Page]:
     """OCR of one scanned advice, shared by the recall, deskew and coordinate tests."""
     doc = make_doc(dpi=dpi, rotation_deg=rotation_deg, noise=noise)
-    return read_scanned_pdf(write_scanned_pdf(doc), source="advice.pdf", dpi=dpi, workers=1)
+    pages, errors = read_scanned_pdf(
+        write_scanned_pdf(doc), source="advice.pdf", dpi=dpi, workers=1
+    )
+    assert errors == []
+    return pages
 
 
 # (dpi, rotation, noise, the recall asserted). The noisy rotated 200 dpi pages are the hard
@@ -176,7 +183,7 @@ def test_words_keep_reading_order() -> None:
 
 def test_png_takes_its_dpi_from_the_file() -> None:
     doc = make_doc(dpi=200, rotation_deg=-2.0, noise=0.2, kind="png")
-    pages = read_image(write_png(doc), source="advice.png")
+    pages, _ = read_image(write_png(doc), source="advice.png")
     share, missed = recall(pages, doc)
     print(f"recall png 200 dpi, rotation -2.0, noise 0.2: {share:.0%} missed {missed}")
     assert share >= 0.9, missed
@@ -189,7 +196,7 @@ def test_multi_frame_tiff_is_one_page_per_frame() -> None:
     frame = render_pages(doc)[0]
     buffer = io.BytesIO()
     frame.save(buffer, "TIFF", save_all=True, append_images=[frame.copy()], dpi=(300, 300))
-    pages = read_image(buffer.getvalue(), workers=2)
+    pages, _ = read_image(buffer.getvalue(), workers=2)
     assert [page.number for page in pages] == [1, 2]
     for page in pages:
         assert {"INV-104233", "INV-104241"} <= {word.text for word in page.words}
@@ -202,7 +209,7 @@ def test_multi_page_pdf_pages_run_in_parallel_and_stay_in_order() -> None:
         for n in range(40)
     )
     doc = make_doc(dpi=200, lines=lines)
-    pages = read_scanned_pdf(write_scanned_pdf(doc), dpi=200, workers=2)
+    pages, _ = read_scanned_pdf(write_scanned_pdf(doc), dpi=200, workers=2)
     assert [page.number for page in pages] == [1, 2]
     share, missed = recall(pages, doc)
     assert share == 1.0, missed
@@ -331,10 +338,11 @@ def test_unreadable_image_is_a_parse_error(data: bytes) -> None:
 def test_any_bytes_either_read_or_raise_parse_error(data: bytes) -> None:
     for reader in (read_scanned_pdf, read_image):
         try:
-            pages = reader(data)
+            pages, errors = reader(data)
         except ParseError:
             continue
         assert all(isinstance(page, Page) for page in pages)
+        assert all(isinstance(error, ParseError) for error in errors)
 
 
 def test_a_tesseract_timeout_is_a_parse_error_naming_the_page(clean_page: Image.Image) -> None:
@@ -342,11 +350,14 @@ def test_a_tesseract_timeout_is_a_parse_error_naming_the_page(clean_page: Image.
         ocr_page(clean_page, page=3, dpi=200, timeout_s=0.01)
 
 
-def test_a_timeout_names_the_file_and_the_page() -> None:
+def test_a_page_that_times_out_is_an_error_naming_the_file_and_the_page() -> None:
     data = write_scanned_pdf(make_doc(dpi=200, lines=LINES[:2]))
-    with pytest.raises(ParseError, match=r"advice\.pdf: page 1: OCR took longer") as raised:
-        read_scanned_pdf(data, source="advice.pdf", dpi=200, timeout_s=0.01)
-    assert raised.value.source == "advice.pdf"
+    pages, errors = read_scanned_pdf(data, source="advice.pdf", dpi=200, timeout_s=0.01)
+    assert pages == []
+    assert [str(error) for error in errors] == [
+        "advice.pdf: page 1: OCR took longer than 0.01 s and was stopped"
+    ]
+    assert errors[0].source == "advice.pdf"
 
 
 def test_a_timeout_in_a_worker_process_names_the_file_and_the_page(
@@ -354,9 +365,38 @@ def test_a_timeout_in_a_worker_process_names_the_file_and_the_page(
 ) -> None:
     buffer = io.BytesIO()
     clean_page.save(buffer, "TIFF", save_all=True, append_images=[clean_page], dpi=(200, 200))
-    with pytest.raises(ParseError, match=r"advice\.tif: page [12]: OCR took longer") as raised:
-        read_image(buffer.getvalue(), source="advice.tif", timeout_s=0.01, workers=2)
-    assert raised.value.source == "advice.tif"
+    pages, errors = read_image(buffer.getvalue(), source="advice.tif", timeout_s=0.01, workers=2)
+    assert pages == []
+    assert [str(error) for error in errors] == [
+        f"advice.tif: page {n}: OCR took longer than 0.01 s and was stopped" for n in (1, 2)
+    ]
+    assert {error.source for error in errors} == {"advice.tif"}
+
+
+def test_a_page_that_fails_loses_only_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One unreadable page is reported with its number; the other pages are kept in order."""
+    lines = tuple(
+        AdviceLine(f"INV-{105000 + n}", 10_000 + n * 1_111, date(2026, 1, 1) + timedelta(n))
+        for n in range(40)
+    )
+    data = write_scanned_pdf(make_doc(dpi=200, lines=lines))
+    real = ocr._tesseract
+
+    def failing_on_page_one(grey: Image.Image, *, page: int, timeout_s: float) -> Any:
+        if page == 1:
+            raise ParseError("page 1: Tesseract failed: simulated crash")
+        return real(grey, page=page, timeout_s=timeout_s)
+
+    monkeypatch.setattr(ocr, "_tesseract", failing_on_page_one)
+    pages, errors = read_scanned_pdf(data, source="advice.pdf", workers=1)
+    assert [page.number for page in pages] == [2]
+    assert [str(error) for error in errors] == [
+        "advice.pdf: page 1: Tesseract failed: simulated crash"
+    ]
+    advice = extract_advice(pages, source="advice.pdf", unread=errors)
+    assert advice.pages == 2
+    assert "page 1: Tesseract failed: simulated crash; its lines are missing" in advice.flags
+    assert {line.reference.text for line in advice.lines} >= {"INV-105039"}
 
 
 def test_missing_tesseract_says_how_to_install_it(
@@ -366,3 +406,67 @@ def test_missing_tesseract_says_how_to_install_it(
     with pytest.raises(ArpilotError, match="apt-get install -y tesseract-ocr") as raised:
         ocr_page(clean_page, page=1, dpi=200, timeout_s=5)
     assert not isinstance(raised.value, ParseError)
+
+
+# --- specks, scan resolution and the second reading -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "confidence", "speck"),
+    [
+        (":", 0.9, True),
+        ("—", 0.5, True),
+        ("#", 0.4, False),
+        ("LJ", 0.47, True),
+        ("No", 0.9, False),
+        ("12", 0.3, True),
+        ("1,291.13", 0.2, False),
+    ],
+)
+def test_specks_are_short_doubtful_or_letterless_words(
+    text: str, confidence: float, speck: bool
+) -> None:
+    assert ocr.is_speck(text, confidence) is speck
+
+
+@pytest.mark.parametrize("dpi", [200, 300])
+def test_a_scanned_pdf_is_read_at_its_own_resolution(dpi: int) -> None:
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(write_scanned_pdf(make_doc(dpi=dpi, lines=LINES[:2])))
+    try:
+        assert ocr.scan_dpi(pdf[0]) == pytest.approx(dpi, abs=0.5)
+    finally:
+        pdf.close()
+    text_pdf = pdfium.PdfDocument(write_text_pdf(make_doc(dpi=dpi, lines=LINES[:2])))
+    try:
+        assert ocr.scan_dpi(text_pdf[0]) is None
+    finally:
+        text_pdf.close()
+
+
+def _read(text: str, left: int, right: int, confidence: float, line: int = 1) -> ocr.Read:
+    return ocr.Read(text, left, 100 * line, right, 100 * line + 20, confidence, (1, 1, line))
+
+
+def test_a_doubtful_number_is_reread_with_the_words_that_touch_it() -> None:
+    reads = [
+        _read("INV-100025", 100, 300, 0.9),
+        _read("de", 900, 930, 0.24),
+        _read("291.13", 940, 1050, 0.24),
+        _read("Damaged", 1300, 1450, 0.5),  # a doubtful word without a digit is left alone
+        _read("2025-01-01", 100, 300, 0.95, line=2),
+    ]
+    regions = ocr.doubtful_regions(reads)
+    assert [(r.members, r.left, r.right) for r in regions] == [((1, 2), 900, 1050)]
+    assert (regions[0].reach_left, regions[0].reach_right) == (300, 1300)
+
+
+def test_the_second_reading_mends_a_thin_font_number(clean_page: Image.Image) -> None:
+    """A clean number whose first reading was cut and doubted reads whole the second time."""
+    reads = ocr._reads(ocr._tesseract(clean_page, page=1, timeout_s=30))
+    target = next(i for i, r in enumerate(reads) if r.text == "INV-104233")
+    reads[target] = dataclasses.replace(reads[target], text="1NV-1O4", confidence=0.2)
+    mended = ocr.reread_doubtful(clean_page, reads, page=1, timeout_s=30)
+    assert "INV-104233" in {r.text for r in mended}
+    assert "1NV-1O4" not in {r.text for r in mended}
