@@ -40,6 +40,7 @@ from matching.model import (
     IncomingPayment,
     OpenInvoice,
     Proposal,
+    Settled,
 )
 from matching.names import compact
 from matching.payers import PayerCandidate, PayerIndex
@@ -80,6 +81,7 @@ class _Context:
     listed: list[_Listed] = field(default_factory=list)
     unresolved: list[str] = field(default_factory=list)
     ambiguous: int = 0
+    named: set[str] = field(default_factory=set)
     evidence: dict[str, Any] = field(default_factory=dict)
 
 
@@ -92,7 +94,7 @@ class Engine:
         payers: PayerIndex,
         scorer: Scorer,
         settings: MatchSettings | None = None,
-        recent: Iterable[IncomingPayment] = (),
+        recent: Iterable[Settled] = (),
     ) -> None:
         """``recent``: payments already applied, so a second copy of one is caught."""
         self.settings = settings or MatchSettings()
@@ -111,8 +113,10 @@ class Engine:
             (i.invoice_number, i.po_number) for i in self.invoices.values()
         )
         self._seen: dict[tuple[str, int, str], list[IncomingPayment]] = defaultdict(list)
-        for payment in recent:
-            self._remember(payment)
+        self._settled: dict[tuple[str, int], list[Settled]] = defaultdict(list)
+        for settled in recent:
+            self._remember(settled.payment)
+            self._settled[(settled.payment.currency, settled.payment.amount_minor)].append(settled)
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -142,7 +146,7 @@ class Engine:
             for payment, (context, proposals, duplicate, batch_rows), chances in zip(
                 chunk, prepared, scored, strict=True
             ):
-                now_duplicate = self._duplicate_of(payment)
+                now_duplicate = self._duplicate_of(context)
                 if (now_duplicate is not None) != duplicate or touched & self._families(context):
                     decision = self.decide(payment, linked.get(payment.payment_id, []))
                 else:
@@ -160,14 +164,14 @@ class Engine:
         context, proposals, _, rows = self._prepare(payment, list(advices))
         chances = self.scorer.predict(rows) if rows else []
         ranked = self._ranked(proposals, rows, chances)
-        return self._finish(payment, context, ranked, self._duplicate_of(payment))
+        return self._finish(payment, context, ranked, self._duplicate_of(context))
 
     def _prepare(
         self, payment: IncomingPayment, advices: Sequence[Advice]
     ) -> tuple[_Context, list[Proposal], bool, list[dict[str, float]]]:
         """Who paid, what it names, the proposals and their scorer rows."""
         context = self._context(payment, list(advices))
-        duplicate = self._duplicate_of(payment) is not None
+        duplicate = self._duplicate_of(context) is not None
         proposals = self._proposals(context)
         return context, proposals, duplicate, self._rows(proposals, duplicate)
 
@@ -185,6 +189,9 @@ class Engine:
                     self.open[allocation.invoice_number] -= (
                         allocation.applied_minor + allocation.adjustment_minor
                     )
+            self._settled[(payment.currency, payment.amount_minor)].append(
+                Settled(payment, decision.applied.customer_id, frozenset(decision.applied.invoices))
+            )
         self._remember(payment)
         return decision
 
@@ -240,6 +247,8 @@ class Engine:
             written = [(t, None) for t in refs.tokens(context.payment.remittance_text)]
         scope = self._scope(context)
         taken: set[str] = set()
+        for reference, _ in written:
+            context.named |= {h.invoice_number for h in self.references.lookup(reference, scope)}
         for reference, line in written:
             hits = [
                 h
@@ -703,12 +712,25 @@ class Engine:
         key = (payment.currency, payment.amount_minor, self._payer_key(payment))
         self._seen[key].append(payment)
 
-    def _duplicate_of(self, payment: IncomingPayment) -> IncomingPayment | None:
-        """An earlier payment from the same payer, of the same amount, with the same
-        remittance, a few days before: the same money sent twice."""
+    def _duplicate_of(self, context: _Context) -> IncomingPayment | None:
+        """The same money sent twice: an earlier payment of the same amount a few days before,
+        either from the same payer with the same remittance, or applied to a customer this
+        payer may be whose invoices include everything this payment names (or it names none)."""
+        payment = context.payment
+        window = timedelta(days=self.settings.duplicate_window_days)
+        families = None
+        for settled in self._settled.get((payment.currency, payment.amount_minor), ()):
+            earlier = settled.payment
+            if earlier.payment_id == payment.payment_id:
+                continue
+            if abs(payment.value_date - earlier.value_date) > window:
+                continue
+            if families is None:
+                families = self._families(context)
+            if settled.customer_id in families and context.named <= settled.invoices:
+                return earlier
         if not self._payer_key(payment):
             return None
-        window = timedelta(days=self.settings.duplicate_window_days)
         for earlier in self._seen.get(
             (payment.currency, payment.amount_minor, self._payer_key(payment)), ()
         ):

@@ -91,6 +91,15 @@ class IncomingPayment:
 
 
 @dataclass(frozen=True, slots=True)
+class Settled:
+    """A payment already applied: to whose items, and which invoices it settled."""
+
+    payment: IncomingPayment
+    customer_id: str
+    invoices: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
 class Allocation:
     """A slice of a payment: ``applied_minor`` of cash to ``invoice_number`` ('' = on account),
     and ``adjustment_minor`` taken off the invoice without cash (discount, deduction, write-off)

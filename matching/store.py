@@ -18,7 +18,7 @@ from ledger import audit
 from ledger.db import transaction, utcnow
 from ledger.records import ApplicationMethod
 from matching.engine import Decision, Engine, Scorer
-from matching.model import Advice, AdviceLine, IncomingPayment, OpenInvoice
+from matching.model import Advice, AdviceLine, IncomingPayment, OpenInvoice, Settled
 from matching.payers import PayerIndex
 from matching.settings import MatchSettings
 from matching.training import LabelledProposal
@@ -69,19 +69,35 @@ def load_payments(con: Connection, status: str = "unapplied") -> list[IncomingPa
     return [IncomingPayment(*row) for row in rows]
 
 
-def load_recent(
-    con: Connection, since_days: int, before: list[IncomingPayment]
-) -> list[IncomingPayment]:
-    """Payments already applied within ``since_days`` of the earliest waiting one."""
+def load_recent(con: Connection, since_days: int, before: list[IncomingPayment]) -> list[Settled]:
+    """Payments already applied within ``since_days`` of the earliest waiting one, with the
+    customer and invoices they settled."""
     if not before:
         return []
     start = min(p.value_date for p in before) - timedelta(days=since_days)
+    settled: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
+    for payment_id, invoice, customer in con.execute(
+        "SELECT a.payment_id, a.invoice_number, i.customer_id FROM applications a "
+        "JOIN payments p USING (payment_id) LEFT JOIN invoices i USING (invoice_number) "
+        "WHERE a.reversed_at IS NULL AND p.status = 'applied' "
+        "AND coalesce(p.value_date, p.booking_date) >= ?",
+        [start],
+    ).fetchall():
+        if invoice:
+            settled[payment_id][0].append(invoice)
+            settled[payment_id][1].append(customer or "")
     rows = con.execute(
         f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE status = 'applied' "
         "AND coalesce(value_date, booking_date) >= ?",
         [start],
     ).fetchall()
-    return [IncomingPayment(*row) for row in rows]
+    out = []
+    for row in rows:
+        payment = IncomingPayment(*row)
+        invoices, customers = settled.get(payment.payment_id, ([], []))
+        customer = max(set(customers), key=customers.count) if customers else ""
+        out.append(Settled(payment, customer, frozenset(invoices)))
+    return out
 
 
 def load_advices(con: Connection) -> list[Advice]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -233,14 +233,26 @@ def evaluate(
     truth: dict[str, TruePayment],
     customer_of: dict[str, str],
 ) -> Evaluation:
-    """Score (ledger payment id, applied proposal or None, suggestions) against the truth."""
+    """Score (ledger payment id, applied proposal or None, suggestions) against the truth.
+
+    Of the two copies of a duplicate payment, whichever came first in the bank's order may be
+    the one applied: when the copy was applied and the original held, they swap roles.
+    """
     result = Evaluation()
+    decisions = list(decisions)
+    applied_sim = {links[p]: a is not None for p, a, _ in decisions if p in links}
+    role = {}
+    for sim, true in truth.items():
+        original = true.duplicate_of
+        if original and applied_sim.get(sim) and applied_sim.get(original) is False:
+            role[sim] = replace(truth[original], payment_id=sim)
+            role[original] = replace(true, payment_id=original)
     for payment_id, applied, suggestions in decisions:
         simulated = links.get(payment_id)
         if simulated is None:
             result.unlinked += 1
             continue
-        true = truth[simulated]
+        true = role.get(simulated, truth[simulated])
         result.overall.add(true, applied, suggestions, customer_of)
         for scenario in true.scenarios:
             result.by_scenario[scenario].add(true, applied, suggestions, customer_of)
