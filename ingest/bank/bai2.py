@@ -633,6 +633,21 @@ def _plain_records(lines: list[str], numbers: list[int]) -> Iterator[tuple[str, 
 _END: tuple[str, list[str], int] = ("", [], 0)
 
 
+@dataclass(slots=True)
+class _Section:
+    """Running counts of a group or the file, as its trailer must state them: physical records,
+    control total, and the accounts or groups in it."""
+
+    rows: int
+    total: int = 0
+    sections: int = 0
+
+    def add(self, rows: int, total: int) -> None:
+        self.rows += rows
+        self.total += total
+        self.sections += 1
+
+
 def _trailer(
     code: str, rows: list[str], expected: str, total: int, records: int, sections: int | None = None
 ) -> None:
@@ -662,7 +677,7 @@ def _read_plain(
     length = _record_length(_whole(header[5]) if header[5] else None)
     if header[6]:
         _whole(header[6])
-    file_rows, file_total, groups = len(rows), 0, 0
+    whole_file = _Section(len(rows))
     read: list[_Read] = []
     informational: list[dict[str, Any]] = []
     code, rows, line = next(records, _END)
@@ -674,7 +689,7 @@ def _read_plain(
             _plain_time(fields[4])
         as_of = _plain_date(fields[3]) if fields[3] else None
         group_currency = fields[5] or DEFAULT_CURRENCY
-        group_rows, group_total, accounts = len(rows), 0, 0
+        group = _Section(len(rows))
         code, rows, line = next(records, _END)
         while code == "03":
             fields = _account_fields(rows)
@@ -695,18 +710,14 @@ def _read_plain(
             account_rows += len(rows)
             _trailer(code, rows, "49", account_total, account_rows)
             read.append(_account_statement(head, transactions, as_of))
-            group_rows += account_rows
-            group_total += account_total
-            accounts += 1
+            group.add(account_rows, account_total)
             code, rows, line = next(records, _END)
-        group_rows += len(rows)
-        _trailer(code, rows, "98", group_total, group_rows, accounts)
-        file_rows += group_rows
-        file_total += group_total
-        groups += 1
+        group.rows += len(rows)
+        _trailer(code, rows, "98", group.total, group.rows, group.sections)
+        whole_file.add(group.rows, group.total)
         code, rows, line = next(records, _END)
-    file_rows += len(rows)
-    _trailer(code, rows, "99", file_total, file_rows, groups)
+    whole_file.rows += len(rows)
+    _trailer(code, rows, "99", whole_file.total, whole_file.rows, whole_file.sections)
     if next(records, None) is not None:
         raise _Unusual  # data after the file trailer
     about = _file_details(header[0], header[1], header[4], created, created_time)
