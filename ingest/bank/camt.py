@@ -206,15 +206,12 @@ class _LocalNames(dict[Any, tuple[str, bool]]):
         return known
 
 
-_NAMES: dict[str, _LocalNames] = {}
 _NO_CHILDREN: dict[str, list[_Node]] = {}  # shared by every leaf, never added to
 
 
-def _tree(element: Any, namespace: str) -> _Node:
-    """``element`` and its descendants in ``namespace`` (others, e.g. a bank's own, are left out)."""
-    names = _NAMES.get(namespace)
-    if names is None:
-        names = _NAMES[namespace] = _LocalNames(namespace)
+def _tree(element: Any, names: _LocalNames) -> _Node:
+    """``element`` and its descendants in the namespace of ``names`` (others, e.g. a bank's own,
+    are left out)."""
     return _subtree(element, names, False)
 
 
@@ -318,6 +315,7 @@ class _CamtReader:
         self.source = source
         self.check_balances = check_balances
         self.namespace = ""
+        self.names = _LocalNames("")
         self.message = ""
         self.version = ""
         self.report_tag = ""
@@ -363,6 +361,7 @@ class _CamtReader:
                 line,
             )
         self.namespace = namespace
+        self.names = _LocalNames(namespace)  # one per document: a bank may add any tags
         self.message = match.group(1)
         self.version = match.group(2)
         self.report_tag = _MESSAGES[self.message][1]
@@ -379,9 +378,7 @@ class _CamtReader:
         file_format = _MESSAGES[self.message][0]
         details: dict[str, Any] = {
             "version": self.version,
-            "message_id": _text(
-                _tree(root, self.namespace), f"{_body_tag(self.message)}/GrpHdr/MsgId"
-            )
+            "message_id": _text(_tree(root, self.names), f"{_body_tag(self.message)}/GrpHdr/MsgId")
             if _local(root) == "Document"
             else "",
             "statements": len(self.statements),
@@ -400,7 +397,7 @@ class _CamtReader:
 
     def _report_for(self, element: Any) -> _Report:
         if self._report is None or self._report.element is not element:
-            self._report = _Report(element, self._account(_tree(element, self.namespace)))
+            self._report = _Report(element, self._account(_tree(element, self.names)))
         return self._report
 
     def _account(self, report: _Node) -> str:
@@ -417,7 +414,7 @@ class _CamtReader:
     def _finish_report(self, finished: Any) -> None:
         report = self._report_for(finished)
         self._report = None
-        element = _tree(finished, self.namespace)  # its entries are already read and dropped
+        element = _tree(finished, self.names)  # its entries are already read and dropped
         line = element.line
         statement_id = _text(element, "Id")
         if not statement_id:
@@ -567,9 +564,7 @@ class _CamtReader:
             raise self.fail(f"entry (Ntry) outside a {self.report_tag}", line)
         report = self._report_for(parent)
         try:
-            total, transactions = self._read_entry(
-                _tree(entry, self.namespace), report.account, line
-            )
+            total, transactions = self._read_entry(_tree(entry, self.names), report.account, line)
         except MoneyError as exc:
             raise self.fail(f"entry: {exc}", line) from None
         report.entries.append(total)

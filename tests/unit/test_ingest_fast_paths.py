@@ -108,4 +108,6 @@ def test_the_element_tree_holds_what_lxml_holds(path: Path | None) -> None:
     root = etree.fromstring(path.read_bytes() if path else _MIXED)
     namespace = root.tag[1:].partition("}")[0]
     prefix = f"{{{namespace}}}"
-    assert _plain_tree(camt._tree(root, namespace)) == _reference_tree(root, prefix)
+    assert _plain_tree(camt._tree(root, camt._LocalNames(namespace))) == _reference_tree(
+        root, prefix
+    )
