@@ -22,6 +22,13 @@ _GROUPED = {
     ",": re.compile(r"[+-]?[0-9]{1,3}(?:([.' \u00a0\u202f])[0-9]{3})(?:\1[0-9]{3})*(?:,[0-9]+)?"),
 }
 
+# Unsigned digits with an optional fraction ('1234', '1234.5'; '1234,56' with a decimal comma):
+# what bank files nearly always hold, and read the same by every rule of the general reading.
+_UNSIGNED = {
+    ".": re.compile(r"([0-9]+)(?:\.([0-9]+))?"),
+    ",": re.compile(r"([0-9]+)(?:,([0-9]+))?"),
+}
+
 
 def parse_amount(
     text: str, currency: str, *, decimal_mark: str = ".", grouping: bool = False
@@ -33,6 +40,22 @@ def parse_amount(
     currency's exponent must be zeros: "10.50" and "10.500" are 1050 US cents, "10.505" is an
     error, never a rounding. Raises :class:`MoneyError` with the offending text.
     """
+    # A shortcut for plain unsigned amounts within the currency's precision, which parsers
+    # call for every transaction; the general reading below gives the same minor units.
+    pattern = _UNSIGNED.get(decimal_mark) if text.__class__ is str else None
+    plain = pattern.fullmatch(text) if pattern is not None else None
+    if plain is not None:
+        digits = exponent(currency)
+        whole, fraction = plain.group(1), plain.group(2) or ""
+        if len(fraction) <= digits:
+            return int(whole + fraction.ljust(digits, "0"))
+    return _parse_amount_general(text, currency, decimal_mark=decimal_mark, grouping=grouping)
+
+
+def _parse_amount_general(
+    text: str, currency: str, *, decimal_mark: str = ".", grouping: bool = False
+) -> int:
+    """:func:`parse_amount` for any text: signs, blanks, grouping, extra zero decimals, errors."""
     if isinstance(text, float) or not isinstance(text, str):
         raise MoneyError(f"amount must be text, got {type(text).__name__} {text!r}")
     if decimal_mark not in (".", ","):

@@ -12,13 +12,14 @@ entries do not tie to the statement's balances or totals), with the file and lin
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from lxml import etree
 from stdnum import iso11649
@@ -157,17 +158,14 @@ def _refuse_parsed_doctype(element: Any, source: str) -> None:
         raise ParseError("the document declares a DOCTYPE; refused for safety", source=source)
 
 
-class _Node:
+class _Node(NamedTuple):
     """An element of this document's namespace as plain Python: lxml path look-ups cost
     microseconds each, and an entry needs dozens of them."""
 
-    __slots__ = ("ccy", "children", "element", "text")
-
-    def __init__(self, text: str, ccy: str, element: Any, children: dict[str, list[_Node]]):
-        self.text = text
-        self.ccy = ccy
-        self.element = element
-        self.children = children
+    text: str
+    ccy: str
+    element: Any
+    children: dict[str, list[_Node]]
 
     @property
     def line(self) -> int | None:
@@ -192,28 +190,58 @@ class _Node:
         return nodes
 
 
-def _tree(element: Any, namespace: str) -> _Node:
-    """``element`` and its descendants in ``namespace`` (others, e.g. a bank's own, are left out)."""
-    prefix = f"{{{namespace}}}"
-    return _subtree(element, prefix, len(prefix), False)
+class _LocalNames(dict[Any, tuple[str, bool]]):
+    """lxml tags ('{urn:...}Amt') to local names ('Amt') and whether the element is an amount
+    (Amt, RmtdAmt, ...); '' for a tag in another namespace (a bank's own) or a comment. A
+    document repeats a few dozen tags, so each is cut once."""
+
+    def __init__(self, namespace: str) -> None:
+        super().__init__()
+        self.prefix = f"{{{namespace}}}"
+
+    def __missing__(self, tag: Any) -> tuple[str, bool]:
+        prefix = self.prefix
+        name = tag[len(prefix) :] if isinstance(tag, str) and tag.startswith(prefix) else ""
+        self[tag] = known = (name, name.endswith("Amt"))
+        return known
 
 
-def _subtree(element: Any, prefix: str, cut: int, is_amount: bool) -> _Node:
-    children: dict[str, list[_Node]] = {}
+_NO_CHILDREN: dict[str, list[_Node]] = {}  # shared by every leaf, never added to
+
+
+def _tree(element: Any, names: _LocalNames) -> _Node:
+    """``element`` and its descendants in the namespace of ``names`` (others, e.g. a bank's own,
+    are left out)."""
+    return _subtree(element, names, False)
+
+
+def _subtree(element: Any, names: _LocalNames, is_amount: bool) -> _Node:
+    children = _NO_CHILDREN
     for child in element:
-        tag = child.tag
-        if tag.__class__ is str and tag.startswith(prefix):
-            name = tag[cut:]
-            node = _subtree(child, prefix, cut, name.endswith("Amt"))
-            siblings = children.get(name)
-            if siblings is None:
-                children[name] = [node]
+        name, amount = names[child.tag]
+        if name:
+            if len(child):
+                node = _subtree(child, names, amount)
+            else:  # a leaf, most elements: built here rather than by a call per element
+                currency = (child.get("Ccy") or "").strip() if amount else ""
+                node = _new_node(_Node, (child.text or "", currency, child, _NO_CHILDREN))
+            if children is _NO_CHILDREN:
+                children = {name: [node]}
             else:
-                siblings.append(node)
+                siblings = children.get(name)
+                if siblings is None:
+                    children[name] = [node]
+                else:
+                    siblings.append(node)
     # Only leaves carry text, and only amounts (Amt, RmtdAmt, TxAmt/Amt, ...) a currency.
     text = "" if children else element.text or ""
     currency = (element.get("Ccy") or "").strip() if is_amount else ""
-    return _Node(text, currency, element, children)
+    # tuple.__new__ directly: an entry has some forty elements, and the named tuple's own
+    # constructor is a Python call per element.
+    return _new_node(_Node, (text, currency, element, children))
+
+
+_new_node = tuple.__new__
 
 
 _STEPS: dict[str, tuple[str, ...]] = {}
@@ -287,6 +315,7 @@ class _CamtReader:
         self.source = source
         self.check_balances = check_balances
         self.namespace = ""
+        self.names = _LocalNames("")
         self.message = ""
         self.version = ""
         self.report_tag = ""
@@ -332,6 +361,7 @@ class _CamtReader:
                 line,
             )
         self.namespace = namespace
+        self.names = _LocalNames(namespace)  # one per document: a bank may add any tags
         self.message = match.group(1)
         self.version = match.group(2)
         self.report_tag = _MESSAGES[self.message][1]
@@ -348,9 +378,7 @@ class _CamtReader:
         file_format = _MESSAGES[self.message][0]
         details: dict[str, Any] = {
             "version": self.version,
-            "message_id": _text(
-                _tree(root, self.namespace), f"{_body_tag(self.message)}/GrpHdr/MsgId"
-            )
+            "message_id": _text(_tree(root, self.names), f"{_body_tag(self.message)}/GrpHdr/MsgId")
             if _local(root) == "Document"
             else "",
             "statements": len(self.statements),
@@ -369,7 +397,7 @@ class _CamtReader:
 
     def _report_for(self, element: Any) -> _Report:
         if self._report is None or self._report.element is not element:
-            self._report = _Report(element, self._account(_tree(element, self.namespace)))
+            self._report = _Report(element, self._account(_tree(element, self.names)))
         return self._report
 
     def _account(self, report: _Node) -> str:
@@ -386,7 +414,7 @@ class _CamtReader:
     def _finish_report(self, finished: Any) -> None:
         report = self._report_for(finished)
         self._report = None
-        element = _tree(finished, self.namespace)  # its entries are already read and dropped
+        element = _tree(finished, self.names)  # its entries are already read and dropped
         line = element.line
         statement_id = _text(element, "Id")
         if not statement_id:
@@ -536,9 +564,7 @@ class _CamtReader:
             raise self.fail(f"entry (Ntry) outside a {self.report_tag}", line)
         report = self._report_for(parent)
         try:
-            total, transactions = self._read_entry(
-                _tree(entry, self.namespace), report.account, line
-            )
+            total, transactions = self._read_entry(_tree(entry, self.names), report.account, line)
         except MoneyError as exc:
             raise self.fail(f"entry: {exc}", line) from None
         report.entries.append(total)
@@ -798,13 +824,21 @@ class _CamtReader:
         """The calendar date of an ISODate or ISODateTime, as the bank wrote it (no time zone shift)."""
         if not raw:
             return None
-        match = _DATE.fullmatch(raw)
-        try:
-            if match is None:
-                raise ValueError(raw)
-            return date.fromisoformat(match.group(1))
-        except ValueError:
-            raise self.fail(f"{what}: {raw!r} is not an ISO date", line) from None
+        on = _iso_date(raw)
+        if on is None:
+            raise self.fail(f"{what}: {raw!r} is not an ISO date", line)
+        return on
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_date(raw: str) -> date | None:
+    """The date of an ISODate or ISODateTime, None when it is not one; a file repeats a few
+    dates in every entry, so each is read once."""
+    match = _DATE.fullmatch(raw)
+    try:
+        return date.fromisoformat(match.group(1)) if match else None
+    except ValueError:
+        return None
 
 
 def join_unstructured(pieces: Iterable[str]) -> str:
@@ -840,21 +874,9 @@ def _merge(parts: list[_Details]) -> _Details:
     """The TxDtls of an entry that does not split, as one: first references, all remittance."""
 
     if len(parts) == 1:
-        # The usual entry of one TxDtls: every "first non-empty" below is simply its own field.
-        (only,) = parts
-        return _Details(
-            amount=None,
-            credit=only.credit,
-            bank_reference=only.bank_reference,
-            customer_reference=only.customer_reference,
-            end_to_end_id=only.end_to_end_id,
-            debtor=only.debtor,
-            creditor=only.creditor,
-            remittance_text=only.remittance_text,
-            structured=list(only.structured),
-            creditor_reference=only.creditor_reference,
-            type_code=only.type_code,
-        )
+        # The usual entry of one TxDtls: every "first non-empty" below is simply its own field
+        # (its amount is not read from the merged details).
+        return parts[0]
 
     def first(values: Iterable[str]) -> str:
         return next((value for value in values if value), "")

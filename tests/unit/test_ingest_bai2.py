@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ingest.bank import bai2
 from ingest.bank.bai2 import difference, parse_bai2, read_bai2
 from ingest.statements import ParsedFile
 from ledger.errors import ParseError, UnbalancedStatement
@@ -308,3 +309,71 @@ def test_fuzzed_files_parse_or_raise_parse_error(data: st.DataObject) -> None:
     except ParseError:
         return
     assert isinstance(result, ParsedFile) and result.file_format == "bai2"
+
+
+# -- the plain path against the bai2 reader it stands in for ------------------------------------
+
+
+def _bump(line: str, field: int) -> str:
+    """A trailer with one more record counted in its ``field``-th field (1-based)."""
+    fields = line.removesuffix("/").split(",")
+    fields[field] = str(int(fields[field]) + 1)
+    return ",".join(fields) + "/"
+
+
+@st.composite
+def _recut(draw: st.DrawFn, seeds: tuple[bytes, ...]) -> bytes:
+    """A 16 or 03 record cut into a continuation (88) at any point, trailer counts kept right;
+    or a detail's funds type changed to another the reader accepts."""
+    lines = draw(st.sampled_from(seeds)).decode().splitlines()
+    index = draw(st.sampled_from([i for i, line in enumerate(lines) if line[:3] in ("16,", "03,")]))
+    line = lines[index]
+    if line.startswith("16,") and draw(st.booleans()):
+        funds = draw(st.sampled_from(["0", "1", "2", "", "V,260301,1200", "V,,", "S,1,2,3", "D,0"]))
+        fields = line.split(",")
+        lines[index] = ",".join([*fields[:3], funds, *fields[4:]])
+        return "\n".join(lines).encode()
+    cut = draw(st.integers(3, len(line)))
+    slash = "/" if draw(st.booleans()) else ""
+    lines[index : index + 1] = [line[:cut] + slash, "88," + line[cut:]]
+    for code, field in (("49,", 2), ("98,", 3), ("99,", 3)):
+        after = next(i for i in range(index, len(lines)) if lines[i].startswith(code))
+        lines[after] = _bump(lines[after], field)
+    return "\n".join(lines).encode()
+
+
+def _outcome(read: Any, lines: list[str], numbers: list[int]) -> object:
+    try:
+        return read(lines, numbers, "twin")
+    except bai2._Unusual:
+        return None
+    except ParseError as exc:
+        return (type(exc).__name__, str(exc), exc.line)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_the_plain_path_reads_what_the_bai2_reader_reads(data: st.DataObject) -> None:
+    mutated = data.draw(st.one_of(_mutated(_seeds()), _recut(_seeds())))
+    try:
+        lines, numbers = bai2._lines(mutated, "twin")
+    except ParseError:
+        return
+    plain = _outcome(bai2._read_plain, lines, numbers)
+    if plain is not None:
+        assert plain == _outcome(bai2._read_with_library, lines, numbers)
+
+
+def test_real_and_simulated_files_take_the_plain_path() -> None:
+    for data in _seeds():
+        lines, numbers = bai2._lines(data, "plain")
+        assert bai2._read_plain(lines, numbers, "plain") == bai2._read_with_library(
+            lines, numbers, "plain"
+        )
+
+
+def test_a_detail_without_a_type_code_is_a_parse_error() -> None:
+    data = _fixture("nwb_example").decode().replace("16,699,971,", "16,,971,").encode()
+    with pytest.raises(ParseError, match="without a type code") as error:
+        parse_bai2(data)
+    assert error.value.line == 5

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import mt940
 import pytest
+from lxml import etree
 
 from ingest.bank import camt
 from ingest.bank.mt940 import _line_dates
@@ -73,3 +74,40 @@ def test_line_dates_match_the_library(
     year: str, month: str, day: str, entry: tuple[str | None, str | None]
 ) -> None:
     assert _line_dates(year, month, day, *entry) == _library_dates(year, month, day, *entry)
+
+
+def _plain_tree(node: camt._Node) -> tuple[str, str, dict[str, list[object]]]:
+    return (
+        node.text,
+        node.ccy,
+        {name: [_plain_tree(child) for child in nodes] for name, nodes in node.children.items()},
+    )
+
+
+def _reference_tree(
+    element: etree._Element, prefix: str
+) -> tuple[str, str, dict[str, list[object]]]:
+    """The document's elements in its namespace, read with nothing but lxml: the slow twin."""
+    children: dict[str, list[object]] = {}
+    for child in element:
+        if isinstance(child.tag, str) and child.tag.startswith(prefix):
+            name = child.tag[len(prefix) :]
+            children.setdefault(name, []).append(_reference_tree(child, prefix))
+    tag = element.tag if isinstance(element.tag, str) else ""
+    currency = (element.get("Ccy") or "").strip() if tag.endswith("Amt") else ""
+    return ("" if children else element.text or "", currency, children)
+
+
+_MIXED = b"""<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02" xmlns:b="urn:bank">
+<Amt Ccy=" EUR ">1.00<b:Note>own</b:Note></Amt><B><b:X/></B><C><!-- c --><D>d</D><D/></C>
+<TxAmt><Amt Ccy="USD">2</Amt></TxAmt></Document>"""
+
+
+@pytest.mark.parametrize("path", [*CAMT_FIXTURES, None], ids=lambda p: p.name if p else "mixed")
+def test_the_element_tree_holds_what_lxml_holds(path: Path | None) -> None:
+    root = etree.fromstring(path.read_bytes() if path else _MIXED)
+    namespace = root.tag[1:].partition("}")[0]
+    prefix = f"{{{namespace}}}"
+    assert _plain_tree(camt._tree(root, camt._LocalNames(namespace))) == _reference_tree(
+        root, prefix
+    )

@@ -15,6 +15,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ingest.bank import mt940 as mt940_module
 from ingest.bank.mt940 import difference, parse_mt940, read_mt940
 from ingest.statements import ParsedFile, ParsedStatement
 from ledger.errors import ParseError, UnbalancedStatement
@@ -440,3 +441,81 @@ def test_round_trip_keeps_a_short_statement_exact() -> None:
         "JP1234",
         "INV 77",
     )
+
+
+# -- splitting into fields, against the line-by-line reading it replaced ----------------------
+
+_TAG_START = re.compile(r":(?P<tag>[0-9]{2}[A-Z]?|NS[A-Z]?):")
+
+
+def _blocks_line_by_line(text: str) -> list[list[tuple[str, tuple[str, ...], int]]]:
+    """Statements as (tag, lines, line) fields, read one line at a time: the slow twin."""
+    blocks: list[list[tuple[str, tuple[str, ...], int]]] = []
+    block: list[tuple[str, tuple[str, ...], int]] | None = None
+    current: tuple[str, list[str], int] | None = None
+
+    def flush() -> None:
+        nonlocal current
+        if current is not None and block is not None:
+            block.append((current[0], tuple(current[1]), current[2]))
+        current = None
+
+    for number, raw in enumerate(text.split("\n"), start=1):
+        line = raw.replace("\r", "").rstrip()
+        match = _TAG_START.match(line)
+        if match:
+            tag = match.group("tag")
+            if tag == "20":
+                flush()
+                if block is not None:
+                    blocks.append(block)
+                block = []
+            elif block is None:
+                raise ParseError(f"field :{tag}: outside a statement", line=number)
+            flush()
+            current = (tag, [line[match.end() :]], number)
+        elif line.startswith("-"):
+            flush()
+            if block is not None:
+                blocks.append(block)
+            block = None
+        elif current is not None:
+            current[1].append(line)
+    flush()
+    if block is not None:
+        blocks.append(block)
+    return blocks
+
+
+def _split(read: Any, text: str) -> object:
+    try:
+        return read(text)
+    except ParseError as exc:
+        return ("ParseError", exc.line)
+
+
+_PIECES = [":20:REF", ":25:DE1", ":61:2601", ":86:?20X", ":62F:C", "-", "-}", "x", "", " ", "\t",
+           "\r", "\u00a0", "\u2028", ":NS:", ":20", "\n", "\r\n", " \n", "?21 y"]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seeded=_mutated(_seeds()),
+    pieces=st.lists(st.sampled_from(_PIECES), max_size=30),
+    use_pieces=st.booleans(),
+)
+def test_fields_split_as_the_line_by_line_reading_splits_them(
+    seeded: bytes, pieces: list[str], use_pieces: bool
+) -> None:
+    raw = "".join(pieces).encode() if use_pieces else seeded
+    try:
+        text = mt940_module._decode(raw, "")  # what the parser hands on: no control characters
+    except ParseError:
+        return
+
+    def fast(text: str) -> list[list[tuple[str, tuple[str, ...], int]]]:
+        return [
+            [(f.tag, f.lines, f.line) for f in b.fields] for b in mt940_module._blocks(text, "")
+        ]
+
+    assert _split(fast, text) == _split(_blocks_line_by_line, text)

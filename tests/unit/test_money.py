@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
@@ -10,7 +11,14 @@ from hypothesis import strategies as st
 
 from ledger.currencies import EXPONENTS, exponent
 from ledger.errors import CurrencyMismatch, MoneyError, UnknownCurrency
-from ledger.money import Money, format_amount, from_decimal, parse_amount, to_decimal
+from ledger.money import (
+    Money,
+    _parse_amount_general,
+    format_amount,
+    from_decimal,
+    parse_amount,
+    to_decimal,
+)
 
 currencies = st.sampled_from(sorted(EXPONENTS))
 minor_units = st.integers(min_value=-(10**15), max_value=10**15)
@@ -134,3 +142,27 @@ def test_display() -> None:
     assert str(Money(-5, "BHD")) == "-0.005 BHD"
     assert str(Money(1500, "JPY")) == "1,500 JPY"
     assert Money(-1050, "EUR").amount_text() == "-10.50"
+
+
+def _outcome(
+    read: Callable[..., int], text: str, currency: str, mark: str, grouping: bool
+) -> object:
+    try:
+        return read(text, currency, decimal_mark=mark, grouping=grouping)
+    except MoneyError as exc:
+        return (type(exc).__name__, str(exc))
+
+
+@given(
+    text=st.text(alphabet="0123456789.,+- '\u00a0", max_size=14)
+    | st.from_regex(r"[0-9]{1,6}([.,][0-9]{0,5})?", fullmatch=True),
+    currency=st.sampled_from(["USD", "EUR", "JPY", "BHD", "CLF", "QQQ"]),
+    mark=st.sampled_from([".", ","]),
+    grouping=st.booleans(),
+)
+def test_the_plain_amount_shortcut_reads_as_the_general_rule(
+    text: str, currency: str, mark: str, grouping: bool
+) -> None:
+    assert _outcome(parse_amount, text, currency, mark, grouping) == _outcome(
+        _parse_amount_general, text, currency, mark, grouping
+    )
