@@ -128,6 +128,15 @@ def difference(statement: ParsedStatement) -> Money | None:
     )
 
 
+def untied(statement: ParsedStatement) -> tuple[Money, Money] | None:
+    """(booked, difference) of a statement that does not tie out; None when it ties or lacks
+    a balance. ``booked`` nets the transactions; the message built from both is the caller's."""
+    gap = difference(statement)
+    if gap is None or gap.minor == 0:
+        return None
+    return Money(sum(t.amount.minor for t in statement.transactions), statement.currency), gap
+
+
 def with_occurrences(
     transactions: tuple[BankTransaction, ...],
 ) -> list[tuple[str, int, BankTransaction]]:

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from ledger.currencies import exponent
 from ledger.money import from_decimal
-from ledger.records import ApplicationKind, ExceptionReason
+from ledger.records import ApplicationKind, ApplicationMethod, ExceptionReason
 from matching import references as refs
 from matching.model import (
     Advice,
@@ -58,6 +58,7 @@ class Scorer(Protocol):
     name: str
     version: str
     threshold: float
+    method: ApplicationMethod
 
     def predict(self, rows: Sequence[dict[str, float]]) -> list[float]: ...
 
@@ -195,11 +196,16 @@ class Engine:
         self._remember(payment)
         return decision
 
-    def _families(self, context: _Context) -> set[str]:
-        """Every customer whose open items this payment's proposals could have looked at."""
+    def _payer_families(self, context: _Context) -> set[str]:
+        """The candidate payers and the customers they may pay for."""
         found: set[str] = set()
         for customer_id in context.payers:
             found |= self.payers.family(customer_id)
+        return found
+
+    def _families(self, context: _Context) -> set[str]:
+        """Every customer whose open items this payment's proposals could have looked at."""
+        found = self._payer_families(context)
         for item in context.listed:
             found |= self.payers.family(item.invoice.customer_id)
         return found
@@ -234,9 +240,7 @@ class Engine:
         """Open items a fuzzy reference may mean: the candidate payers' families' (or all)."""
         if not context.payers:
             return None
-        customers = set()
-        for customer_id in context.payers:
-            customers |= self.payers.family(customer_id)
+        customers = self._payer_families(context)
         return [n for c in sorted(customers) for n in self.by_customer.get(c, ())]
 
     def _resolve_references(self, context: _Context) -> None:
@@ -247,15 +251,14 @@ class Engine:
             written = [(t, None) for t in refs.tokens(context.payment.remittance_text)]
         scope = self._scope(context)
         taken: set[str] = set()
-        for reference, _ in written:
-            context.named |= {h.invoice_number for h in self.references.lookup(reference, scope)}
         for reference, line in written:
+            found = self.references.lookup(reference, scope)
+            context.named.update(h.invoice_number for h in found)
             hits = [
                 h
-                for h in self.references.lookup(reference, scope)
-                if self.open.get(h.invoice_number)
+                for h in found
+                if self.open.get(h.invoice_number) and h.invoice_number not in taken
             ]
-            hits = [h for h in hits if h.invoice_number not in taken]
             if len(hits) > 1:
                 hits = self._narrow(context, hits, line)
             if len(hits) != 1:
@@ -280,9 +283,7 @@ class Engine:
         self, context: _Context, hits: list[refs.ReferenceHit], line: AdviceLine | None
     ) -> list[refs.ReferenceHit]:
         """Several invoices fit a reference: keep the payer's, then the one the amount fits."""
-        families = set()
-        for customer_id in context.payers:
-            families |= self.payers.family(customer_id)
+        families = self._payer_families(context)
         mine = [h for h in hits if self.invoices[h.invoice_number].customer_id in families]
         hits = mine or hits
         if len(hits) > 1:
@@ -761,12 +762,12 @@ def _is_run(items: Sequence[OpenAmount], solution: Sequence[str]) -> bool:
 
 def link_advices(
     payments: Sequence[IncomingPayment], advices: Sequence[Advice], settings: MatchSettings
-) -> tuple[dict[str, list[Advice]], dict[str, str]]:
+) -> tuple[dict[str, list[Advice]], dict[str, dict[str, str]]]:
     """Each advice with the payment it describes: the one named at ingest, else the payment its
     reference names (cheque number, end-to-end id), else the one payment of its total and
     currency within the date window. An advice that fits several payments stays unlinked."""
     linked: dict[str, list[Advice]] = defaultdict(list)
-    how: dict[str, str] = {}
+    how: dict[str, dict[str, str]] = {}
     known = {p.payment_id for p in payments}
     by_reference: dict[str, list[IncomingPayment]] = defaultdict(list)
     by_amount: dict[tuple[str, int], list[IncomingPayment]] = defaultdict(list)
@@ -818,7 +819,7 @@ def link_advices(
         payment = candidates[0]
         taken.add(payment.payment_id)
         linked[payment.payment_id].append(advice)
-        how[payment.payment_id] = f"{advice.advice_id} by {method}"
+        how[payment.payment_id] = {"advice": advice.advice_id, "by": method}
     return linked, how
 
 

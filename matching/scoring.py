@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ledger.records import ApplicationMethod
 from matching.engine import FEATURES
 
 
@@ -27,6 +28,7 @@ class RuleScorer:
     name = "rules"
     version = "1"
     threshold = 0.99
+    method = ApplicationMethod.RULE
 
     def predict(self, rows: Sequence[dict[str, float]]) -> list[float]:
         return [self._one(row) for row in rows]
@@ -75,6 +77,7 @@ class LightGBMScorer:
     version: str
     trained_on: str = ""
     name: str = "lightgbm"
+    method: ApplicationMethod = ApplicationMethod.MODEL
 
     def __post_init__(self) -> None:
         import lightgbm as lgb

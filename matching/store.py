@@ -181,11 +181,11 @@ def record_decisions(
     by_id = {p.payment_id: p for p in payments}
     now = utcnow()
     scorer_name = f"{scorer.name}:{scorer.version}"
-    method = ApplicationMethod.MODEL if scorer.name != "rules" else ApplicationMethod.RULE
+    method = scorer.method
     applications: list[dict[str, Any]] = []
     exceptions: list[dict[str, Any]] = []
     entries: list[audit.NewEntry] = []
-    links: list[tuple[str, str, str]] = []
+    links: list[tuple[str, str, str]] = []  # (advice, payment, how)
     learned: set[tuple[str, str]] = set()
     applied_total: dict[str, int] = defaultdict(int)
     reasons: dict[str, int] = defaultdict(int)
@@ -193,7 +193,7 @@ def record_decisions(
         payment = by_id[decision.payment_id]
         link = decision.evidence.get("advice_link")
         if link:
-            links.append((link.split(" by ")[0], payment.payment_id, link.split(" by ", 1)[1]))
+            links.append((link["advice"], payment.payment_id, link["by"]))
         if decision.applied is not None:
             proposal = decision.applied
             rows = []
@@ -473,14 +473,14 @@ def resolve_exception(
                 f"the payment is {amount} {currency}"
             )
         numbers = [n for n, _ in pairs if n]
-        found = dict(
-            (n, (c, o, cur))
-            for n, c, o, cur in con.execute(
+        found = {
+            number: (customer, open_minor, invoice_currency)
+            for number, customer, open_minor, invoice_currency in con.execute(
                 "SELECT invoice_number, customer_id, open_minor, currency FROM invoices "
                 "WHERE invoice_number IN (SELECT unnest(?))",
                 [numbers],
             ).fetchall()
-        )
+        }
         for number, minor in pairs:
             if not number:
                 continue

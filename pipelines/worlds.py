@@ -9,7 +9,7 @@ payment finds its simulated payment through the bank reference the simulator wri
 from __future__ import annotations
 
 import csv
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,7 +19,7 @@ from duckdb import DuckDBPyConnection as Connection
 
 from ledger.money import parse_amount
 from ledger.settings import LedgerSettings
-from matching.model import Decision, Proposal
+from matching.model import Proposal
 
 SCENARIOS = (
     "exact_reference",
@@ -257,13 +257,3 @@ def evaluate(
         for scenario in true.scenarios:
             result.by_scenario[scenario].add(true, applied, suggestions, customer_of)
     return result
-
-
-def decision_rows(
-    decisions: Iterable[Decision],
-) -> list[tuple[str, Proposal | None, list[Proposal]]]:
-    return [(d.payment_id, d.applied, [p for p, _ in d.ranked]) for d in decisions]
-
-
-def label_counts(rows: Iterable[bool]) -> Counter[bool]:
-    return Counter(rows)

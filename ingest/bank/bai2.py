@@ -26,7 +26,8 @@ from bai2.models import Bai2File, Record, TransactionDetail
 from bai2.parsers import Bai2FileParser
 from bai2.utils import parse_date, parse_time
 
-from ingest.statements import BankTransaction, ParsedFile, ParsedStatement, difference
+from ingest.statements import BankTransaction, ParsedFile, ParsedStatement, untied
+from ingest.statements import difference as difference  # re-exported: callers read gaps here
 from ledger.currencies import is_known
 from ledger.errors import ParseError, UnbalancedStatement
 from ledger.money import Money
@@ -108,11 +109,11 @@ def read_bai2(data: bytes, *, source: str = "") -> ParsedFile:
 
 def _tie_out(item: _Read, source: str) -> None:
     statement = item.statement
-    gap = difference(statement)
-    if gap is None or gap.minor == 0:
+    found = untied(statement)
+    if found is None:
         return
+    booked, gap = found
     assert statement.opening_balance is not None and statement.closing_balance is not None
-    booked = Money(sum(t.amount.minor for t in statement.transactions), statement.currency)
     raise UnbalancedStatement(
         f"account {statement.account!r} as of {statement.to_date}: opening ledger (010) "
         f"{statement.opening_balance} + {len(statement.transactions)} detail(s) netting {booked} "

@@ -19,7 +19,8 @@ from typing import Any, NamedTuple
 
 import mt940
 
-from ingest.statements import BankTransaction, ParsedFile, ParsedStatement, difference
+from ingest.statements import BankTransaction, ParsedFile, ParsedStatement, untied
+from ingest.statements import difference as difference  # re-exported: callers read gaps here
 from ledger.currencies import is_known
 from ledger.errors import MoneyError, ParseError, UnbalancedStatement
 from ledger.money import Money, parse_amount
@@ -141,11 +142,11 @@ def _file(read: list[_Read]) -> ParsedFile:
 
 def _tie_out(item: _Read, source: str) -> None:
     statement = item.statement
-    gap = difference(statement)
-    if gap is None or gap.minor == 0:
+    found = untied(statement)
+    if found is None:
         return
+    booked, gap = found
     assert statement.opening_balance is not None and statement.closing_balance is not None
-    booked = Money(sum(t.amount.minor for t in statement.transactions), statement.currency)
     raise UnbalancedStatement(
         f"statement {statement.statement_id!r} of account {statement.account!r} does not tie "
         f"out: opening {statement.opening_balance} + {len(statement.transactions)} line(s) "
