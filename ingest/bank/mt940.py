@@ -41,10 +41,12 @@ _GERMAN_SUBFIELD_WIDTH = 27
 _GERMAN_START = re.compile(r"(?P<code>[0-9]{3})(?P<mark>[?>])[0-9]{2}")
 
 _GERMAN_SUBFIELD = {mark: re.compile(rf"{re.escape(mark)}([0-9]{{2}})") for mark in "?>"}
-_SEPA_KEYWORD = re.compile(
-    r"(?P<key>EREF|KREF|MREF|CRED|SVWZ|ABWA|ABWE|IBAN|BIC|DEBT|COAM|OAMT|PURP|MDAT|SQTP|ORCR|ORMR"
-    r"|DDAT)\+"
+# SEPA keywords that open an item of the purpose text ('EREF+', 'SVWZ+'; 'BIC+' has three letters).
+_SEPA_KEYWORD_NAMES = (
+    "EREF|KREF|MREF|CRED|SVWZ|ABWA|ABWE|IBAN|BIC|DEBT|COAM|OAMT|PURP|MDAT|SQTP|ORCR|ORMR|DDAT"
 )
+_SEPA_KEYWORDS = frozenset(_SEPA_KEYWORD_NAMES.split("|"))
+_PURPOSE_SUBFIELDS = frozenset(f"{n:02d}" for n in (*range(20, 30), *range(60, 64)))
 _SLASH_KEYWORDS = (
     "EREF|KREF|MARF|CSID|ORDP|BENM|ULTC|ULTD|ULTB|NAME|ADDR|IBAN|BIC|CNTP|REMI|TRTP|ISDT|RTRN"
     "|PREF|PURP|CDTRREF|CDTRREFTP|SVCL|OCMT|CHGS|EXCH|IREF|TRCD"
@@ -57,6 +59,22 @@ _OPENING = {"60F", "60M", "60"}
 _CLOSING = {"62F", "62M", "62"}
 # Read past: date-time, related reference, floor limit, forward available, MT942 sums, non-SWIFT.
 _INFORMATIONAL = {"13", "13D", "21", "34F", "65", "90C", "90D", "NS"}
+
+# The shortcut for the lines nearly every statement is made of: a :61: whose first line has the
+# plain layout (value date, entry date, C/D/RC/RD, a comma amount, a type code, references), an
+# optional second line and an optional :86:. Where this pattern matches, mt-940's :61: pattern
+# reads the same groups (its first choice at every step is this one; the tests check it on
+# random lines); anything it does not match (lower case, funds codes, blank or ':' lines, a
+# third line, a second :86:) goes through the field-by-field reader.
+_PLAIN_PAIR = re.compile(
+    r"\n:61:(?P<year>[0-9]{2})(?P<month>[0-9]{2})(?P<day>[0-9]{2})"
+    r"(?:(?P<entry_month>[0-9]{2})(?P<entry_day>[0-9]{2}))?"
+    r"(?P<status>R?[DC])(?P<amount>[0-9]{1,12},[0-9]{0,2})(?P<id>[A-Z][A-Z0-9]{3})"
+    r"(?P<customer_reference>(?:(?!//)[^\n]){0,16})(?://(?P<bank_reference>[^\n]{0,23}))?(?=\n)"
+    r"(?:\n(?P<extra_details>[^:\n-][^\n]*))?"
+    r"(?:\n:86:(?P<information>[^\n]*(?:\n[^:\n-][^\n]*)*))?"
+)
+_CLOSING_MARKS = ("\n:62F:", "\n:62M:", "\n:62:")
 
 
 class _Field(NamedTuple):
@@ -74,11 +92,20 @@ class _Field(NamedTuple):
         return "\n".join(self.lines)
 
 
+class _Run(NamedTuple):
+    """Consecutive plain statement lines (see ``_PLAIN_PAIR``), up to the closing balance: one
+    match per line, and the line number of each :61:."""
+
+    pairs: list[re.Match[str]]
+    lines: list[int]
+    tag: str = "61+"
+
+
 @dataclass(slots=True)
 class _Block:
     """The fields of one statement, from its :20: to the end of its message."""
 
-    fields: list[_Field] = field(default_factory=list)
+    fields: list[_Field | _Run] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,19 +209,22 @@ def _decode(data: bytes, source: str) -> str:
     return text
 
 
-def _blocks(text: str, source: str) -> Iterator[_Block]:
+def _blocks(text: str, source: str, *, plain: bool = False) -> Iterator[_Block]:
     """Statements: fields from a :20: until the message ends ('-'), the next :20: or the file.
 
     A field runs from its tag to the next line that starts a field or ends the message; its
     lines keep no carriage returns or trailing blanks. Text before a statement's first field is
     a bank's header or SWIFT envelope, and what follows a '-' until the next :20: is envelope.
+    With ``plain``, statement lines that the shortcut pattern reads and that run up to the
+    closing balance come as one :class:`_Run` instead of a field each.
     """
     text = "\n" + text.replace("\r", "")  # so that the first line, too, follows a line break
-    marks = list(_MARK.finditer(text))
     blanks = _has_trailing_blanks(text)
+    plain = plain and not blanks
     block: _Block | None = None
     line, counted = 0, 0
-    for index, mark in enumerate(marks):
+    mark = _MARK.search(text)
+    while mark is not None:
         line += text.count("\n", counted, mark.end())
         counted = mark.end()
         tag = mark.group("tag")
@@ -202,6 +232,7 @@ def _blocks(text: str, source: str) -> Iterator[_Block]:
             if block is not None:
                 yield block
             block = None
+            mark = _MARK.search(text, mark.end())
             continue
         if tag == "20":
             if block is not None:
@@ -211,13 +242,43 @@ def _blocks(text: str, source: str) -> Iterator[_Block]:
             raise ParseError(
                 f"field :{tag}: outside a statement (no :20: before it)", source=source, line=line
             )
-        end = marks[index + 1].start() if index + 1 < len(marks) else len(text)
+        elif tag == "61" and plain:
+            run = _run(text, mark.start(), line)
+            if run is not None:
+                block.fields.append(run)
+                end = run.pairs[-1].end()
+                line = run.lines[-1] + text.count("\n", run.pairs[-1].start() + 1, end)
+                counted = end
+                mark = _MARK.search(text, end)
+                continue
+        following = _MARK.search(text, mark.end())
+        end = following.start() if following is not None else len(text)
         lines = text[mark.end() : end].split("\n")
         if blanks:
             lines = [value.rstrip() for value in lines]
         block.fields.append(_Field(tag, tuple(lines), line))
+        mark = following
     if block is not None:
         yield block
+
+
+def _run(text: str, start: int, line: int) -> _Run | None:
+    """The plain statement lines from ``start`` (a :61: on ``line``), if they reach the closing
+    balance; None where anything else comes first."""
+    pairs: list[re.Match[str]] = []
+    lines: list[int] = []
+    position, counted = start, start + 1
+    match = _PLAIN_PAIR.match(text, position)
+    while match is not None:
+        line += text.count("\n", counted, match.start() + 1)
+        counted = match.start() + 1
+        pairs.append(match)
+        lines.append(line)
+        position = match.end()
+        match = _PLAIN_PAIR.match(text, position)
+    if not pairs or not text.startswith(_CLOSING_MARKS, position):
+        return None
+    return _Run(pairs, lines)
 
 
 def _has_trailing_blanks(text: str) -> bool:
@@ -230,8 +291,11 @@ def _has_trailing_blanks(text: str) -> bool:
 
 def _read(data: bytes, source: str) -> list[_Read]:
     text = _decode(data, source)
-    transactions = mt940.models.Transactions()
-    read = [_statement(block, transactions, source) for block in _blocks(text, source)]
+    try:
+        read = [_statement(block, source) for block in _blocks(text, source, plain=True)]
+    except ParseError:
+        # Every refusal is the field-by-field reader's, with its reason and line.
+        read = [_statement(block, source) for block in _blocks(text, source)]
     if not read:
         raise ParseError("no MT940 statement in the file (no :20: field)", source=source)
     return read
@@ -240,13 +304,15 @@ def _read(data: bytes, source: str) -> list[_Read]:
 # -- one statement ----------------------------------------------------------------------------
 
 
-def _statement(block: _Block, transactions: Any, source: str) -> _Read:
-    reference = block.fields[0].value.strip()
+def _statement(block: _Block, source: str) -> _Read:
+    first = block.fields[0]
+    assert isinstance(first, _Field)  # a statement starts with its :20:
+    reference = first.value.strip()
     account = ""
     number = ""
     opening: _Balance | None = None
     closing: _Balance | None = None
-    lines: list[tuple[_Field, list[_Field]]] = []
+    lines: list[tuple[_Field, list[_Field]] | BankTransaction] = []
     information: list[str] = []
     available: _Balance | None = None
     previous = ""
@@ -261,6 +327,12 @@ def _statement(block: _Block, transactions: Any, source: str) -> _Read:
             )
 
     for item in block.fields[1:]:
+        if isinstance(item, _Run):
+            if closing is not None or opening is None or not account:
+                raise ParseError("statement lines out of place", source=source)
+            lines.extend(_plain_lines(item, account, opening.amount.currency))
+            previous = item.tag
+            continue
         tag = item.tag
         if tag in ("25", "25P"):
             once(account, item, "account")
@@ -285,8 +357,9 @@ def _statement(block: _Block, transactions: Any, source: str) -> _Read:
                 )
             lines.append((item, []))
         elif tag == "86":
-            if lines and previous in ("61", "86") and closing is None:
-                lines[-1][1].append(item)
+            last = lines[-1] if lines else None
+            if isinstance(last, tuple) and previous in ("61", "86") and closing is None:
+                last[1].append(item)
             else:
                 information.append(_join_plain(item.lines))
         elif tag == "64":
@@ -300,7 +373,6 @@ def _statement(block: _Block, transactions: Any, source: str) -> _Read:
             )
         previous = tag
 
-    first = block.fields[0]
     if not account:
         raise ParseError(
             f"statement {reference!r} has no account (:25:)", source=source, line=first.line
@@ -321,8 +393,10 @@ def _statement(block: _Block, transactions: Any, source: str) -> _Read:
         )
     statement_id = f"{reference}/{number}" if number else reference
     booked = tuple(
-        _transaction(line, details, account, currency, transactions, source)
-        for line, details in lines
+        line
+        if isinstance(line, BankTransaction)
+        else _transaction(*line, account, currency, source)
+        for line in lines
     )
     statement = ParsedStatement(
         account=account,
@@ -409,12 +483,7 @@ def _date(groups: re.Match[str], item: _Field, source: str) -> date:
 
 
 def _transaction(
-    item: _Field,
-    details: list[_Field],
-    account: str,
-    currency: str,
-    transactions: Any,
-    source: str,
+    item: _Field, details: list[_Field], account: str, currency: str, source: str
 ) -> BankTransaction:
     value = item.value.strip()
     groups = _parse_tag(item, value, source)
@@ -426,9 +495,6 @@ def _transaction(
             line=item.line,
         )
     minor = _amount(groups["amount"], currency, item, source)
-    mark = groups["status"].upper()
-    # C and RD (reversal of a debit) bring money in; D and RC (reversal of a credit) take it out.
-    sign = -1 if mark in ("D", "RC") else 1
     dates = _line_dates(
         groups["year"], groups["month"], groups["day"], groups["entry_month"], groups["entry_day"]
     )
@@ -439,13 +505,46 @@ def _transaction(
             source=source,
             line=item.line,
         )
-    value_date, booking_date = dates
+    information = _details([line for field in details for line in field.lines])
+    return _booked(groups, minor, dates, information, account, currency, item.line)
 
+
+def _plain_lines(run: _Run, account: str, currency: str) -> Iterator[BankTransaction]:
+    """The transactions of a run of plain statement lines. A ParseError here only sends the
+    file to the field-by-field reader, which says what is wrong and where."""
+    for pair, line in zip(run.pairs, run.lines, strict=True):
+        try:
+            minor = parse_amount(pair["amount"].removesuffix(","), currency, decimal_mark=",")
+        except MoneyError as exc:
+            raise ParseError(str(exc)) from None
+        dates = _line_dates(
+            pair["year"], pair["month"], pair["day"], pair["entry_month"], pair["entry_day"]
+        )
+        if dates is None:
+            raise ParseError("not a date")
+        information = pair["information"]
+        details = _details(information.split("\n")) if information is not None else _Details()
+        yield _booked(pair, minor, dates, details, account, currency, line)
+
+
+def _booked(
+    groups: re.Match[str],
+    minor: int,
+    dates: tuple[date, date],
+    parsed: _Details,
+    account: str,
+    currency: str,
+    line: int,
+) -> BankTransaction:
+    """A :61: line's transaction from its pattern's groups and its :86: details."""
+    mark = groups["status"].upper()
+    # C and RD (reversal of a debit) bring money in; D and RC (reversal of a credit) take it out.
+    sign = -1 if mark in ("D", "RC") else 1
+    value_date, booking_date = dates
     customer_reference = (groups["customer_reference"] or "").strip()
     if customer_reference.upper() in _NO_REFERENCE:
         customer_reference = ""
     supplementary = " ".join((groups["extra_details"] or "").split())
-    parsed = _details(details)
     remittance = parsed.remittance_text
     if supplementary and supplementary not in remittance:
         remittance = f"{remittance} {supplementary}".strip()
@@ -462,7 +561,7 @@ def _transaction(
         remittance_text=remittance,
         creditor_reference=parsed.creditor_reference,
         type_code=groups["id"].upper(),
-        line=item.line,
+        line=line,
     )
 
 
@@ -518,10 +617,10 @@ def _join_plain(lines: tuple[str, ...] | list[str], width: int = _LINE_WIDTH) ->
     return _single_spaced(out)
 
 
-def _details(fields: list[_Field]) -> _Details:
-    if not fields:
+def _details(lines: list[str]) -> _Details:
+    """What the lines of a line's :86: field(s) say; nothing for none."""
+    if not lines:
         return _Details()
-    lines = [line for item in fields for line in item.lines]
     joined = "".join(lines)
     german = _GERMAN_START.match(joined)
     if german:
@@ -546,14 +645,13 @@ def _german(text: str, mark: str) -> _Details | None:
     parts = _GERMAN_SUBFIELD[mark].split(text[3:])
     # Purpose lines (?20-?29, ?60-?63), the payer's account (?31) and name (?32, ?33).
     purpose: list[str] = []
-    account_parts: list[str] = []
+    account = ""
     names: list[str] = []
-    for index in range(1, len(parts), 2):
-        key, value = parts[index], parts[index + 1]
-        if "20" <= key <= "29" or "60" <= key <= "63":
+    for key, value in zip(parts[1::2], parts[2::2], strict=True):
+        if key in _PURPOSE_SUBFIELDS:
             purpose.append(value)
         elif key == "31":
-            account_parts.append(value)
+            account += value
         elif key == "32" or key == "33":
             names.append(value)
 
@@ -562,9 +660,9 @@ def _german(text: str, mark: str) -> _Details | None:
     items: list[list[str]] = []
     full = False
     for value in purpose:
-        keyword = _SEPA_KEYWORD.match(value)
-        if keyword:
-            items.append([keyword.group("key"), value[keyword.end() :]])
+        plus = value.find("+", 3, 5)
+        if plus > 0 and value[:plus] in _SEPA_KEYWORDS:
+            items.append([value[:plus], value[plus + 1 :]])
         elif items and full:
             items[-1][1] += value
         else:
@@ -573,21 +671,23 @@ def _german(text: str, mark: str) -> _Details | None:
     tagged: dict[str, str] = {}
     for key, value in items:
         if key and key not in tagged:
-            tagged[key] = _single_spaced(value)
-    free_text = _single_spaced(" ".join([value for key, value in items if not key]))
+            tagged[key] = value
     name = _single_spaced(_join_subfields(names))
-    account = "".join(account_parts).replace(" ", "")
-    remittance = tagged.get("SVWZ") or free_text
-    end_to_end = tagged.get("EREF", "")
+    account = account.replace(" ", "")
+    remittance = _single_spaced(tagged["SVWZ"]) if "SVWZ" in tagged else ""
+    if not remittance:
+        remittance = _single_spaced(" ".join([value for key, value in items if not key]))
+    end_to_end = _single_spaced(tagged.get("EREF", ""))
     if not (name or account or remittance or end_to_end):
         return None
+    customer_reference = _single_spaced(tagged.get("KREF", ""))
     return _Details(
         payer_name=name,
         payer_account=account,
         end_to_end_id="" if end_to_end.upper() in _NO_REFERENCE else end_to_end,
         customer_reference=""
-        if tagged.get("KREF", "").upper() in _NO_REFERENCE
-        else tagged.get("KREF", ""),
+        if customer_reference.upper() in _NO_REFERENCE
+        else customer_reference,
         remittance_text=remittance,
     )
 
