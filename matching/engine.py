@@ -24,7 +24,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any, Protocol
 
 from ledger.currencies import exponent
@@ -45,11 +45,12 @@ from matching.model import (
 from matching.names import compact
 from matching.payers import PayerCandidate, PayerIndex
 from matching.settings import MatchSettings
-from matching.subset import OpenAmount, SubsetSearch, find_subsets
+from matching.subset import OpenAmount, SubsetSearch, find_subsets, gapped_runs
 
 MAX_SUGGESTIONS = 5
 SOURCES = ("bank_account", "customer_number", "name", "alias", "truncated_name", "fuzzy_name", "reference")  # fmt: skip
-STRATEGIES = ("advice", "references", "subset")
+STRATEGIES = ("advice", "references", "subset", "amount")
+TOLERANCES = ("exact", "discount", "charge", "discount_charge", "overpayment", "short_pay")
 
 
 class Scorer(Protocol):
@@ -72,6 +73,15 @@ class _Listed:
     quality: refs.Quality
 
 
+@dataclass(frozen=True, slots=True)
+class _More:
+    """Items found to complete a lump sum, with the features and evidence of how."""
+
+    keys: tuple[str, ...]
+    features: dict[str, float]
+    evidence: dict[str, Any]
+
+
 @dataclass(slots=True)
 class _Context:
     """What is known about one payment while its proposals are built."""
@@ -83,6 +93,8 @@ class _Context:
     unresolved: list[str] = field(default_factory=list)
     ambiguous: int = 0
     named: set[str] = field(default_factory=set)
+    looked_at: set[str] = field(default_factory=set)
+    refitted: int = 0
     evidence: dict[str, Any] = field(default_factory=dict)
 
 
@@ -104,12 +116,14 @@ class Engine:
         self.invoices: dict[str, OpenInvoice] = {}
         self.open: dict[str, int] = {}
         self.by_customer: dict[str, list[str]] = defaultdict(list)
+        self.by_amount: dict[int, list[str]] = defaultdict(list)
         for invoice in sorted(invoices, key=lambda i: (i.due_date, i.invoice_number)):
             if invoice.open_minor == 0:
                 continue
             self.invoices[invoice.invoice_number] = invoice
             self.open[invoice.invoice_number] = invoice.open_minor
             self.by_customer[invoice.customer_id].append(invoice.invoice_number)
+            self.by_amount[invoice.open_minor].append(invoice.invoice_number)
         self.references = refs.ReferenceIndex(
             (i.invoice_number, i.po_number) for i in self.invoices.values()
         )
@@ -206,8 +220,8 @@ class Engine:
     def _families(self, context: _Context) -> set[str]:
         """Every customer whose open items this payment's proposals could have looked at."""
         found = self._payer_families(context)
-        for item in context.listed:
-            found |= self.payers.family(item.invoice.customer_id)
+        for customer_id in {x.invoice.customer_id for x in context.listed} | context.looked_at:
+            found |= self.payers.family(customer_id)
         return found
 
     # -- who paid, what it names -------------------------------------------------------------
@@ -261,6 +275,8 @@ class Engine:
             ]
             if len(hits) > 1:
                 hits = self._narrow(context, hits, line)
+            if len(hits) == 1 and line is not None and scope:
+                hits = self._refit(context, hits[0], line, scope, taken)
             if len(hits) != 1:
                 if hits:
                     context.ambiguous += 1
@@ -279,6 +295,30 @@ class Engine:
                     customer_id, score, "reference", listed.invoice.invoice_number
                 )
 
+    def _refit(
+        self,
+        context: _Context,
+        hit: refs.ReferenceHit,
+        line: AdviceLine,
+        scope: list[str],
+        taken: set[str],
+    ) -> list[refs.ReferenceHit]:
+        """An advice line whose amounts do not fit the invoice its reference names, when
+        exactly one invoice a transposed or mistyped digit away fits them exactly: the payer
+        meant that one ('INV-103393' for 'INV-103339'). Otherwise the hit stands."""
+        wanted = _line_amounts(line)
+        if not wanted or self.open[hit.invoice_number] in wanted:
+            return [hit]
+        fitting = [
+            h
+            for h in self.references.neighbours(hit.reference, scope)
+            if self.open.get(h.invoice_number) in wanted and h.invoice_number not in taken
+        ]
+        if len(fitting) != 1:
+            return [hit]
+        context.refitted += 1
+        return fitting
+
     def _narrow(
         self, context: _Context, hits: list[refs.ReferenceHit], line: AdviceLine | None
     ) -> list[refs.ReferenceHit]:
@@ -288,13 +328,8 @@ class Engine:
         hits = mine or hits
         if len(hits) > 1:
             wanted = {context.payment.amount_minor}
-            if line is not None and line.paid_minor:
-                wanted |= {
-                    line.paid_minor,
-                    line.paid_minor + (line.discount_minor or 0) + (line.deduction_minor or 0),
-                }
-                if line.gross_minor:
-                    wanted.add(line.gross_minor)
+            if line is not None:
+                wanted |= _line_amounts(line)
             fitting = [h for h in hits if self.open[h.invoice_number] in wanted]
             hits = fitting or hits
         return hits
@@ -311,6 +346,8 @@ class Engine:
                 proposals.append(proposal)
         if not proposals or proposals[0].features.get("mismatch", 0) > 0:
             proposals.extend(self._subset_proposals(context))
+        if not proposals and not context.payers:
+            proposals.extend(self._amount_proposals(context))
         unique: dict[frozenset[tuple[str, int]], Proposal] = {}
         for proposal in proposals:
             unique.setdefault(proposal.key, proposal)
@@ -329,14 +366,18 @@ class Engine:
         features: dict[str, float] = {}
         evidence: dict[str, Any] = {}
         if residual < 0:
-            allocations, residual, how = self._shortfall(payment, listed, allocations, -residual)
+            partial_ok = strategy in ("advice", "references")
+            allocations, residual, how = self._shortfall(
+                payment, listed, allocations, -residual, partial_ok
+            )
             evidence["shortfall"] = how
         if residual > 0 and strategy != "subset":
             more = self._more_items(context, {a.invoice_number for a in allocations}, residual)
             if more is not None:
-                allocations.extend(more)
+                allocations.extend(self._full(n) for n in more.keys)
                 residual = 0
-                features["added_by_subset"] = len(more)
+                features.update(more.features)
+                evidence["added_items"] = more.evidence
         if residual > 0:
             limit = payment.amount_minor * self.settings.overpayment_percent // 100
             if residual <= limit:
@@ -399,9 +440,12 @@ class Engine:
         listed: list[_Listed],
         allocations: list[Allocation],
         short: int,
+        partial_ok: bool = False,
     ) -> tuple[list[Allocation], int, str]:
-        """The payment is ``short`` below the listed items: discounts by terms, a bank charge
-        or FX difference on the last invoice, or a deduction on a single invoice."""
+        """The payment is ``short`` below the listed items: discounts by terms (and a bank
+        charge or FX difference beyond them), a bank charge or FX difference on the last
+        invoice, a deduction on a single invoice, or (``partial_ok``: the payer named the one
+        invoice) a part payment that leaves the rest open."""
         discounted = list(allocations)
         taken = 0
         for k, (item, allocation) in enumerate(zip(listed, allocations, strict=False)):
@@ -418,7 +462,7 @@ class Engine:
                 "earned" if earned else "unearned",
             )
             taken += discount
-        if taken and abs(taken - short) <= len(listed):
+        if taken and (abs(taken - short) <= len(listed) or 0 < taken < short):
             rest = short - taken
             if rest == 0:
                 return discounted, 0, "discount"
@@ -444,6 +488,14 @@ class Engine:
             cap = self.open[allocations[last].invoice_number] * self.settings.short_pay_percent
             if short * 100 <= cap:
                 kind, reason = ApplicationKind.SHORT_PAY, "unspecified"
+        if not reason and partial_ok and len(listed) == 1:
+            target = allocations[last]
+            allocations = [
+                Allocation(
+                    target.invoice_number, target.applied_minor - short, 0, ApplicationKind.PARTIAL
+                )
+            ]
+            return allocations, 0, "partial"
         if not reason:
             return allocations, -short, "unexplained"
         target = allocations[last]
@@ -460,21 +512,39 @@ class Engine:
         )
         return allocations, 0, reason
 
-    def _more_items(
-        self, context: _Context, named: set[str], residual: int
-    ) -> list[Allocation] | None:
-        """A lump sum that names only some invoices: the rest of the customer's items that
-        make up exactly ``residual``, when exactly one set does."""
+    def _more_items(self, context: _Context, named: set[str], residual: int) -> _More | None:
+        """A lump sum that names only some invoices (a remittance cut off at the bank's field
+        length, or a list that stops short): the rest of the customer's items that make up
+        exactly ``residual``. First the list's continuation: the items after the last named one
+        in due-date order, a few of them maybe held back; else any one set of items, when
+        exactly one set fits and the search proved it."""
         customer_id = _main_customer(context.listed)
-        items = self._open_amounts(customer_id, exclude=named)
-        if not items:
+        items = self._open_amounts(customer_id, issued_by=context.payment.value_date)
+        last = max((i.rank for i in items if i.key in named), default=-1)
+        rest = [i for i in items if i.key not in named]
+        if not rest:
             return None
-        search = find_subsets(
-            items, residual, residual, limit=2, budget_seconds=self.settings.subset_budget_seconds
-        )
+        after = [i for i in rest if i.rank > last]
+        runs = gapped_runs(after, residual, from_start=True, limit=4) if last >= 0 else []
+        if runs:
+            gaps = len(runs[0].skipped)
+            same = [r for r in runs if len(r.skipped) == gaps]
+            if len(same) == 1:
+                return _More(
+                    runs[0].keys,
+                    {"added_by_subset": len(runs[0].keys), "added_shape": 1.0,
+                     "added_gaps": float(gaps), "added_rivals": float(len(runs) - 1)},
+                    {"how": "continuation", "held_back": list(runs[0].skipped)},
+                )  # fmt: skip
+        search = self._search(rest, residual, residual, 2, time.perf_counter())
         if len(search.solutions) != 1 or not search.complete:
             return None
-        return [self._full(n) for n in search.solutions[0]]
+        keys = search.solutions[0]
+        return _More(
+            keys,
+            {"added_by_subset": float(len(keys)), "added_shape": 2.0},
+            {"how": "only_fitting_set"},
+        )
 
     def _subset_proposals(self, context: _Context) -> list[Proposal]:
         """No usable reference: which of the payer's open items add up to the amount."""
@@ -485,52 +555,130 @@ class Engine:
         customers = [c for c, p in context.payers.items() if p.score >= best - 0.05][:2]
         proposals: list[Proposal] = []
         fee_limit = self._minor(payment.currency, self.settings.bank_fee_limit)
-        # One budget per payment, shared by every search made for it.
-        deadline = time.perf_counter() + self.settings.subset_budget_seconds
         amount = payment.amount_minor
+        charge = max(fee_limit, amount * self.settings.fx_tolerance_bp // 10_000)
+        over = amount * self.settings.overpayment_percent // 100
+        started = time.perf_counter()
         for customer_id in customers:
-            items = self._open_amounts(customer_id)
+            items = self._open_amounts(customer_id, payment.value_date)
             if not items:
                 continue
-
-            def search(among: list[OpenAmount], high: int) -> SubsetSearch:
-                left = max(deadline - time.perf_counter(), 0.0)
-                return find_subsets(among, amount, high, limit=MAX_SUGGESTIONS, budget_seconds=left)
-
-            found = search(items, amount)
+            found = self._search(items, amount, amount, MAX_SUGGESTIONS, started)
+            # An accounts-payable run with a few items held back: looked for only when the
+            # plain search did not settle it (ran out of work, or more than one set fits) and no
+            # single open item is the amount.
+            gapped = []
+            single = bool(found.solutions) and len(found.solutions[0]) == 1
+            if not single and (not found.complete or len(found.solutions) > 1):
+                gapped = [r for r in gapped_runs(items, amount, limit=4) if r.skipped]
+            # Nothing adds up exactly: widen step by step, discounts taken, then a charge or FX
+            # difference kept by the bank, then an overpayment; the settlement names the reason.
             tolerance = "exact"
-            # Discounts and charges widen the search: only when the exact one proved nothing fits.
-            if not found.solutions and found.complete:
-                discounted = self._discounted(items)
-                if discounted is not None:
-                    found = search(discounted, amount)
-                    tolerance = "discount"
-            if not found.solutions and found.complete and fee_limit:
-                found = search(items, amount + fee_limit)
-                tolerance = "charge"
-            for rank, solution in enumerate(found.solutions):
+            discounted = self._discounted(items) if not found.solutions else None
+            ladder = [
+                ("discount", discounted, amount, amount),
+                ("charge", items, amount, amount + charge),
+                ("discount_charge", discounted, amount, amount + charge),
+                ("overpayment", items, amount - over, amount - 1),
+            ]
+            exact_complete = found.complete
+            for step, among, low, high in ladder:
+                if found.solutions:
+                    break
+                if among is not None and low <= high:
+                    found = self._search(among, low, high, MAX_SUGGESTIONS, started)
+                    tolerance = step
+            if not found.solutions:
+                # A deduction taken without a word: the single items the payment falls short of
+                # by no more than a short-pay may be, nearest first.
+                ceiling = amount * 100 // max(100 - self.settings.short_pay_percent, 1)
+                near = sorted(
+                    (i.amount - amount, i.key) for i in items if amount < i.amount <= ceiling
+                )
+                found = SubsetSearch(
+                    tuple((key,) for _, key in near[:3]), len(near) <= 3, False, 0, "single"
+                )
+                tolerance = "short_pay"
+            shared = {
+                "subset_solutions": float(len(found.solutions)),
+                "subset_complete": float(found.complete),
+                "subset_tolerance": float(TOLERANCES.index(tolerance)),
+                "subset_exact_complete": float(exact_complete),
+                "subset_items": float(len(items)),
+                "subset_gapped": float(len(gapped)),
+            }
+            candidates = [
+                (
+                    run.keys,
+                    {"subset_rank": float(rank), "subset_gaps": float(len(run.skipped))},
+                    {"found_by": "run_with_items_held_back", "held_back": list(run.skipped)},
+                )
+                for rank, run in enumerate(gapped)
+            ]
+            candidates.extend(
+                (
+                    solution,
+                    {"subset_rank": float(rank), "subset_run": float(_is_run(items, solution))},
+                    {"found_by": found.strategy},
+                )
+                for rank, solution in enumerate(found.solutions)
+            )
+            for solution, own, how in candidates:
                 listed = [_Listed(self.invoices[n], None, refs.Quality.EXACT) for n in solution]
                 proposal = self._settle(context, listed, "subset")
                 if proposal is None:
                     continue
-                features = dict(proposal.features)
-                features.update(
-                    subset_solutions=float(len(found.solutions)),
-                    subset_complete=float(found.complete),
-                    subset_rank=float(rank),
-                    subset_run=float(_is_run(items, solution)),
-                    subset_tolerance=float(("exact", "discount", "charge").index(tolerance)),
-                    subset_items=float(len(items)),
-                )
+                features = {**proposal.features, **shared, **own}
                 evidence = dict(proposal.evidence)
                 evidence["subset"] = {
-                    "found_by": found.strategy,
+                    **how,
                     "solutions": len(found.solutions),
                     "complete": found.complete,
                     "tolerance": tolerance,
                 }
                 proposals.append(replace(proposal, features=features, evidence=evidence))
         return proposals
+
+    def _amount_proposals(self, context: _Context) -> list[Proposal]:
+        """Nobody is known to have paid and nothing is named (a payment platform, an empty
+        record): the open invoices, of any customer, whose open amount is exactly the amount."""
+        payment = context.payment
+        same = [
+            n
+            for n in self.by_amount.get(payment.amount_minor, ())
+            if self.open[n] == payment.amount_minor
+            and self.invoices[n].issue_date <= payment.value_date
+            and self.invoices[n].currency == payment.currency
+        ]
+        proposals = []
+        for number in same[:MAX_SUGGESTIONS]:
+            invoice = self.invoices[number]
+            context.looked_at.add(invoice.customer_id)
+            proposal = self._settle(context, [_Listed(invoice, None, refs.Quality.EXACT)], "amount")
+            if proposal is not None:
+                features = {**proposal.features, "amount_twins": float(len(same))}
+                proposals.append(replace(proposal, features=features))
+        return proposals
+
+    def _search(
+        self, items: list[OpenAmount], low: int, high: int, limit: int, started: float
+    ) -> SubsetSearch:
+        """One subset search within the work budget (and the safety-net clock from ``started``)."""
+        left = started + self.settings.subset_budget_seconds - time.perf_counter()
+        nodes, sums = self.settings.subset_max_nodes, self.settings.subset_max_sums
+        if any(low <= i.amount <= high for i in items):
+            # One open item is the amount: the search only looks for a rival set, and the
+            # scorer weighs whether it finished (``subset_complete``).
+            nodes, sums = self.settings.subset_rival_nodes, self.settings.subset_rival_sums
+        return find_subsets(
+            items,
+            low,
+            high,
+            limit=limit,
+            budget_seconds=max(left, 0.0),
+            max_nodes=nodes,
+            max_sums=sums,
+        )
 
     def _discounted(self, items: list[OpenAmount]) -> list[OpenAmount] | None:
         changed = False
@@ -546,18 +694,20 @@ class Engine:
                 out.append(item)
         return out if changed else None
 
-    def _open_amounts(
-        self, customer_id: str, exclude: set[str] | frozenset[str] = frozenset()
-    ) -> list[OpenAmount]:
+    def _open_amounts(self, customer_id: str, issued_by: date) -> list[OpenAmount]:
+        """The open items of the customer's family in due-date order (the rank), leaving out
+        items issued after ``issued_by``: a payment cannot be for an invoice not yet sent."""
+        family = self.payers.family(customer_id)
+        invoices, open_ = self.invoices, self.open
         numbers = [
-            n for c in sorted(self.payers.family(customer_id)) for n in self.by_customer.get(c, ())
+            n
+            for c in sorted(family)
+            for n in self.by_customer.get(c, ())
+            if invoices[n].issue_date <= issued_by
         ]
-        numbers.sort(key=lambda n: (self.invoices[n].due_date, n))
-        return [
-            OpenAmount(n, self.open[n], rank)
-            for rank, n in enumerate(numbers)
-            if self.open[n] != 0 and n not in exclude
-        ]
+        if len(family) > 1:  # each customer's list is already in due-date order
+            numbers.sort(key=lambda n: (invoices[n].due_date, n))
+        return [OpenAmount(n, open_[n], rank) for rank, n in enumerate(numbers) if open_[n]]
 
     def _full(self, number: str) -> Allocation:
         amount = self.open[number]
@@ -606,13 +756,28 @@ class Engine:
             "payer_candidates": float(len(context.payers)),
             "strategy": float(STRATEGIES.index(strategy)),
             "invoices": float(len(listed)),
-            "ref_worst_quality": float(max(qualities)) if strategy != "subset" else -1.0,
+            "ref_worst_quality": float(max(qualities))
+            if strategy in ("advice", "references")
+            else -1.0,
             "ref_one_edit": float(sum(q == refs.Quality.ONE_EDIT for q in qualities))
-            if strategy != "subset"
+            if strategy in ("advice", "references")
             else 0.0,
             "refs_unresolved": float(len(context.unresolved)),
+            "refs_refitted": float(context.refitted),
+            "lines_unfit": float(
+                sum(
+                    1
+                    for x in listed
+                    if x.line is not None
+                    and (wanted := _line_amounts(x.line))
+                    and self.open[x.invoice.invoice_number] not in wanted
+                )
+            ),
             "refs_ambiguous": float(context.ambiguous),
             "adjustment_ratio": adjustments / payment.amount_minor,
+            "on_account_ratio": sum(a.applied_minor for a in allocations if not a.invoice_number)
+            / payment.amount_minor,
+            "text_length": float(len(payment.remittance_text)),
             "discount": float(ApplicationKind.DISCOUNT in kinds),
             "short_pay": float(ApplicationKind.SHORT_PAY in kinds),
             "write_off": float(ApplicationKind.WRITE_OFF in kinds),
@@ -698,6 +863,8 @@ class Engine:
             reason = ExceptionReason.AMOUNT_MISMATCH
         elif probability >= self.scorer.threshold and runner_up < 0.5:
             return Decision(payment.payment_id, best, probability, None, tuple(ranked), evidence)
+        elif not context.payers and best.strategy == "amount":
+            reason = ExceptionReason.UNKNOWN_PAYER
         elif len(ranked) > 1 and runner_up >= 0.5 * probability:
             reason = ExceptionReason.AMBIGUOUS
         else:
@@ -753,6 +920,20 @@ def _main_customer(listed: Sequence[_Listed]) -> str:
     for item in listed:
         counts[item.invoice.customer_id] += 1
     return max(counts, key=lambda c: (counts[c], c)) if counts else ""
+
+
+def _line_amounts(line: AdviceLine) -> set[int]:
+    """The open amounts an advice line can be for: what it paid, before its discount and
+    deduction, and its gross."""
+    if not line.paid_minor:
+        return set()
+    wanted = {
+        line.paid_minor,
+        line.paid_minor + (line.discount_minor or 0) + (line.deduction_minor or 0),
+    }
+    if line.gross_minor:
+        wanted.add(line.gross_minor)
+    return wanted
 
 
 def _is_run(items: Sequence[OpenAmount], solution: Sequence[str]) -> bool:
@@ -833,7 +1014,11 @@ FEATURES = (
     "ref_one_edit",
     "refs_unresolved",
     "refs_ambiguous",
+    "refs_refitted",
+    "lines_unfit",
     "adjustment_ratio",
+    "on_account_ratio",
+    "text_length",
     "adjustments_declared",
     "adjustments_inferred",
     "discount",
@@ -852,12 +1037,19 @@ FEATURES = (
     *(f"payer_by_{s}" for s in SOURCES),
     "mismatch",
     "added_by_subset",
+    "added_shape",
+    "added_gaps",
+    "added_rivals",
     "subset_solutions",
     "subset_complete",
     "subset_rank",
     "subset_run",
     "subset_tolerance",
     "subset_items",
+    "subset_gapped",
+    "subset_gaps",
+    "subset_exact_complete",
+    "amount_twins",
     "proposals",
     "suspected_duplicate",
 )

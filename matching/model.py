@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from typing import Any
 
 from ledger.records import ApplicationKind, ExceptionReason
@@ -159,8 +160,9 @@ class DiscountTerms:
     percent: Decimal
     days: int
 
-    @classmethod
-    def parse(cls, terms: str) -> DiscountTerms | None:
+    @staticmethod
+    @lru_cache(maxsize=4096)
+    def parse(terms: str) -> DiscountTerms | None:
         """'2/10 NET 30', '2% 10 NET 30', '1.5/15 N30' -> terms; anything else -> None."""
         found = _DISCOUNT_TERMS.search(terms)
         if not found:
@@ -168,7 +170,7 @@ class DiscountTerms:
         percent, days = Decimal(found.group(1)), int(found.group(2))
         if not (Decimal(0) < percent < Decimal(50)) or days <= 0:
             return None
-        return cls(percent, days)
+        return DiscountTerms(percent, days)
 
     def discount(self, open_minor: int) -> int:
         """The discount on ``open_minor``, rounded half up to the minor unit."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 # Legal forms, after punctuation is folded ('L.P.' -> 'l p', 'B.V.' -> 'b v').
 _LEGAL_FORMS = (
@@ -102,6 +103,7 @@ def fold(name: str) -> str:
     return _NOT_WORD.sub(" ", text).strip()
 
 
+@lru_cache(maxsize=1 << 16)
 def compact(name: str) -> str:
     """The comparison key of a company name: folded, abbreviations spelled out, legal-form
     suffixes removed.

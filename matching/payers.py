@@ -181,18 +181,30 @@ class PayerIndex:
 
     def in_text(self, text: str) -> list[PayerCandidate]:
         """Customers named inside free text ('ACH CREDIT SUMMIT GLASS GRO PAYMENT'): the words
-        left once references and boilerplate are taken out, read as a (maybe cut) name."""
-        words = [
-            w
-            for w in _WORD.findall(text)
-            if w.casefold() not in _BOILERPLATE and not any(c.isdigit() for c in w)
-        ]
-        if len(" ".join(words)) < MIN_PREFIX:
-            return []
-        return [
-            PayerCandidate(c.customer_id, round(c.score * 0.95, 4), c.source, c.detail)
-            for c in self.by_name(" ".join(words))
-        ]
+        left once references and boilerplate are taken out, read as a (maybe cut) name.
+
+        Banks often write the name twice around a boilerplate word ('ACME TOOLS PAYMENT ACME
+        TOOLS INC'), so each stretch between boilerplate is read on its own as well as all the
+        name words together; a customer keeps its best reading.
+        """
+        stretches: list[list[re.Match[str]]] = [[]]
+        for word in _WORD.finditer(text):
+            if word[0].casefold() in _BOILERPLATE or any(c.isdigit() for c in word[0]):
+                stretches.append([])
+            else:
+                stretches[-1].append(word)
+        readings = [text[s[0].start() : s[-1].end()] for s in stretches if s]
+        if len(readings) > 1:
+            readings.append(" ".join(w[0] for s in stretches for w in s))
+        found: dict[str, PayerCandidate] = {}
+        for reading in readings:
+            if len(reading) < MIN_PREFIX:
+                continue
+            for c in self.by_name(reading):
+                score = round(c.score * 0.95, 4)
+                if c.customer_id not in found or found[c.customer_id].score < score:
+                    found[c.customer_id] = PayerCandidate(c.customer_id, score, c.source, c.detail)
+        return sorted(found.values(), key=lambda c: -c.score)
 
     def _owners(self, folded: str) -> set[str]:
         return self._names.get(folded, set()) | self._aliases.get(folded, set())

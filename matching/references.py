@@ -150,6 +150,16 @@ class ReferenceIndex:
             return self._hits(reference, found, Quality.PO)
         return self._one_edit(reference, read or plain, within)
 
+    def neighbours(self, reference: str, within: Sequence[str]) -> list[ReferenceHit]:
+        """Open invoices among ``within`` one edit away from ``reference`` (itself excluded):
+        the other numbers a mistyped reference may have meant."""
+        plain = core(reference)
+        return [
+            h
+            for h in self._one_edit(reference, ocr_core(reference) or plain, within)
+            if self._core_of.get(h.invoice_number) != plain
+        ]
+
     def _one_edit(
         self, reference: str, observed: str, within: Sequence[str] | None
     ) -> list[ReferenceHit]:

@@ -19,8 +19,13 @@ class MatchSettings(BaseSettings):
     in percent of an invoice, taken as a short-pay rather than a mismatch. overpayment_percent:
     largest excess, in percent of the payment, put on account. duplicate_window_days: how close
     two identical payments must be to suspect a duplicate. advice_window_days: how far apart an
-    advice's date and its payment's value date may be. subset_budget_seconds: time for one
-    subset-sum search of one payment (all its searches together).
+    advice's date and its payment's value date may be. subset_max_nodes: branch-and-bound nodes one
+    subset-sum search may visit; subset_max_sums: half-subset sums meet-in-the-middle may
+    enumerate (small customers are searched exhaustively this way); subset_rival_nodes and
+    subset_rival_sums: the smaller budgets to look for a rival set when one open item is the
+    amount. Budgets are counted in work,
+    not time, so a run decides the same on a busy machine as on an idle one;
+    subset_budget_seconds is only a safety net for one payment's searches together.
     """
 
     model_config = SettingsConfigDict(env_prefix="ARPILOT_MATCH_", extra="ignore")
@@ -33,4 +38,8 @@ class MatchSettings(BaseSettings):
     overpayment_percent: int = Field(default=10, ge=0, le=100)
     duplicate_window_days: int = Field(default=10, ge=0)
     advice_window_days: int = Field(default=45, ge=0)
-    subset_budget_seconds: float = Field(default=0.002, gt=0)
+    subset_max_nodes: int = Field(default=500, ge=1)
+    subset_max_sums: int = Field(default=1 << 15, ge=1)
+    subset_rival_nodes: int = Field(default=64, ge=1)
+    subset_rival_sums: int = Field(default=1 << 12, ge=1)
+    subset_budget_seconds: float = Field(default=0.5, gt=0)

@@ -85,6 +85,7 @@ def find_subsets(
     limit: int = 2,
     budget_seconds: float = 0.05,
     max_nodes: int = 2_000_000,
+    max_sums: int | None = None,
 ) -> SubsetSearch:
     """Up to ``limit`` distinct non-empty subsets of ``items`` whose sum lies in ``[low, high]``.
 
@@ -98,7 +99,10 @@ def find_subsets(
     Two open items with the same amount are two different solutions: that is real ambiguity. The
     search stops at ``budget_seconds`` of wall-clock time or ``max_nodes`` nodes, whichever comes
     first, and then reports ``exhausted_budget=True, complete=False`` unless ``limit`` solutions
-    were already found. Raises :class:`InputError` for repeated keys or a ``limit`` below 1 and
+    were already found. ``max_sums`` (default ``max_nodes``) caps the half-subset sums
+    meet-in-the-middle may enumerate: they are cheap array work, so a caller may allow many more
+    of them than branch-and-bound nodes. A budget in work rather than time makes the answer the
+    same on a busy machine as on an idle one. Raises :class:`InputError` for repeated keys or a ``limit`` below 1 and
     :class:`MoneyError` for an amount that is not an integer.
     """
     _validate(items, low, high, limit)
@@ -126,7 +130,8 @@ def find_subsets(
         sorted_bits = min(n // 2, _SORTED_SIDE_MAX_BITS)
         if (
             n <= MITM_MAX_ITEMS
-            and (1 << sorted_bits) + (1 << (n - sorted_bits)) <= max_nodes
+            and (1 << sorted_bits) + (1 << (n - sorted_bits))
+            <= (max_nodes if max_sums is None else max_sums)
             and invoices - credits < _INT64_SAFE
         ):
             complete, nodes = _meet_in_the_middle(
@@ -374,3 +379,83 @@ def _branch_and_bound(
                 return False, nodes
             checkpoint = min(nodes + _CLOCK_EVERY, max_nodes)
     return True, nodes
+
+
+@dataclass(frozen=True, slots=True)
+class GappedRun:
+    """A run of open items in rank order that pays ``target`` once ``skipped`` items inside it
+    are left out: what an accounts-payable run looks like when a few items are held back.
+
+    keys: the items paid, in rank order; start: rank position (in the searched list) of the
+    window's first item; skipped: the items inside the window that were not paid.
+    """
+
+    keys: tuple[str, ...]
+    skipped: tuple[str, ...]
+    start: int
+
+
+MAX_GAPPED_ITEMS = 150
+"""Longest list searched for gapped runs: one gap costs a dict lookup per window (n²/2)."""
+
+
+def gapped_runs(
+    items: Sequence[OpenAmount],
+    target: int,
+    *,
+    max_gaps: int = 2,
+    from_start: bool = False,
+    limit: int = 8,
+) -> list[GappedRun]:
+    """Runs in rank order (at least two items paid) that sum to exactly ``target`` once at most
+    ``max_gaps`` items inside them are left out; fewest gaps first, then fewest items, then the
+    oldest start. At most ``limit`` are listed.
+
+    ``from_start``: every window starts at the first item (the continuation of a list that was
+    cut off, or "the oldest items, a few held back"), and the first item itself may be a gap.
+    Otherwise any window may hold one gap, and two gaps are looked for only in windows that start
+    at the oldest item: the search stays O(n²) and the shapes stay ones a payer really makes.
+    A gap is never at a window's end: that would be a shorter window.
+    """
+    ordered = sorted(items, key=lambda item: (item.rank, item.key))[:MAX_GAPPED_ITEMS]
+    amounts = [item.amount for item in ordered]
+    n = len(amounts)
+    prefix = [0]
+    for amount in amounts:
+        prefix.append(prefix[-1] + amount)
+    where: dict[int, list[int]] = {}
+    for position, amount in enumerate(amounts):
+        where.setdefault(amount, []).append(position)
+
+    # (gaps, items paid, start, stop, skipped positions); the window is start..stop inclusive
+    found: list[tuple[int, int, int, int, tuple[int, ...]]] = []
+
+    def inside(value: int, first: int, last: int) -> list[int]:
+        """Positions of ``value`` in ``first..last`` inclusive."""
+        positions = where.get(value, [])
+        return positions[
+            bisect.bisect_left(positions, first) : bisect.bisect_right(positions, last)
+        ]
+
+    for start in [0] if from_start else range(n):
+        first_gap = start if from_start else start + 1
+        for stop in range(start + 1, n):
+            excess = prefix[stop + 1] - prefix[start] - target
+            length = stop - start + 1
+            if excess == 0:
+                found.append((0, length, start, stop, ()))
+                continue
+            if max_gaps >= 1 and length >= 3:
+                for k in inside(excess, first_gap, stop - 1):
+                    found.append((1, length - 1, start, stop, (k,)))
+            if max_gaps >= 2 and length >= 4 and (from_start or start == 0):
+                for k in range(first_gap, stop - 1):
+                    for m in inside(excess - amounts[k], k + 1, stop - 1):
+                        found.append((2, length - 2, start, stop, (k, m)))
+            if len(found) > 4 * limit + 64:
+                found = sorted(found)[:limit]
+    runs = []
+    for _, _, start, stop, skipped in sorted(found)[:limit]:
+        keys = tuple(ordered[p].key for p in range(start, stop + 1) if p not in skipped)
+        runs.append(GappedRun(keys, tuple(ordered[p].key for p in skipped), start))
+    return runs

@@ -90,6 +90,28 @@ def import_erp(
         )
 
 
+@app.command("import-history")
+def import_history_cmd(
+    ctx: typer.Context,
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="Past payments, CSV or Parquet: payment_id, customer_id, payer_name, payer_account."
+        ),
+    ],
+) -> None:
+    """Learn from past cash applications which bank accounts and payer names stand for which
+    customers; all or nothing, one audit entry."""
+    from pipelines.history_import import import_history
+
+    summary = import_history(file, _settings(ctx))
+    typer.echo(
+        f"{file.name}: {summary.rows:,} past payments: learned {summary.accounts:,} bank "
+        f"account(s) and {summary.aliases:,} payer name(s); {summary.unknown_customers:,} of "
+        "customers the ledger does not hold"
+    )
+
+
 @app.command()
 def status(
     ctx: typer.Context,
@@ -389,6 +411,12 @@ def train_matcher(
     with_ledger: Annotated[
         bool, typer.Option(help="Also learn from this ledger's resolved exceptions.")
     ] = True,
+    customers: Annotated[int, typer.Option(help="Customers per world.")] = 60,
+    months: Annotated[int, typer.Option(help="Months per world.")] = 6,
+    work: Annotated[
+        Path | None,
+        typer.Option(help="Keep the written and ingested worlds here and reuse them next time."),
+    ] = None,
 ) -> None:
     """Train the match scorer on simulated worlds and the ledger's analyst decisions;
     calibrate and set its threshold on held-out worlds."""
@@ -403,10 +431,12 @@ def train_matcher(
         with open_ledger(settings.ledger_path, read_only=True) as con:
             own = ledger_labels(con)
     presets = ("realistic", "hard")
-    specs = [WorldSpec(seed + k, presets[k % 2]) for k in range(worlds + held_out)]
+    specs = [
+        WorldSpec(seed + k, presets[k % 2], customers, months) for k in range(worlds + held_out)
+    ]
     target = out or settings.home / "models" / "match_scorer"
     scorer, choice, counts = train_on_worlds(
-        specs[:worlds], specs[worlds:], target, MatchSettings().target_precision, own
+        specs[:worlds], specs[worlds:], target, MatchSettings().target_precision, own, work
     )
     typer.echo(
         f"scorer {scorer.version}: {sum(counts.values()):,} labelled proposals; threshold "

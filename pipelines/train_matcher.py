@@ -5,8 +5,9 @@ every proposal is labelled against the world's ground truth."""
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ledger.db import open_ledger
@@ -15,7 +16,14 @@ from matching.scoring import LightGBMScorer, RuleScorer
 from matching.settings import MatchSettings
 from matching.store import build_engine, load_advices, load_payments
 from matching.training import LabelledProposal, ThresholdChoice, fit_scorer
-from pipelines.worlds import ledger_links, load_world, proposal_is_right, read_truth
+from pipelines.history_import import import_history
+from pipelines.worlds import (
+    TruePayment,
+    ledger_links,
+    load_world,
+    proposal_is_right,
+    read_truth,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +50,34 @@ def make_world(spec: WorldSpec, out: Path) -> Path:
     return out
 
 
+def prepared_world(spec: WorldSpec, root: Path) -> tuple[Path, Path, Path]:
+    """The world of ``spec`` written and ingested under ``root``/name, or the one already
+    there: writing and ingesting (OCR of scanned advices included) is most of the cost of
+    training, and a world's files and ledgers do not depend on the engine.
+
+    Returns the world's folder, its ledger as a new user has it (``home``: open items and bank
+    files only) and the same ledger once the world's past payments were imported
+    (``history``: bank accounts and payer names learned).
+    """
+    base = root / spec.name
+    world, home, history, ready = base / "world", base / "home", base / "history", base / "loaded"
+    if not ready.exists():
+        for stale in (world, home, history):
+            if stale.exists():
+                shutil.rmtree(stale)
+        make_world(spec, world)
+        load_world(world, home)
+        ready.write_text("written and ingested\n")
+    if not (history / "ledger.duckdb").exists():
+        shutil.copytree(home, history, dirs_exist_ok=True)
+        import_history(world / "history" / "payments.csv", LedgerSettings(home=history))
+    return world, home, history
+
+
 def labelled_proposals(world: Path, home: Path, prefix: str = "") -> list[LabelledProposal]:
-    """Load ``world`` into a fresh ledger at ``home``, match it with the rules and label every
-    proposal the engine made against the truth (payments it cannot place are left out)."""
-    load_world(world, home)
+    """Match the ledger at ``home`` (``world`` ingested, nothing applied) with the rules and
+    label every proposal the engine made against the truth (payments it cannot place are left
+    out). The ledger is only read."""
     truth = read_truth(world)
     settings = LedgerSettings(home=home)
     with open_ledger(settings.ledger_path, read_only=True) as con:
@@ -54,16 +86,29 @@ def labelled_proposals(world: Path, home: Path, prefix: str = "") -> list[Labell
         links = ledger_links(con, truth)
         decisions = engine.run(waiting, load_advices(con))
     rows = []
+    applied: set[str] = set()
+    roles: dict[str, TruePayment] = {}
     for decision in decisions:
         simulated = links.get(decision.payment_id)
         if simulated is None:
             continue
+        true = roles.get(simulated, truth[simulated])
+        original = truth[simulated].duplicate_of
+        if original and original not in applied:
+            # The copy came first (or its original was held): paying the original's items is
+            # right for it, as the evaluation counts it; if it is applied, the original
+            # becomes the copy.
+            true = replace(truth[original], payment_id=simulated)
+            if decision.applied is not None:
+                roles[original] = replace(truth[simulated], payment_id=original)
+        if decision.applied is not None:
+            applied.add(simulated)
         for proposal, _ in decision.ranked:
             rows.append(
                 LabelledProposal(
                     f"{prefix}{decision.payment_id}",
                     proposal.features,
-                    proposal_is_right(proposal, truth[simulated]),
+                    proposal_is_right(proposal, true),
                 )
             )
     return rows
@@ -75,16 +120,21 @@ def train_on_worlds(
     out: Path,
     target_precision: float,
     own: list[LabelledProposal] | None = None,
+    work: Path | None = None,
 ) -> tuple[LightGBMScorer, ThresholdChoice, dict[str, int]]:
     """Train on ``train`` worlds (and ``own``: the ledger's analyst decisions), calibrate and
-    pick the threshold on ``held_out`` worlds."""
+    pick the threshold on ``held_out`` worlds. ``work``: where worlds are kept for the next
+    training (default: a temporary folder, removed after)."""
     counts: dict[str, int] = {"analyst decisions": len(own or [])}
     with tempfile.TemporaryDirectory(prefix="arpilot-train-") as tmp:
+        root = work or Path(tmp)
         sets: list[list[LabelledProposal]] = [[], []]
         for k, specs in enumerate((train, held_out)):
             for spec in specs:
-                world = make_world(spec, Path(tmp) / spec.name / "world")
-                rows = labelled_proposals(world, Path(tmp) / spec.name / "home", f"{spec.name}/")
+                # Each world twice: as a new user sees it, and with its history imported.
+                world, home, history = prepared_world(spec, root)
+                rows = labelled_proposals(world, home, f"{spec.name}/")
+                rows += labelled_proposals(world, history, f"{spec.name}+history/")
                 counts[spec.name] = len(rows)
                 sets[k].extend(rows)
     trained_on = (

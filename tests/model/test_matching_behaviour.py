@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from ledger.records import ApplicationKind, ExceptionReason
 from matching.engine import Engine
-from matching.model import Advice, AdviceLine, IncomingPayment, OpenInvoice
+from matching.model import Advice, AdviceLine, Decision, IncomingPayment, OpenInvoice
 from matching.payers import PayerIndex
 from matching.scoring import RuleScorer
 
@@ -170,6 +170,101 @@ def test_a_mistyped_reference_is_suggested_first() -> None:
     decision = _engine().decide(_pay(230_050, "Acme Widgets", "INV-100020"))
     assert decision.ranked, decision
     assert decision.ranked[0][0].invoices == ("INV-100002",)
+
+
+def _ledger(customer: str, amounts: list[int], first: int = 500_001) -> list[OpenInvoice]:
+    """One customer's invoices, one a day older than the next, numbered upwards."""
+    return [
+        _invoice(f"INV-{first + k}", customer, amount, days_old=40 - k)
+        for k, amount in enumerate(amounts)
+    ]
+
+
+def _suggested(decision: Decision) -> list[frozenset[tuple[str, int]]]:
+    return [proposal.key for proposal, _ in decision.ranked]
+
+
+def test_a_remittance_cut_off_is_completed_by_the_items_after_it() -> None:
+    book = _ledger("C100", [10_000, 20_000, 30_000, 40_000, 55_000, 60_000, 70_000, 81_000])
+    # The text names the first two; the payer paid the next three, holding back 40_000.
+    amount = 10_000 + 20_000 + 30_000 + 55_000 + 60_000
+    decision = _engine(book).decide(_pay(amount, "Acme Widgets", "INV 500001 500002"))
+    best = decision.ranked[0][0]
+    assert set(best.invoices) == {
+        "INV-500001",
+        "INV-500002",
+        "INV-500003",
+        "INV-500005",
+        "INV-500006",
+    }
+    assert best.evidence["added_items"] == {"how": "continuation", "held_back": ["INV-500004"]}
+
+
+def test_a_payment_run_with_an_item_held_back_is_suggested() -> None:
+    amounts = [10_007, 20_011, 30_013, 40_017, 50_021, 60_023, 70_029, 80_031]
+    book = _ledger("C100", amounts)
+    amount = sum(amounts[:6]) - 30_013
+    decision = _engine(book).decide(_pay(amount, "Acme Widgets"))
+    assert any(
+        p.evidence["subset"].get("held_back") == ["INV-500003"] for p, _ in decision.ranked
+    ), decision.ranked
+
+
+def test_a_discount_and_a_bank_charge_without_remittance_are_both_named() -> None:
+    book = [_invoice("INV-700001", "C200", 401_446, days_old=18, terms="2/10 NET 30")]
+    # 2% of 4,014.46 is 80.29 (taken late), and the bank kept 15.00.
+    decision = _engine(book).decide(_pay(401_446 - 8_029 - 1_500, "Borealis Trading"))
+    (allocation,) = decision.ranked[0][0].allocations
+    assert allocation.applied_minor == 401_446 - 8_029 - 1_500
+    assert allocation.adjustment_minor == 8_029 + 1_500
+    assert allocation.reason == "unearned;bank_fee"
+
+
+def test_an_overpayment_without_remittance_goes_on_account() -> None:
+    book = [_invoice("INV-700002", "C300", 258_213)]
+    decision = _engine(book).decide(_pay(269_110, "Cobalt and Sons"))
+    assert frozenset({("INV-700002", 258_213), ("", 10_897)}) in _suggested(decision)
+
+
+def test_a_part_payment_of_a_named_invoice_leaves_the_rest_open() -> None:
+    book = [_invoice("INV-700003", "C300", 916_758)]
+    decision = _engine(book).decide(_pay(366_703, "Cobalt and Sons", "INV-700003"))
+    (allocation,) = decision.ranked[0][0].allocations
+    assert (allocation.kind, allocation.applied_minor, allocation.adjustment_minor) == (
+        ApplicationKind.PARTIAL,
+        366_703,
+        0,
+    )
+
+
+def test_an_unknown_payer_gets_the_invoices_of_exactly_its_amount_as_suggestions() -> None:
+    decision = _engine().decide(_pay(77_700, "PAYMENT PLATFORM INC"))
+    assert decision.applied is None
+    assert decision.reason is ExceptionReason.UNKNOWN_PAYER
+    assert _suggested(decision) == [frozenset({("INV-300001", 77_700)})]
+
+
+def test_an_advice_line_that_fits_the_invoice_a_digit_away_is_taken_for_it() -> None:
+    book = [
+        _invoice("INV-103393", "C100", 134_200),
+        _invoice("INV-103339", "C100", 157_221),
+        _invoice("INV-103391", "C100", 30_204),
+    ]
+    lines = (
+        AdviceLine("INV-103393", 157_221, 157_221, None, None, ""),  # digits swapped
+        AdviceLine("INV-103391", 30_204, 30_204, None, None, ""),
+    )
+    advice = Advice("ADV-9", "Acme Widgets", "", DAY, "USD", 187_425, 0.9, "", lines)
+    decision = _engine(book).decide(_pay(187_425, "ACME WIDGETS"), [advice])
+    best = decision.ranked[0][0]
+    assert best.key == frozenset({("INV-103339", 157_221), ("INV-103391", 30_204)})
+    assert best.features["refs_refitted"] == 1
+
+
+def test_an_invoice_issued_after_the_payment_is_never_proposed_for_it() -> None:
+    later = _invoice("INV-700004", "C100", 12_345, days_old=-3)
+    decision = _engine([*BOOK, later]).decide(_pay(12_345, "Acme Widgets"))
+    assert all("INV-700004" not in p.invoices for p, _ in decision.ranked)
 
 
 @settings(max_examples=40, deadline=None)

@@ -1,0 +1,68 @@
+"""Runs of open items with a few held back, checked against a brute-force twin."""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from matching.subset import GappedRun, OpenAmount, gapped_runs
+
+
+def every_gapped_run(
+    items: list[OpenAmount], target: int, from_start: bool
+) -> set[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """All shapes the documented rules allow, by looking at every window and every gap set."""
+    keys = [i.key for i in items]
+    found = set()
+    for start in [0] if from_start else range(len(items)):
+        for stop in range(start + 1, len(items)):
+            window = range(start, stop + 1)
+            inner = range(start if from_start else start + 1, stop)
+            most = 2 if (from_start or start == 0) else 1
+            for gaps in range(most + 1):
+                for skipped in combinations(inner, gaps):
+                    paid = [p for p in window if p not in skipped]
+                    if len(paid) >= 2 and sum(items[p].amount for p in paid) == target:
+                        found.add((tuple(keys[p] for p in paid), tuple(keys[p] for p in skipped)))
+    return found
+
+
+def _shape(run: GappedRun) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    return run.keys, run.skipped
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    # Open items are never zero: the engine leaves settled items out.
+    st.lists(st.integers(min_value=-300, max_value=900).filter(bool), min_size=1, max_size=9),
+    st.integers(min_value=0, max_value=4),
+    st.integers(min_value=0, max_value=3),
+    st.booleans(),
+)
+def test_gapped_runs_are_exactly_the_ones_the_twin_finds(
+    amounts: list[int], first: int, count: int, from_start: bool
+) -> None:
+    items = [OpenAmount(f"I{k}", a, k) for k, a in enumerate(amounts)]
+    chosen = items[first : first + count + 2]
+    target = sum(i.amount for i in chosen) if len(chosen) >= 2 else 1234
+    twin = every_gapped_run(items, target, from_start)
+    runs = gapped_runs(items, target, from_start=from_start, limit=10_000)
+    assert {_shape(r) for r in runs} == twin
+    order = [(len(r.skipped), len(r.keys), r.start) for r in runs]
+    assert order == sorted(order)
+
+
+def test_a_list_cut_short_continues_with_the_next_items_one_held_back() -> None:
+    items = [OpenAmount(f"INV-{k}", 100 * (k + 1), k) for k in range(8)]
+    # 100 + 200 + 400 + 500: INV-2 held back
+    runs = gapped_runs(items, 1_200, from_start=True)
+    assert runs[0] == GappedRun(("INV-0", "INV-1", "INV-3", "INV-4"), ("INV-2",), 0)
+
+
+def test_the_limit_keeps_the_fewest_gaps() -> None:
+    items = [OpenAmount(f"K{k}", 10, k) for k in range(12)]
+    runs = gapped_runs(items, 30, limit=3)
+    assert len(runs) == 3
+    assert all(not r.skipped for r in runs)

@@ -1,0 +1,43 @@
+"""Who paid: payer names found in the free text banks write."""
+
+from __future__ import annotations
+
+import pytest
+
+from matching.payers import PayerIndex
+
+INDEX = PayerIndex(
+    [
+        ("C1", "Polar Marine Works LLC", None),
+        ("C2", "Helix Plastics Enterprises Co", None),
+        ("C3", "Atlas Outfitters Products L.P.", None),
+        ("C4", "Summit Glass Group", None),
+        ("C5", "Polar Marine Supply", None),
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "customer"),
+    [
+        ("POLAR MARINE WORKS PAYMENT POLAR MARINE WORKS LLC", "C1"),
+        ("HELIX PLASTICS ENT PAYMENT HELIX PLASTICS ENTERPRISES CO", "C2"),
+        ("ATLAS OUTFITTERS P PAYMENT Atlas Outfitters Products L.P.", "C3"),
+        ("ACH CREDIT SUMMIT GLASS GRO PAYMENT", "C4"),
+        ("PMT INV-100231 SUMMIT GLASS GROUP", "C4"),
+    ],
+)
+def test_a_name_written_around_boilerplate_is_found(text: str, customer: str) -> None:
+    found = INDEX.in_text(text)
+    assert found and found[0].customer_id == customer
+    assert found[0].score < 1.0  # read from free text: never as sure as a named payer
+
+
+@pytest.mark.parametrize("text", ["COUPA PAY", "ACH CREDIT BILL.COM", "PAYMENT 4711", ""])
+def test_text_that_names_no_customer_finds_nobody(text: str) -> None:
+    assert INDEX.in_text(text) == []
+
+
+def test_a_prefix_two_customers_share_is_at_most_a_weak_fuzzy_guess() -> None:
+    found = INDEX.in_text("ACH CREDIT POLAR MARINE")
+    assert all(c.source == "fuzzy_name" and c.score < 0.8 for c in found)
