@@ -76,67 +76,78 @@ def _score(doc: RemittanceDocument) -> dict[str, Any]:
         return {"seconds": time.perf_counter() - start, "pages": 1, "error": str(exc), "fields": []}
     seconds = time.perf_counter() - start
     advice = extraction.advice
-    fields: list[tuple[str, bool, float]] = []
+    fields: list[tuple[str, bool, float, str, str]] = []  # kind, exact, confidence, truth, read
     if advice is None:
         return {"seconds": seconds, "pages": 1, "error": "no advice", "fields": []}
     for k, truth in enumerate(doc.lines):
         got = advice.lines[k] if k < len(advice.lines) else None
+        read = got.reference.text if got else ""
         fields.append(
-            (
-                "reference",
-                got is not None and got.reference.text == truth.reference,
-                got.reference.confidence if got else 0.0,
-            )
-        )
+            ("reference", read == truth.reference, got.reference.confidence if got else 0.0,
+             truth.reference, read)
+        )  # fmt: skip
+        paid = got.paid.minor if got is not None and got.paid is not None else None
         fields.append(
-            (
-                "amount paid",
-                got is not None and got.paid is not None and got.paid.minor == truth.paid_minor,
-                got.confidence if got else 0.0,
-            )
-        )
+            ("amount paid", paid == truth.paid_minor, got.confidence if got else 0.0,
+             str(truth.paid_minor), str(paid))
+        )  # fmt: skip
     for extra in advice.lines[len(doc.lines) :]:
-        fields.append(("reference", False, extra.confidence))  # an invented line is an error
+        # an invented line is an error
+        fields.append(("reference", False, extra.confidence, "", extra.reference.text))
     if doc.kind != "csv":
-        total_ok = advice.total is not None and advice.total.minor == doc.total_minor
+        total = advice.total.minor if advice.total is not None else None
         fields.append(
-            ("total", total_ok, advice.total_field.confidence if advice.total_field else 0.0)
-        )
+            ("total", total == doc.total_minor,
+             advice.total_field.confidence if advice.total_field else 0.0,
+             str(doc.total_minor), str(total))
+        )  # fmt: skip
     if doc.kind not in ("csv", "email"):
-        payer_ok = advice.payer is not None and normalised(advice.payer.text) == normalised(
-            doc.payer_name
-        )
-        fields.append(("payer", payer_ok, advice.payer.confidence if advice.payer else 0.0))
-        date_ok = advice.payment_date == doc.payment_date
+        payer = advice.payer.text if advice.payer is not None else ""
         fields.append(
-            (
-                "payment date",
-                date_ok,
-                advice.payment_date_field.confidence if advice.payment_date_field else 0.0,
-            )
-        )
+            ("payer", normalised(payer) == normalised(doc.payer_name),
+             advice.payer.confidence if advice.payer else 0.0, doc.payer_name, payer)
+        )  # fmt: skip
+        fields.append(
+            ("payment date", advice.payment_date == doc.payment_date,
+             advice.payment_date_field.confidence if advice.payment_date_field else 0.0,
+             str(doc.payment_date), str(advice.payment_date))
+        )  # fmt: skip
     return {"seconds": seconds, "pages": advice.pages, "error": "", "fields": fields}
 
 
-def run(per_condition: int = 40) -> str:
-    chosen = documents(per_condition)
+def _results(
+    per_condition: int, seed: int, only: str = ""
+) -> list[tuple[str, RemittanceDocument, dict[str, Any]]]:
+    chosen = [(label, doc) for label, doc in documents(per_condition, seed) if only in label]
     with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         results = list(pool.map(_score, [doc for _, doc in chosen], chunksize=2))
+    return [(label, doc, result) for (label, doc), result in zip(chosen, results, strict=True)]
+
+
+def run(per_condition: int = 40, seed: int = 5) -> str:
+    return _report(_results(per_condition, seed), per_condition)
+
+
+def _report(
+    results: list[tuple[str, RemittanceDocument, dict[str, Any]]], per_condition: int
+) -> str:
     by_label: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for (label, _), result in zip(chosen, results, strict=True):
+    for label, _, result in results:
         by_label[label].append(result)
     kinds = ("reference", "amount paid", "total", "payer", "payment date")
     rows = []
     for label, *_ in CONDITIONS:
         items = by_label[label]
+        if not items:
+            continue
         fields = [f for r in items for f in r["fields"]]
         per_kind = []
         for kind in kinds:
-            scored = [ok for name, ok, _ in fields if name == kind]
+            scored = [field[1] for field in fields if field[0] == kind]
             per_kind.append(f"{100 * sum(scored) / len(scored):.1f}%" if scored else "—")
-        wrong = [conf for _, ok, conf in fields if not ok]
+        wrong = [field[2] for field in fields if not field[1]]
         flagged = sum(conf < LOW_CONFIDENCE for conf in wrong)
-        all_ok = sum(ok for _, ok, _ in fields)
+        all_ok = sum(field[1] for field in fields)
         per_page = median([r["seconds"] / max(r["pages"], 1) for r in items])
         errors = sum(bool(r["error"]) for r in items)
         rows.append(
@@ -163,3 +174,29 @@ def run(per_condition: int = 40) -> str:
             *rows,
         ]
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the accuracy table for other documents than the benchmark's, with every wrong
+    field: what was rendered, what was read, and how sure the reading was."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--per-condition", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=5, help="world and sampling seed")
+    parser.add_argument("--only", default="", help="conditions whose label contains this")
+    args = parser.parse_args(argv)
+    results = _results(args.per_condition, args.seed, args.only)
+    print(_report(results, args.per_condition))
+    for label, doc, result in results:
+        if result["error"]:
+            print(f"{label} | {doc.document_id} | failed: {result['error']}")
+        for kind, ok, confidence, truth, read in result["fields"]:
+            if not ok:
+                print(f"{label} | {doc.document_id} | {kind}: {truth!r} read {read!r} "
+                      f"(confidence {confidence:.2f})")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

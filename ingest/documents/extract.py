@@ -312,13 +312,15 @@ def date_of(text: str) -> date | None:
 
 
 def clean_reference(words: Sequence[Word]) -> tuple[str, bool]:
-    """A reference cell's text without OCR specks: tokens with no letter or digit are dropped
-    and punctuation is stripped from the ends ('.PO-98346', 'INV-103756 °°' -> the reference).
+    """A reference cell's text without OCR specks: tokens with no letter or digit are dropped,
+    punctuation is stripped from the ends and from beside a hyphen, and a hyphen keeps no blank
+    after it ('.PO-98346', 'INV-103756 °°', 'INV.-102073', 'CM- 900082' -> the reference).
     Returns the text and whether anything was removed."""
     raw = " ".join(w.text for w in words)
     kept = [w.text for w in words if any(c.isalnum() for c in w.text)]
     text = " ".join(kept)
     text = re.sub(r"^[^0-9A-Za-z]+|[^0-9A-Za-z]+$", "", text)
+    text = re.sub(r"[.,:;'`]+(?=-)|(?<=-)[.,:;'`]+|(?<=-) +", "", text)
     return text, text != raw
 
 
@@ -605,9 +607,9 @@ def find_table(lines_by_page: Sequence[Sequence[Line]]) -> Table:
                 closed = True
                 continue
             reference = cells.get("reference", [])
-            amounts = [
-                w for name in NUMERIC_COLUMNS for w in cells.get(name, []) if amount_text(w.text)
-            ]
+            # A row whose amounts OCR garbled ('CLE (35,32') is kept, its paid amount unread
+            # and flagged, rather than lost: a missing line is found by nobody.
+            amounts = [w for name in NUMERIC_COLUMNS for w in cells.get(name, [])]
             if reference and _is_reference(reference) and amounts:
                 table.rows.append(TableRow(cells))
                 table.used.add(id(line))
@@ -671,24 +673,34 @@ def labelled_fields(line: Line) -> list[Labelled]:
     return found
 
 
-def _letterhead(lines: Sequence[Line], page: Page) -> tuple[Word, ...]:
-    """The payer's name as its letterhead prints it: the largest text at the top that is not
-    the document's title, an address or a label."""
+def _letterhead(lines: Sequence[Line], page: Page, table: Table) -> tuple[Word, ...]:
+    """The payer's name as its letterhead prints it: the largest text at the top, above the
+    line table, that is not the document's title, an address or a label. (OCR boxes of a
+    table's words may be taller than the letterhead's: a rule under 'Total' makes it so.)"""
     best: tuple[Word, ...] = ()
     best_height = 0.0
     for line in lines:
-        if line.top > page.height * 0.3:
+        if line.top > page.height * 0.3 or id(line) in table.used:
             break
+        labelled = False  # the cell after a label is its value ('Beneficiary: <us>'), not a name
         for cell in split_cells(line.words, line.height, factor=2.0):
+            after_label, labelled = labelled, cell[-1].text.endswith(":")
             name = _without_title(cell)
-            if not name or any(c.isdigit() for w in name for c in w.text):
+            if not name or after_label or any(w.text.endswith(":") for w in name):
                 continue
-            if any(w.text.endswith(":") for w in name):
+            if any(_mostly_digits(w.text) for w in name):  # an address, a number, a date
                 continue
             height = sorted(w.bottom - w.top for w in name)[len(name) // 2]
             if height > best_height + 0.5:
                 best, best_height = tuple(name), height
     return best
+
+
+def _mostly_digits(text: str) -> bool:
+    """Whether at least half of a word's letters and digits are digits ('4410', 'C10192'; not
+    'S.r.1.', a legal form OCR gave a digit)."""
+    characters = [c for c in text if c.isalnum()]
+    return 2 * sum(c.isdigit() for c in characters) >= len(characters) > 0
 
 
 def _without_title(cell: Sequence[Word]) -> list[Word]:
@@ -898,7 +910,7 @@ def extract_advice(
     payer_field = None
     if payer_item := first.get("payer"):
         payer_field = _field(payer_item.words)
-    elif letterhead := _letterhead(lines_by_page[0], pages[0]):
+    elif letterhead := _letterhead(lines_by_page[0], pages[0], table):
         payer_field = _field(letterhead)
     for name, value in (
         ("payer", payer_field),

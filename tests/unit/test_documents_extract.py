@@ -446,6 +446,10 @@ def test_words_are_grouped_into_lines_whatever_their_order() -> None:
         (["INV-103756", "°°"], "INV-103756"),
         (["-.", "INV-104769"], "INV-104769"),
         (["INV-104769"], "INV-104769"),
+        (["INV.-102073"], "INV-102073"),
+        (["CM-,900082"], "CM-900082"),
+        (["CM-", "900082"], "CM-900082"),
+        (["A.1-2"], "A.1-2"),
     ],
 )
 def test_ocr_specks_are_cleaned_from_references(tokens: list[str], expected: str) -> None:
@@ -542,3 +546,52 @@ def test_text_layer_words_equal_pdfplumbers(layout: int, currency: str) -> None:
             for page in read_text_pdf(data)
         ]
         assert fast == _pdfplumber_words(data)
+
+
+# -- OCR pages built word by word: what a scan's reading looks like ----------------------------
+
+
+def _ocr_page(rows: list[tuple[float, float, list[tuple[float, str]]]]) -> Page:
+    """A letter-size OCR page from rows of (top, word height, [(left, text), ...])."""
+    words = [
+        Word(text, 1, left, top, left + 5.5 * len(text), top + height, 0.95)
+        for top, height, cells in rows
+        for left, text in cells
+    ]
+    return Page(1, 612, 792, tuple(words), reader="ocr")
+
+
+_TABLE: list[tuple[float, float, list[tuple[float, str]]]] = [
+    (208, 6.8, [(47, "Your"), (72, "Ref"), (150, "Doc"), (172, "Date"), (420, "Net"), (440, "Paid")]),
+    (234, 6.8, [(47, "INV-101462"), (150, "22-Jan-2025"), (430, "624.07")]),
+    (246, 6.8, [(47, "INV-101463"), (150, "23-Jan-2025"), (430, "CLE"), (455, "(35,32")]),
+    (258, 6.8, [(47, "INV-101464"), (150, "24-Jan-2025"), (430, "100.00")]),
+    (280, 12.2, [(47, "Total"), (430, "1,077.39")]),  # a rule under 'Total' makes its box tall
+]  # fmt: skip
+
+
+def test_the_letterhead_above_the_table_is_the_payer_not_a_labelled_name_or_a_tall_total() -> None:
+    page = _ocr_page(
+        [
+            (42.8, 11.0, [(200, "Borealis"), (250, "Dental"), (290, "Group"), (325, "S.r.1.")]),
+            (74.5, 5.4, [(230, "Kaiserstrasse"), (300, "12")]),
+            (107.3, 9.0, [(250, "Payment"), (300, "Advice")]),
+            (130.0, 11.5, [(47, "Beneficiary:"), (150, "Arpilot"), (195, "Demo"), (225, "Inc.")]),
+            (180.0, 6.8, [(47, "Payment"), (95, "Amount:"), (150, "USD"), (175, "1,077.39")]),
+            *_TABLE,
+        ]
+    )
+    advice = extract_advice([page])
+    assert advice.payer is not None and advice.payer.text == "Borealis Dental Group S.r.1."
+
+
+def test_a_row_whose_amounts_ocr_garbled_is_kept_unread_and_flagged() -> None:
+    advice = extract_advice([_ocr_page([(180.0, 6.8, [(47, "USD")]), *_TABLE])])
+    assert [line.reference.text for line in advice.lines] == [
+        "INV-101462",
+        "INV-101463",
+        "INV-101464",
+    ]
+    garbled = advice.lines[1]
+    assert garbled.paid is None and garbled.confidence < 0.5
+    assert any("line 2 (INV-101463): paid amount unreadable" in flag for flag in advice.flags)

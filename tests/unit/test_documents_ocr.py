@@ -445,6 +445,49 @@ def test_a_scanned_pdf_is_read_at_its_own_resolution(dpi: int) -> None:
         text_pdf.close()
 
 
+@pytest.mark.parametrize("dpi", [200, 300])
+def test_a_whole_page_scan_is_decoded_as_stored_not_rendered(dpi: int) -> None:
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(write_scanned_pdf(make_doc(dpi=dpi, lines=LINES[:2])))
+    try:
+        scan = ocr.whole_page_scan(pdf[0])
+        assert scan is not None
+        image, found = scan
+        rendered = pdf[0].render(scale=found / 72, grayscale=True).to_pil()
+    finally:
+        pdf.close()
+    assert found == pytest.approx(dpi, abs=0.5)
+    width, height = min(image.width, rendered.width), min(image.height, rendered.height)
+    assert abs(image.width - rendered.width) <= 1 and abs(image.height - rendered.height) <= 1
+    stored = np.asarray(image.convert("L"), dtype=np.int16)[:height, :width]
+    drawn = np.asarray(rendered, dtype=np.int16)[:height, :width]
+    assert np.abs(stored - drawn).mean() < 2.0  # the same pixels, without the rendering
+    text_pdf = pdfium.PdfDocument(write_text_pdf(make_doc(dpi=dpi, lines=LINES[:2])))
+    try:
+        assert ocr.whole_page_scan(text_pdf[0]) is None
+    finally:
+        text_pdf.close()
+
+
+def test_a_page_finer_than_the_ocr_resolution_is_read_at_it(
+    clean_page: Image.Image, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read_sizes = []
+    tesseract = ocr._tesseract
+
+    def spy(grey: Image.Image, **options: Any) -> dict[str, list[Any]]:
+        read_sizes.append(grey.size)
+        return tesseract(grey, **options)
+
+    monkeypatch.setattr(ocr, "_tesseract", spy)
+    fine = clean_page.resize((clean_page.width * 3 // 2, clean_page.height * 3 // 2))
+    page = ocr_page(fine, page=1, dpi=300, timeout_s=30)
+    assert read_sizes[0] == pytest.approx(clean_page.size, abs=1)  # 300 dpi read at 200
+    assert (page.width, page.height) == pytest.approx((612, 792), abs=1)  # boxes in points
+    assert recall([page], make_doc(dpi=200)) == (1.0, [])
+
+
 def _read(text: str, left: int, right: int, confidence: float, line: int = 1) -> ocr.Read:
     return ocr.Read(text, left, 100 * line, right, 100 * line + 20, confidence, (1, 1, line))
 
