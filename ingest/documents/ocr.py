@@ -58,6 +58,8 @@ SPECK_CONFIDENCE = 0.6
 _MEANINGFUL_SYMBOLS = frozenset({"#", "&", "$", "€", "£", "%"})
 # Words Tesseract is less sure of than this are read a second time, cut out of the page.
 REREAD_CONFIDENCE = 0.8
+# Below this a word is read again whatever it holds: 'ald pea' where '559.51' is printed.
+REREAD_GARBLED = 0.4
 # At most this many regions are re-read per page (the least confident first), so a page of
 # noise cannot make the second pass longer than the first.
 MAX_REREAD_REGIONS = 120
@@ -219,9 +221,11 @@ def doubtful_regions(reads: Sequence[Read]) -> list[Region]:
 
     A region is a word below REREAD_CONFIDENCE with the words that touch it on its line (closer
     than one text height), widened by one neighbour each side: Tesseract often cuts one number
-    in two ('de 291.13' for '1,291.13'), and only the whole cell reads right. Only words with a
+    in two ('de 291.13' for '1,291.13'), and only the whole cell reads right. Words with a
     digit are doubted: amounts, references and dates are what an advice is for, and a second
-    guess at a name is as likely to spoil it as to mend it.
+    guess at a name is as likely to spoil it as to mend it; other words only when they are
+    garbled beyond that (below REREAD_GARBLED) on a line with numbers, such as a table row
+    whose amount OCR could not read at all.
     """
     by_line: dict[tuple[int, int, int], list[int]] = {}
     for index, read in enumerate(reads):
@@ -229,6 +233,7 @@ def doubtful_regions(reads: Sequence[Read]) -> list[Region]:
     regions: list[Region] = []
     for indices in by_line.values():
         indices.sort(key=lambda i: reads[i].left)
+        garbled = REREAD_GARBLED if any(_has_digit(reads[i].text) for i in indices) else 0.0
         runs: list[list[int]] = []
         for index in indices:
             if runs:
@@ -241,8 +246,8 @@ def doubtful_regions(reads: Sequence[Read]) -> list[Region]:
             doubtful = [
                 position
                 for position, index in enumerate(run)
-                if reads[index].confidence < REREAD_CONFIDENCE
-                and any(c.isdigit() for c in reads[index].text)
+                if reads[index].confidence < garbled
+                or (reads[index].confidence < REREAD_CONFIDENCE and _has_digit(reads[index].text))
             ]
             if not doubtful:
                 continue
@@ -261,6 +266,10 @@ def doubtful_regions(reads: Sequence[Read]) -> list[Region]:
                 )
             )
     return sorted(regions, key=lambda r: min(reads[i].confidence for i in r.members))
+
+
+def _has_digit(text: str) -> bool:
+    return any(c.isdigit() for c in text)
 
 
 def _renditions(strip: Image.Image, threshold: float) -> list[Image.Image]:
@@ -311,8 +320,9 @@ def reread_doubtful(
     second = _reads(_tesseract(sheet, page=page, timeout_s=timeout_s))
     readings: dict[int, list[list[Read]]] = {}
     for y0, y1, box, number in placed:
-        line = reads[regions[number].members[0]].line
-        found = [
+        region = regions[number]
+        line = reads[region.members[0]].line
+        moved = [
             replace(
                 read,
                 left=read.left - gap + box[0],
@@ -323,6 +333,14 @@ def reread_doubtful(
             )
             for read in second
             if y0 <= (read.top + read.bottom) / 2 < y1 and any(c.isalnum() for c in read.text)
+        ]
+        # The margin of a cut may hold the edge of a neighbour's last glyph, which reads as a
+        # word of its own ('9' of 'INV-104429'); only words centred on the region count.
+        slack = (region.bottom - region.top) / 2
+        found = [
+            read
+            for read in moved
+            if region.left - slack <= (read.left + read.right) / 2 <= region.right + slack
         ]
         if found:
             readings.setdefault(number, []).append(found)

@@ -505,6 +505,16 @@ def test_a_doubtful_number_is_reread_with_the_words_that_touch_it() -> None:
     assert (regions[0].reach_left, regions[0].reach_right) == (300, 1300)
 
 
+def test_a_garbled_word_is_reread_only_on_a_line_with_numbers() -> None:
+    reads = [
+        _read("INV-100025", 100, 300, 0.9),
+        _read("ald", 900, 960, 0.17),  # where '559.51' is printed
+        _read("Keystone", 100, 300, 0.9, line=2),
+        _read("mee", 320, 400, 0.2, line=2),  # a letterhead's 'Services': left alone
+    ]
+    assert [r.members for r in ocr.doubtful_regions(reads)] == [(1,)]
+
+
 def test_the_second_reading_mends_a_thin_font_number(clean_page: Image.Image) -> None:
     """A clean number whose first reading was cut and doubted reads whole the second time."""
     reads = ocr._reads(ocr._tesseract(clean_page, page=1, timeout_s=30))
@@ -513,3 +523,29 @@ def test_the_second_reading_mends_a_thin_font_number(clean_page: Image.Image) ->
     mended = ocr.reread_doubtful(clean_page, reads, page=1, timeout_s=30)
     assert "INV-104233" in {r.text for r in mended}
     assert "1NV-1O4" not in {r.text for r in mended}
+
+
+def test_a_neighbours_glyph_at_the_edge_of_a_cut_is_not_a_word(
+    clean_page: Image.Image, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cut around a doubted word may hold the last glyph of the cell before it; Tesseract
+    reads it as a word ('9' of 'INV-104429'), which must not join the second reading."""
+    reads = ocr._reads(ocr._tesseract(clean_page, page=1, timeout_s=30))
+    target = next(i for i, r in enumerate(reads) if r.text == "23,406.78")
+    reads[target] = dataclasses.replace(reads[target], confidence=0.2)
+    tesseract = ocr._tesseract
+
+    def with_fragments(grey: Image.Image, **options: Any) -> dict[str, list[Any]]:
+        data = tesseract(grey, **options)
+        firsts = [i for i, n in enumerate(data["word_num"]) if n == 1 and str(data["text"][i])]
+        for i in firsts:  # a '9' at the left edge of every line read
+            for key in data:
+                data[key].append(data[key][i])
+            data["text"][-1], data["word_num"][-1] = "9", 0
+            data["left"][-1], data["width"][-1] = 1, 4
+        return data
+
+    monkeypatch.setattr(ocr, "_tesseract", with_fragments)
+    mended = ocr.reread_doubtful(clean_page, reads, page=1, timeout_s=30)
+    on_line = [r.text for r in mended if r.line == reads[target].line]
+    assert "23,406.78" in on_line and "9" not in on_line
