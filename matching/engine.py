@@ -275,7 +275,7 @@ class Engine:
             ]
             if len(hits) > 1:
                 hits = self._narrow(context, hits, line)
-            if len(hits) == 1 and line is not None and scope:
+            if len(hits) == 1 and scope and (line is not None or len(written) == 1):
                 hits = self._refit(context, hits[0], line, scope, taken)
             if len(hits) != 1:
                 if hits:
@@ -299,14 +299,15 @@ class Engine:
         self,
         context: _Context,
         hit: refs.ReferenceHit,
-        line: AdviceLine,
+        line: AdviceLine | None,
         scope: list[str],
         taken: set[str],
     ) -> list[refs.ReferenceHit]:
-        """An advice line whose amounts do not fit the invoice its reference names, when
-        exactly one invoice a transposed or mistyped digit away fits them exactly: the payer
-        meant that one ('INV-103393' for 'INV-103339'). Otherwise the hit stands."""
-        wanted = _line_amounts(line)
+        """An advice line (or a payment naming one reference in its text) whose amounts do not
+        fit the invoice its reference names, when exactly one invoice a transposed or mistyped
+        digit away fits them exactly: the payer meant that one ('INV-103393' for
+        'INV-103339'). Otherwise the hit stands."""
+        wanted = _line_amounts(line) if line is not None else {context.payment.amount_minor}
         if not wanted or self.open[hit.invoice_number] in wanted:
             return [hit]
         fitting = [
@@ -371,6 +372,8 @@ class Engine:
                 payment, listed, allocations, -residual, partial_ok
             )
             evidence["shortfall"] = how
+        if residual > 0 and strategy == "advice":
+            allocations, residual = self._misread_line(allocations, residual, evidence)
         if residual > 0 and strategy != "subset":
             more = self._more_items(context, {a.invoice_number for a in allocations}, residual)
             if more is not None:
@@ -399,6 +402,26 @@ class Engine:
             {"invoice": x.invoice.invoice_number, "match": x.quality.name.lower()} for x in listed
         ]
         return Proposal(customer_id, tuple(allocations), strategy, features, evidence)
+
+    def _misread_line(
+        self, allocations: list[Allocation], residual: int, evidence: dict[str, Any]
+    ) -> tuple[list[Allocation], int]:
+        """An advice line that pays part of its invoice, in a payment that is more than its
+        lines by exactly the rest of that invoice: the line's amount was misread (OCR lost a
+        digit: '8.19' for '58.19'), and the invoice is paid in full. Only when one line fits."""
+        fitting = [
+            k
+            for k, a in enumerate(allocations)
+            if a.kind is ApplicationKind.PARTIAL
+            and self.open[a.invoice_number] - a.applied_minor == residual
+        ]
+        if len(fitting) != 1:
+            return allocations, residual
+        k = fitting[0]
+        evidence["misread_line"] = allocations[k].invoice_number
+        allocations = list(allocations)
+        allocations[k] = self._full(allocations[k].invoice_number)
+        return allocations, 0
 
     def _line_allocation(self, payment: IncomingPayment, item: _Listed) -> Allocation:
         invoice, line = item.invoice, item.line

@@ -261,6 +261,33 @@ def test_an_advice_line_that_fits_the_invoice_a_digit_away_is_taken_for_it() -> 
     assert best.features["refs_refitted"] == 1
 
 
+def test_a_payment_naming_one_invoice_that_fits_its_neighbour_a_digit_away_is_for_it() -> None:
+    book = [_invoice("INV-106540", "C100", 900_000), _invoice("INV-106504", "C100", 561_570)]
+    decision = _engine(book).decide(_pay(561_570, "ACME WIDGETS", "PAYMENT INV-106540"))
+    best = decision.ranked[0][0]
+    assert best.key == frozenset({("INV-106504", 561_570)})
+    assert best.features["refs_refitted"] == 1
+    # Naming two invoices, the text says nothing about which amount is whose: no refit.
+    two = _engine(book).decide(_pay(561_570, "ACME WIDGETS", "INV-106540 INV-106541"))
+    assert all(p.features["refs_refitted"] == 0 for p, _ in two.ranked)
+
+
+def test_an_advice_line_short_by_exactly_what_the_payment_has_over_is_paid_in_full() -> None:
+    book = [_invoice("INV-105185", "C100", 5_819), _invoice("INV-105186", "C100", 100_000)]
+    lines = (
+        AdviceLine("INV-105185", 819, 819, None, None, ""),  # OCR lost the '5' of '58.19'
+        AdviceLine("INV-105186", 100_000, 100_000, None, None, ""),
+    )
+    advice = Advice("ADV-7", "Acme Widgets", "", DAY, "USD", 105_819, 0.9, "", lines)
+    decision = _engine(book).decide(_pay(105_819, "ACME WIDGETS"), [advice])
+    best = decision.ranked[0][0]
+    assert {(a.invoice_number, a.applied_minor, a.kind) for a in best.allocations} == {
+        ("INV-105185", 5_819, ApplicationKind.FULL),
+        ("INV-105186", 100_000, ApplicationKind.FULL),
+    }
+    assert best.evidence["misread_line"] == "INV-105185"
+
+
 def test_an_invoice_issued_after_the_payment_is_never_proposed_for_it() -> None:
     later = _invoice("INV-700004", "C100", 12_345, days_old=-3)
     decision = _engine([*BOOK, later]).decide(_pay(12_345, "Acme Widgets"))
