@@ -45,7 +45,7 @@ from matching.model import (
 from matching.names import compact
 from matching.payers import PayerCandidate, PayerIndex
 from matching.settings import MatchSettings
-from matching.subset import OpenAmount, SubsetSearch, find_subsets, gapped_runs
+from matching.subset import GappedRun, OpenAmount, SubsetSearch, find_subsets, gapped_runs
 
 MAX_SUGGESTIONS = 5
 SOURCES = ("bank_account", "customer_number", "name", "alias", "truncated_name", "fuzzy_name", "reference")  # fmt: skip
@@ -127,6 +127,7 @@ class Engine:
         self.references = refs.ReferenceIndex(
             (i.invoice_number, i.po_number) for i in self.invoices.values()
         )
+        self.credits_for = _credits_by_invoice(self.invoices.values())
         self._seen: dict[tuple[str, int, str], list[IncomingPayment]] = defaultdict(list)
         self._settled: dict[tuple[str, int], list[Settled]] = defaultdict(list)
         for settled in recent:
@@ -538,11 +539,56 @@ class Engine:
     def _more_items(self, context: _Context, named: set[str], residual: int) -> _More | None:
         """A lump sum that names only some invoices (a remittance cut off at the bank's field
         length, or a list that stops short): the rest of the customer's items that make up
-        exactly ``residual``. First the list's continuation: the items after the last named one
-        in due-date order, a few of them maybe held back; else any one set of items, when
-        exactly one set fits and the search proved it."""
+        exactly ``residual`` (see :meth:`_continuation`). When nothing fits, once more with each
+        open credit memo taken off the invoice it credits (the same order number), as payers
+        do: the memos of the named invoices come along too."""
         customer_id = _main_customer(context.listed)
         items = self._open_amounts(customer_id, issued_by=context.payment.value_date)
+        more = self._continuation(items, named, residual)
+        netted = self._netted(items, named) if more is None else None
+        if netted is None:
+            return more
+        folded, credits = netted
+        taken = [memo for number in sorted(named) for memo in credits.get(number, ())]
+        more = self._continuation(folded, named, residual - sum(self.open[m] for m in taken))
+        if more is None:
+            return None
+        memos = taken + [memo for key in more.keys for memo in credits.get(key, ())]
+        evidence = {**more.evidence, "credit_memos_with_their_invoices": memos}
+        return _More((*more.keys, *memos), more.features, evidence)
+
+    def _netted(
+        self, items: list[OpenAmount], named: set[str]
+    ) -> tuple[list[OpenAmount], dict[str, tuple[str, ...]]] | None:
+        """``items`` with each invoice's open credit memos (among ``items``, not named on their
+        own) folded into it, and the memos they took; None when no invoice has one."""
+        present = {item.key: item for item in items}
+        credits: dict[str, tuple[str, ...]] = {}
+        for item in items:
+            memos = tuple(
+                m for m in self.credits_for.get(item.key, ()) if m in present and m not in named
+            )
+            if memos and item.amount + sum(present[m].amount for m in memos) > 0:
+                credits[item.key] = memos
+        if not credits:
+            return None
+        folded = {memo for memos in credits.values() for memo in memos}
+        return [
+            OpenAmount(
+                item.key,
+                item.amount + sum(present[m].amount for m in credits.get(item.key, ())),
+                item.rank,
+            )
+            for item in items
+            if item.key not in folded
+        ], credits
+
+    def _continuation(
+        self, items: list[OpenAmount], named: set[str], residual: int
+    ) -> _More | None:
+        """First the list's continuation: the items after the last named one in due-date
+        order, a few of them maybe held back; else any one set of items, when exactly one set
+        fits and the search proved it."""
         last = max((i.rank for i in items if i.key in named), default=-1)
         rest = [i for i in items if i.key not in named]
         if not rest:
@@ -590,27 +636,36 @@ class Engine:
             # An accounts-payable run with a few items held back: looked for only when the
             # plain search did not settle it (ran out of work, or more than one set fits) and no
             # single open item is the amount.
-            gapped = []
+            # Credit memos taken off the invoices they credit (the same order number), as
+            # payers do: for the runs, and for the search when nothing else adds up.
+            netted = self._netted(items, set())
+            folded, credits = netted if netted is not None else (None, {})
+            gapped: list[tuple[GappedRun, dict[str, tuple[str, ...]]]] = []
             single = bool(found.solutions) and len(found.solutions[0]) == 1
             if not single and (not found.complete or len(found.solutions) > 1):
-                gapped = [r for r in gapped_runs(items, amount, limit=4) if r.skipped]
+                gapped = [(r, {}) for r in gapped_runs(items, amount, limit=4) if r.skipped]
+                if folded is not None:
+                    gapped.extend((r, credits) for r in gapped_runs(folded, amount, limit=4))
             # Nothing adds up exactly: widen step by step, discounts taken, then a charge or FX
             # difference kept by the bank, then an overpayment; the settlement names the reason.
             tolerance = "exact"
             discounted = self._discounted(items) if not found.solutions else None
             ladder = [
+                ("exact", None if found.complete else folded, amount, amount),
                 ("discount", discounted, amount, amount),
                 ("charge", items, amount, amount + charge),
                 ("discount_charge", discounted, amount, amount + charge),
                 ("overpayment", items, amount - over, amount - 1),
             ]
             exact_complete = found.complete
+            memos: dict[str, tuple[str, ...]] = {}
             for step, among, low, high in ladder:
                 if found.solutions:
                     break
                 if among is not None and low <= high:
                     found = self._search(among, low, high, MAX_SUGGESTIONS, started)
                     tolerance = step
+                    memos = credits if among is folded else {}
             if not found.solutions:
                 # A deduction taken without a word: the single items the payment falls short of
                 # by no more than a short-pay may be, nearest first.
@@ -632,17 +687,28 @@ class Engine:
             }
             candidates = [
                 (
-                    run.keys,
+                    (*run.keys, *(m for key in run.keys for m in memos.get(key, ()))),
                     {"subset_rank": float(rank), "subset_gaps": float(len(run.skipped))},
-                    {"found_by": "run_with_items_held_back", "held_back": list(run.skipped)},
+                    {
+                        "found_by": "run_with_items_held_back",
+                        "held_back": list(run.skipped),
+                        "credit_memos_with_their_invoices": [
+                            m for key in run.keys for m in memos.get(key, ())
+                        ],
+                    },
                 )
-                for rank, run in enumerate(gapped)
+                for rank, (run, memos) in enumerate(gapped)
             ]
             candidates.extend(
                 (
-                    solution,
+                    (*solution, *(m for key in solution for m in memos.get(key, ()))),
                     {"subset_rank": float(rank), "subset_run": float(_is_run(items, solution))},
-                    {"found_by": found.strategy},
+                    {
+                        "found_by": found.strategy,
+                        "credit_memos_with_their_invoices": [
+                            m for key in solution for m in memos.get(key, ())
+                        ],
+                    },
                 )
                 for rank, solution in enumerate(found.solutions)
             )
@@ -935,6 +1001,24 @@ class Engine:
 
     def _minor(self, currency: str, major: Any) -> int:
         return from_decimal(major, currency)
+
+
+def _credits_by_invoice(invoices: Iterable[OpenInvoice]) -> dict[str, tuple[str, ...]]:
+    """Open credit memos by the one open invoice of their customer that carries the same order
+    (PO) number: the invoice they credit, whose payment usually takes them off. A memo whose
+    order number several invoices share is left out: which one it credits is not known."""
+    by_order: dict[tuple[str, str], list[OpenInvoice]] = defaultdict(list)
+    for invoice in invoices:
+        if invoice.po_number:
+            by_order[(invoice.customer_id, invoice.po_number)].append(invoice)
+    credits: dict[str, list[str]] = defaultdict(list)
+    for group in by_order.values():
+        debits = [i for i in group if i.open_minor > 0]
+        if len(debits) == 1:
+            credits[debits[0].invoice_number].extend(
+                i.invoice_number for i in group if i.open_minor < 0
+            )
+    return {number: tuple(memos) for number, memos in credits.items() if memos}
 
 
 def _main_customer(listed: Sequence[_Listed]) -> str:

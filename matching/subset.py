@@ -414,7 +414,8 @@ def gapped_runs(
     ``from_start``: every window starts at the first item (the continuation of a list that was
     cut off, or "the oldest items, a few held back"), and the first item itself may be a gap.
     Otherwise any window may hold one gap, and two gaps are looked for only in windows that start
-    at the oldest item: the search stays O(n²) and the shapes stay ones a payer really makes.
+    at the oldest item or at the oldest debit (old credit memos the payer leaves open come
+    before it): the search stays O(n²) and the shapes stay ones a payer really makes.
     A gap is never at a window's end: that would be a shorter window.
     """
     ordered = sorted(items, key=lambda item: (item.rank, item.key))[:MAX_GAPPED_ITEMS]
@@ -437,6 +438,7 @@ def gapped_runs(
             bisect.bisect_left(positions, first) : bisect.bisect_right(positions, last)
         ]
 
+    oldest_debit = next((p for p, amount in enumerate(amounts) if amount > 0), 0)
     for start in [0] if from_start else range(n):
         first_gap = start if from_start else start + 1
         for stop in range(start + 1, n):
@@ -448,7 +450,7 @@ def gapped_runs(
             if max_gaps >= 1 and length >= 3:
                 for k in inside(excess, first_gap, stop - 1):
                     found.append((1, length - 1, start, stop, (k,)))
-            if max_gaps >= 2 and length >= 4 and (from_start or start == 0):
+            if max_gaps >= 2 and length >= 4 and (from_start or start <= oldest_debit):
                 for k in range(first_gap, stop - 1):
                     for m in inside(excess - amounts[k], k + 1, stop - 1):
                         found.append((2, length - 2, start, stop, (k, m)))

@@ -13,6 +13,7 @@ from matching.engine import Engine
 from matching.model import Advice, AdviceLine, Decision, IncomingPayment, OpenInvoice
 from matching.payers import PayerIndex
 from matching.scoring import RuleScorer
+from matching.settings import MatchSettings
 
 DAY = date(2025, 6, 2)
 CUSTOMERS = [
@@ -286,6 +287,74 @@ def test_an_advice_line_short_by_exactly_what_the_payment_has_over_is_paid_in_fu
         ("INV-105186", 100_000, ApplicationKind.FULL),
     }
     assert best.evidence["misread_line"] == "INV-105185"
+
+
+def _order(number: str, minor: int, po: str, days_old: int = 40) -> OpenInvoice:
+    """An invoice (positive) or credit memo (negative) for purchase order ``po`` of C100."""
+    issued = DAY - timedelta(days=days_old)
+    due = issued if minor < 0 else issued + timedelta(days=30)
+    kind = "credit_memo" if minor < 0 else "invoice"
+    return OpenInvoice(number, "C100", kind, issued, due, "USD", minor, minor, "NET30", po)
+
+
+STATEMENT = [
+    _order("CM-900001", -4_000, "PO-9", days_old=90),  # an old memo, left open by the payer
+    _order("INV-104001", 31_000, "PO-1", days_old=42),
+    _order("INV-104002", 27_500, "PO-2", days_old=41),
+    _order("INV-104003", 18_250, "PO-3", days_old=40),
+    _order("CM-900002", -2_715, "PO-3", days_old=12),  # credits INV-104003
+    _order("INV-104004", 44_100, "PO-4", days_old=39),
+    _order("INV-104005", 12_345, "PO-5", days_old=38),
+    _order("INV-104006", 51_000, "PO-6", days_old=5),
+]
+
+
+def test_a_cut_off_list_is_completed_with_the_credit_memo_of_an_invoice_it_pays() -> None:
+    paid = 31_000 + 27_500 + 18_250 - 2_715 + 44_100 + 12_345
+    # A later invoice of exactly the rest makes "any one set that fits" ambiguous: only the
+    # list's continuation, with the memo taken off the invoice it credits, settles it.
+    rival = _order("INV-104008", 18_250 - 2_715 + 44_100 + 12_345, "PO-8", days_old=2)
+    decision = _engine([*STATEMENT, rival]).decide(
+        _pay(paid, "ACME WIDGETS", "INV-104001 INV-104002")
+    )
+    best = decision.ranked[0][0]
+    assert best.key == frozenset(
+        {("INV-104001", 31_000), ("INV-104002", 27_500), ("INV-104003", 18_250),
+         ("CM-900002", -2_715), ("INV-104004", 44_100), ("INV-104005", 12_345)}
+    )  # fmt: skip
+    assert best.evidence["added_items"]["credit_memos_with_their_invoices"] == ["CM-900002"]
+
+
+# The memo came late (it sorts after the invoices paid with it), and the search for any set that
+# adds up gets no budget: only a run of invoices, the memo taken off one of them, can be found.
+LATE_MEMO = [_order("CM-900002", -2_715, "PO-3", days_old=1) if i.doc_type == "credit_memo"
+             and i.po_number == "PO-3" else i for i in STATEMENT]  # fmt: skip
+NETTED = 27_500 + 18_250 - 2_715
+
+
+def _starved(book: list[OpenInvoice]) -> Engine:
+    settings = MatchSettings(subset_max_nodes=1, subset_max_sums=1)
+    return Engine(book, PayerIndex(CUSTOMERS), RuleScorer(), settings)
+
+
+def test_a_lump_sum_without_remittance_nets_a_memo_against_the_invoice_it_credits() -> None:
+    best = _starved(LATE_MEMO).decide(_pay(NETTED, "ACME WIDGETS")).ranked[0][0]
+    assert best.key == frozenset(
+        {("INV-104002", 27_500), ("INV-104003", 18_250), ("CM-900002", -2_715)}
+    )
+    assert best.evidence["subset"]["credit_memos_with_their_invoices"] == ["CM-900002"]
+
+
+def test_a_memo_is_netted_only_against_the_one_invoice_of_its_order() -> None:
+    assert _engine(STATEMENT).credits_for == {"INV-104003": ("CM-900002",)}
+    shared = [*LATE_MEMO, _order("INV-104007", 9_999, "PO-3", days_old=30)]
+    engine = _starved(shared)
+    assert engine.credits_for == {}
+    decision = engine.decide(_pay(NETTED, "ACME WIDGETS"))
+    assert decision.applied is None
+    assert not any(
+        p.evidence["subset"]["credit_memos_with_their_invoices"] for p, _ in decision.ranked
+    )
 
 
 def test_an_invoice_issued_after_the_payment_is_never_proposed_for_it() -> None:
