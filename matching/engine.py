@@ -646,6 +646,16 @@ class Engine:
                 gapped = [(r, {}) for r in gapped_runs(items, amount, limit=4) if r.skipped]
                 if folded is not None:
                     gapped.extend((r, credits) for r in gapped_runs(folded, amount, limit=4))
+            if not found.solutions and not gapped:
+                # Nothing adds up to the cent: a run whose sum is the amount plus a charge the
+                # bank kept (whole units, up to the bank-fee limit).
+                unit = 10 ** max(exponent(payment.currency), 0)
+                fees = range(0, fee_limit + 1, unit)
+                gapped = [(r, {}) for r in gapped_runs(items, amount, limit=4, charges=fees)]
+                if folded is not None:
+                    gapped.extend(
+                        (r, credits) for r in gapped_runs(folded, amount, limit=4, charges=fees)
+                    )
             # Nothing adds up exactly: widen step by step, discounts taken, then a charge or FX
             # difference kept by the bank, then an overpayment; the settlement names the reason.
             tolerance = "exact"
@@ -690,8 +700,9 @@ class Engine:
                     (*run.keys, *(m for key in run.keys for m in memos.get(key, ()))),
                     {"subset_rank": float(rank), "subset_gaps": float(len(run.skipped))},
                     {
-                        "found_by": "run_with_items_held_back",
+                        "found_by": "run_with_items_held_back" if run.skipped else "run",
                         "held_back": list(run.skipped),
+                        "charge_minor": run.charge,
                         "credit_memos_with_their_invoices": [
                             m for key in run.keys for m in memos.get(key, ())
                         ],

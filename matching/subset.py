@@ -393,6 +393,7 @@ class GappedRun:
     keys: tuple[str, ...]
     skipped: tuple[str, ...]
     start: int
+    charge: int = 0
 
 
 MAX_GAPPED_ITEMS = 150
@@ -406,10 +407,14 @@ def gapped_runs(
     max_gaps: int = 2,
     from_start: bool = False,
     limit: int = 8,
+    charges: Sequence[int] = (0,),
 ) -> list[GappedRun]:
     """Runs in rank order (at least two items paid) that sum to exactly ``target`` once at most
-    ``max_gaps`` items inside them are left out; fewest gaps first, then fewest items, then the
-    oldest start. At most ``limit`` are listed.
+    ``max_gaps`` items inside them are left out; fewest gaps first, then the smallest charge,
+    then fewest items, then the oldest start. At most ``limit`` are listed.
+
+    ``charges``: what a bank may have kept of the payment; a run then sums to ``target`` plus
+    one of them (its ``charge``). The default, only 0, is a run that adds up exactly.
 
     ``from_start``: every window starts at the first item (the continuation of a list that was
     cut off, or "the oldest items, a few held back"), and the first item itself may be a gap.
@@ -424,40 +429,44 @@ def gapped_runs(
     prefix = [0]
     for amount in amounts:
         prefix.append(prefix[-1] + amount)
-    where: dict[int, list[int]] = {}
-    for position, amount in enumerate(amounts):
-        where.setdefault(amount, []).append(position)
+    by_value = sorted((amount, position) for position, amount in enumerate(amounts))
+    values = [value for value, _ in by_value]
+    kept = sorted(set(charges))
+    is_kept = set(kept)
 
-    # (gaps, items paid, start, stop, skipped positions); the window is start..stop inclusive
-    found: list[tuple[int, int, int, int, tuple[int, ...]]] = []
-
-    def inside(value: int, first: int, last: int) -> list[int]:
-        """Positions of ``value`` in ``first..last`` inclusive."""
-        positions = where.get(value, [])
-        return positions[
-            bisect.bisect_left(positions, first) : bisect.bisect_right(positions, last)
+    def inside(excess: int, first: int, last: int) -> list[tuple[int, int]]:
+        """(position, charge) of the items in ``first..last`` whose leaving out brings
+        ``excess`` to a charge the bank may keep."""
+        low = bisect.bisect_left(values, excess - kept[-1])
+        high = bisect.bisect_right(values, excess - kept[0])
+        return [
+            (position, excess - value)
+            for value, position in by_value[low:high]
+            if first <= position <= last and excess - value in is_kept
         ]
 
+    # (gaps, charge, items paid, start, stop, skipped positions); the window is start..stop
+    found: list[tuple[int, int, int, int, int, tuple[int, ...]]] = []
     oldest_debit = next((p for p, amount in enumerate(amounts) if amount > 0), 0)
     for start in [0] if from_start else range(n):
         first_gap = start if from_start else start + 1
         for stop in range(start + 1, n):
             excess = prefix[stop + 1] - prefix[start] - target
             length = stop - start + 1
-            if excess == 0:
-                found.append((0, length, start, stop, ()))
+            if excess in is_kept:
+                found.append((0, excess, length, start, stop, ()))
                 continue
             if max_gaps >= 1 and length >= 3:
-                for k in inside(excess, first_gap, stop - 1):
-                    found.append((1, length - 1, start, stop, (k,)))
+                for k, charge in inside(excess, first_gap, stop - 1):
+                    found.append((1, charge, length - 1, start, stop, (k,)))
             if max_gaps >= 2 and length >= 4 and (from_start or start <= oldest_debit):
                 for k in range(first_gap, stop - 1):
-                    for m in inside(excess - amounts[k], k + 1, stop - 1):
-                        found.append((2, length - 2, start, stop, (k, m)))
+                    for m, charge in inside(excess - amounts[k], k + 1, stop - 1):
+                        found.append((2, charge, length - 2, start, stop, (k, m)))
             if len(found) > 4 * limit + 64:
                 found = sorted(found)[:limit]
     runs = []
-    for _, _, start, stop, skipped in sorted(found)[:limit]:
+    for _, charge, _, start, stop, skipped in sorted(found)[:limit]:
         keys = tuple(ordered[p].key for p in range(start, stop + 1) if p not in skipped)
-        runs.append(GappedRun(keys, tuple(ordered[p].key for p in skipped), start))
+        runs.append(GappedRun(keys, tuple(ordered[p].key for p in skipped), start, charge))
     return runs

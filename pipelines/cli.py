@@ -441,6 +441,7 @@ def train_matcher(
     typer.echo(
         f"scorer {scorer.version}: {sum(counts.values()):,} labelled proposals; threshold "
         f"{scorer.threshold:.4f} keeps {choice.precision:.2%} precision on held-out worlds "
+        f"(at least {choice.precision_lower_bound:.2%} with 95% confidence) "
         f"({choice.coverage:.1%} of {choice.payments} payments auto-applied); saved to {target}"
     )
 

@@ -152,6 +152,7 @@ def train_on_worlds(
                 "proposals": counts,
                 "threshold": choice.threshold,
                 "held_out_precision": choice.precision,
+                "held_out_precision_lower_bound": choice.precision_lower_bound,
                 "held_out_coverage": choice.coverage,
                 "held_out_payments": choice.payments,
                 "target_precision": target_precision,

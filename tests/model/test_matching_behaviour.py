@@ -357,6 +357,27 @@ def test_a_memo_is_netted_only_against_the_one_invoice_of_its_order() -> None:
     )
 
 
+def test_a_run_short_by_a_bank_charge_is_found_and_the_charge_written_off() -> None:
+    run = [
+        _order("INV-105001", 31_250, "", days_old=45),
+        _order("INV-105002", 18_990, "", days_old=44),
+        _order("INV-105003", 77_015, "", days_old=43),
+        _order("INV-105004", 12_480, "", days_old=41),
+        _order("INV-105005", 50_505, "", days_old=6),
+    ]
+    paid = 31_250 + 18_990 + 77_015 + 12_480 - 1_500  # the bank kept 15.00
+    decision = _engine(run).decide(_pay(paid, "ACME WIDGETS"))
+    best = decision.ranked[0][0]
+    assert {(a.invoice_number, a.applied_minor, a.adjustment_minor) for a in best.allocations} == {
+        ("INV-105001", 31_250, 0),
+        ("INV-105002", 18_990, 0),
+        ("INV-105003", 77_015, 0),
+        ("INV-105004", 12_480 - 1_500, 1_500),
+    }
+    assert best.evidence["subset"]["charge_minor"] == 1_500
+    assert [a.reason for a in best.allocations if a.adjustment_minor] == ["bank_fee"]
+
+
 def test_an_invoice_issued_after_the_payment_is_never_proposed_for_it() -> None:
     later = _invoice("INV-700004", "C100", 12_345, days_old=-3)
     decision = _engine([*BOOK, later]).decide(_pay(12_345, "Acme Widgets"))

@@ -11,7 +11,7 @@ from matching.subset import GappedRun, OpenAmount, gapped_runs
 
 
 def every_gapped_run(
-    items: list[OpenAmount], target: int, from_start: bool
+    items: list[OpenAmount], target: int, from_start: bool, charges: tuple[int, ...] = (0,)
 ) -> set[tuple[tuple[str, ...], tuple[str, ...]]]:
     """All shapes the documented rules allow, by looking at every window and every gap set."""
     keys = [i.key for i in items]
@@ -25,7 +25,10 @@ def every_gapped_run(
             for gaps in range(most + 1):
                 for skipped in combinations(inner, gaps):
                     paid = [p for p in window if p not in skipped]
-                    if len(paid) >= 2 and sum(items[p].amount for p in paid) == target:
+                    total = sum(items[p].amount for p in paid)
+                    if sum(items[p].amount for p in window) - target in charges and gaps:
+                        continue  # a window that adds up is not searched for gaps
+                    if len(paid) >= 2 and total - target in charges:
                         found.add((tuple(keys[p] for p in paid), tuple(keys[p] for p in skipped)))
     return found
 
@@ -41,17 +44,27 @@ def _shape(run: GappedRun) -> tuple[tuple[str, ...], tuple[str, ...]]:
     st.integers(min_value=0, max_value=4),
     st.integers(min_value=0, max_value=3),
     st.booleans(),
+    st.sampled_from([(0,), (0, 5, 10), (0, 100, 200, 300)]),
+    st.integers(min_value=0, max_value=3),
 )
 def test_gapped_runs_are_exactly_the_ones_the_twin_finds(
-    amounts: list[int], first: int, count: int, from_start: bool
+    amounts: list[int],
+    first: int,
+    count: int,
+    from_start: bool,
+    charges: tuple[int, ...],
+    kept: int,
 ) -> None:
     items = [OpenAmount(f"I{k}", a, k) for k, a in enumerate(amounts)]
     chosen = items[first : first + count + 2]
-    target = sum(i.amount for i in chosen) if len(chosen) >= 2 else 1234
-    twin = every_gapped_run(items, target, from_start)
-    runs = gapped_runs(items, target, from_start=from_start, limit=10_000)
+    charge = charges[kept % len(charges)]
+    target = sum(i.amount for i in chosen) - charge if len(chosen) >= 2 else 1234
+    twin = every_gapped_run(items, target, from_start, charges)
+    runs = gapped_runs(items, target, from_start=from_start, limit=10_000, charges=charges)
     assert {_shape(r) for r in runs} == twin
-    order = [(len(r.skipped), len(r.keys), r.start) for r in runs]
+    amount = {i.key: i.amount for i in items}
+    assert all(sum(amount[k] for k in r.keys) - target == r.charge for r in runs)
+    order = [(len(r.skipped), r.charge, len(r.keys), r.start) for r in runs]
     assert order == sorted(order)
 
 

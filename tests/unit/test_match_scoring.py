@@ -8,18 +8,44 @@ from pathlib import Path
 import pytest
 
 from matching.scoring import LightGBMScorer, RuleScorer
-from matching.training import LabelledProposal, choose_threshold, fit_scorer
+from matching.training import (
+    LabelledProposal,
+    choose_threshold,
+    fit_scorer,
+    precision_lower_bound,
+)
 from pipelines.match import PRETRAINED, scorer_for
 
 
 def test_the_threshold_is_the_lowest_that_keeps_the_precision() -> None:
     rows = [LabelledProposal(f"p{k}", {}, right) for k, right in enumerate([True] * 9 + [False])]
     probabilities = [0.99, 0.98, 0.97, 0.96, 0.95, 0.94, 0.93, 0.92, 0.91, 0.90]
-    choice = choose_threshold(rows, probabilities, 0.99)
+    choice = choose_threshold(rows, probabilities, 0.99, z=0.0)
     assert choice.threshold == 0.91 and choice.precision == 1.0 and choice.coverage == 0.9
     # Only the best proposal of a payment counts.
     rows.append(LabelledProposal("p0", {}, False))
-    assert choose_threshold(rows, [*probabilities, 0.5], 0.99).threshold == 0.91
+    assert choose_threshold(rows, [*probabilities, 0.5], 0.99, z=0.0).threshold == 0.91
+
+
+def test_the_threshold_keeps_the_precision_with_confidence_not_by_luck() -> None:
+    # 600 payments: the best 500 right but one, then a stretch where one in twenty is wrong.
+    outcomes = [k != 250 for k in range(500)] + [k % 20 != 0 for k in range(100)]
+    rows = [LabelledProposal(f"p{k}", {}, ok) for k, ok in enumerate(outcomes)]
+    probabilities = [1.0 - k / 1000 for k in range(600)]
+    point = choose_threshold(rows, probabilities, 0.99, z=0.0)
+    sure = choose_threshold(rows, probabilities, 0.99)
+    assert point.precision >= 0.99 and sure.precision_lower_bound >= 0.99
+    assert sure.threshold > point.threshold and sure.coverage < point.coverage
+    # The same share is surer on more payments.
+    assert precision_lower_bound(499, 500) < precision_lower_bound(4990, 5000) < 499 / 500
+
+
+def test_the_lower_bound_is_the_wilson_bound() -> None:
+    # 95 of 100 right, z = 1.6449: (0.95 + z²/200 - z·sqrt(0.95·0.05/100 + z²/40000))
+    # / (1 + z²/100) = (0.96353 - 0.03832) / 1.02706 = 0.9008
+    assert abs(precision_lower_bound(95, 100) - 0.9008) < 2e-4
+    assert precision_lower_bound(0, 0) == 0.0
+    assert precision_lower_bound(10, 10) < 1.0
 
 
 def _rows(seed: int, n: int) -> list[LabelledProposal]:
