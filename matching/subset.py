@@ -15,6 +15,7 @@ branch-and-bound beyond that (or when amounts could overflow ``int64``).
 from __future__ import annotations
 
 import bisect
+import itertools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -396,6 +397,9 @@ class GappedRun:
     charge: int = 0
 
 
+TAIL_GAPS = 6
+"""Three items held back are looked for only among the last this many before a run's end."""
+
 MAX_GAPPED_ITEMS = 150
 """Longest list searched for gapped runs: one gap costs a dict lookup per window (n²/2)."""
 
@@ -404,7 +408,7 @@ def gapped_runs(
     items: Sequence[OpenAmount],
     target: int,
     *,
-    max_gaps: int = 2,
+    max_gaps: int = 3,
     from_start: bool = False,
     limit: int = 8,
     charges: Sequence[int] = (0,),
@@ -420,7 +424,9 @@ def gapped_runs(
     cut off, or "the oldest items, a few held back"), and the first item itself may be a gap.
     Otherwise any window may hold one gap, and two gaps are looked for only in windows that start
     at the oldest item or at the oldest debit (old credit memos the payer leaves open come
-    before it): the search stays O(n²) and the shapes stay ones a payer really makes.
+    before it): the search stays O(n²) and the shapes stay ones a payer really makes. Those
+    windows may also hold three gaps, all among the last ``TAIL_GAPS`` items before the window's
+    end: items due around the payment-run date that the payer left for the next run.
     A gap is never at a window's end: that would be a shorter window.
     """
     ordered = sorted(items, key=lambda item: (item.rank, item.key))[:MAX_GAPPED_ITEMS]
@@ -463,6 +469,12 @@ def gapped_runs(
                 for k in range(first_gap, stop - 1):
                     for m, charge in inside(excess - amounts[k], k + 1, stop - 1):
                         found.append((2, charge, length - 2, start, stop, (k, m)))
+                tail = max(first_gap, stop - TAIL_GAPS)
+                if max_gaps >= 3 and length >= 5:
+                    for k, m in itertools.combinations(range(tail + 1, stop), 2):
+                        rest = excess - amounts[k] - amounts[m]
+                        for j, charge in inside(rest, tail, k - 1):
+                            found.append((3, charge, length - 3, start, stop, (j, k, m)))
             if len(found) > 4 * limit + 64:
                 found = sorted(found)[:limit]
     runs = []
