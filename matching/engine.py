@@ -1014,6 +1014,12 @@ class Engine:
         return from_decimal(major, currency)
 
 
+def _nearest(payments: list[IncomingPayment], day: date) -> list[IncomingPayment]:
+    """The payments whose value date is nearest ``day`` (all of them on a tie)."""
+    nearest = min(abs(p.value_date - day) for p in payments)
+    return [p for p in payments if abs(p.value_date - day) == nearest]
+
+
 def _credits_by_invoice(invoices: Iterable[OpenInvoice]) -> dict[str, tuple[str, ...]]:
     """Open credit memos by the one open invoice of their customer that carries the same order
     (PO) number: the invoice they credit, whose payment usually takes them off. A memo whose
@@ -1097,6 +1103,10 @@ def link_advices(
         method = "reference"
         if total is not None and len(candidates) > 1:
             candidates = [p for p in candidates if p.amount_minor == total]
+        if len(candidates) > 1 and advice.payment_date is not None:
+            # The same cheque presented twice: the advice is for the one of its date.
+            candidates = _nearest(candidates, advice.payment_date)
+            method = "reference and date"
         if not candidates and total is not None and advice.currency:
             candidates = [
                 p
@@ -1108,10 +1118,7 @@ def link_advices(
             ]
             method = "amount"
             if len(candidates) > 1 and advice.payment_date is not None:
-                nearest = min(abs(p.value_date - advice.payment_date) for p in candidates)
-                candidates = [
-                    p for p in candidates if abs(p.value_date - advice.payment_date) == nearest
-                ]
+                candidates = _nearest(candidates, advice.payment_date)
                 method = "amount and date"
         if len(candidates) != 1:
             continue

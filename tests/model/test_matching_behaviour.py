@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import date, timedelta
 
 from hypothesis import given, settings
@@ -376,6 +377,21 @@ def test_a_run_short_by_a_bank_charge_is_found_and_the_charge_written_off() -> N
     }
     assert best.evidence["subset"]["charge_minor"] == 1_500
     assert [a.reason for a in best.allocations if a.adjustment_minor] == ["bank_fee"]
+
+
+def test_a_cheque_presented_twice_gets_its_advice_once_and_the_copy_is_held() -> None:
+    lines = (
+        AdviceLine("INV-100001", 125_000, 125_000, None, None, ""),
+        AdviceLine("INV-100003", 99_999, 99_999, None, None, ""),
+    )
+    advice = Advice("ADV-3", "Acme Widgets", "852760", DAY, "USD", 224_999, 0.8, "", lines)
+    first = IncomingPayment("PAY-A", "USD", 224_999, DAY, "lockbox", customer_reference="852760")
+    again = replace(first, payment_id="PAY-B", value_date=DAY + timedelta(days=1))
+    decisions = {d.payment_id: d for d in _engine().run([again, first], [advice])}
+    assert decisions["PAY-A"].applied is not None
+    assert set(decisions["PAY-A"].applied.invoices) == {"INV-100001", "INV-100003"}
+    assert decisions["PAY-B"].applied is None
+    assert decisions["PAY-B"].reason is ExceptionReason.SUSPECTED_DUPLICATE
 
 
 def test_an_invoice_issued_after_the_payment_is_never_proposed_for_it() -> None:
