@@ -1102,7 +1102,9 @@ def link_advices(
         candidates = [p for p in candidates if p.payment_id not in taken]
         method = "reference"
         if total is not None and len(candidates) > 1:
-            candidates = [p for p in candidates if p.amount_minor == total]
+            # Of the payments it names, the ones of its total (none, when the payer paid more or
+            # less than the advice says: then all of them).
+            candidates = [p for p in candidates if p.amount_minor == total] or candidates
         if len(candidates) > 1 and advice.payment_date is not None:
             # The same cheque presented twice: the advice is for the one of its date.
             candidates = _nearest(candidates, advice.payment_date)

@@ -394,6 +394,20 @@ def test_a_cheque_presented_twice_gets_its_advice_once_and_the_copy_is_held() ->
     assert decisions["PAY-B"].reason is ExceptionReason.SUSPECTED_DUPLICATE
 
 
+def test_an_advice_names_its_cheque_even_when_the_payer_paid_more_than_it_says() -> None:
+    lines = (AdviceLine("INV-100001", 125_000, 125_000, None, None, ""),)
+    advice = Advice("ADV-4", "Acme Widgets", "789907", DAY, "USD", 125_000, 0.8, "", lines)
+    first = IncomingPayment("PAY-A", "USD", 126_000, DAY, "lockbox", customer_reference="789907")
+    again = replace(first, payment_id="PAY-B", value_date=DAY + timedelta(days=4))
+    decisions = {d.payment_id: d for d in _engine().run([first, again], [advice])}
+    best = decisions["PAY-A"].ranked[0][0]
+    assert {(a.invoice_number, a.applied_minor) for a in best.allocations} == {
+        ("INV-100001", 125_000),
+        ("", 1_000),
+    }
+    assert decisions["PAY-B"].reason is ExceptionReason.SUSPECTED_DUPLICATE
+
+
 def test_an_invoice_issued_after_the_payment_is_never_proposed_for_it() -> None:
     later = _invoice("INV-700004", "C100", 12_345, days_old=-3)
     decision = _engine([*BOOK, later]).decide(_pay(12_345, "Acme Widgets"))
