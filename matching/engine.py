@@ -633,29 +633,9 @@ class Engine:
             if not items:
                 continue
             found = self._search(items, amount, amount, MAX_SUGGESTIONS, started)
-            # An accounts-payable run with a few items held back: looked for only when the
-            # plain search did not settle it (ran out of work, or more than one set fits) and no
-            # single open item is the amount.
-            # Credit memos taken off the invoices they credit (the same order number), as
-            # payers do: for the runs, and for the search when nothing else adds up.
             netted = self._netted(items, set())
             folded, credits = netted if netted is not None else (None, {})
-            gapped: list[tuple[GappedRun, dict[str, tuple[str, ...]]]] = []
-            single = bool(found.solutions) and len(found.solutions[0]) == 1
-            if not single and (not found.complete or len(found.solutions) > 1):
-                gapped = [(r, {}) for r in gapped_runs(items, amount, limit=4) if r.skipped]
-                if folded is not None:
-                    gapped.extend((r, credits) for r in gapped_runs(folded, amount, limit=4))
-            if not found.solutions and not gapped:
-                # Nothing adds up to the cent: a run whose sum is the amount plus a charge the
-                # bank kept (whole units, up to the bank-fee limit).
-                unit = 10 ** max(exponent(payment.currency), 0)
-                fees = range(0, fee_limit + 1, unit)
-                gapped = [(r, {}) for r in gapped_runs(items, amount, limit=4, charges=fees)]
-                if folded is not None:
-                    gapped.extend(
-                        (r, credits) for r in gapped_runs(folded, amount, limit=4, charges=fees)
-                    )
+            gapped = self._runs(items, netted, found, payment)
             # Nothing adds up exactly: widen step by step, discounts taken, then a charge or FX
             # difference kept by the bank, then an overpayment; the settlement names the reason.
             tolerance = "exact"
@@ -738,6 +718,45 @@ class Engine:
                 }
                 proposals.append(replace(proposal, features=features, evidence=evidence))
         return proposals
+
+    def _runs(
+        self,
+        items: list[OpenAmount],
+        netted: tuple[list[OpenAmount], dict[str, tuple[str, ...]]] | None,
+        found: SubsetSearch,
+        payment: IncomingPayment,
+    ) -> list[tuple[GappedRun, dict[str, tuple[str, ...]]]]:
+        """Accounts-payable runs with a few items held back, each with the credit memos it
+        takes along (runs over ``netted`` items, memos folded into the invoices they credit).
+
+        Looked for only when the plain search did not settle it (ran out of work, or more than
+        one set fits) and no single open item is the amount; when nothing adds up to the cent,
+        runs whose sum is the amount plus a charge the bank kept (whole units, up to the
+        bank-fee limit)."""
+        amount = payment.amount_minor
+        charges: Sequence[int] = (0,)
+        single = bool(found.solutions) and len(found.solutions[0]) == 1
+        if found.solutions and (single or (found.complete and len(found.solutions) == 1)):
+            return []
+        if not found.solutions:
+            unit = 10 ** max(exponent(payment.currency), 0)
+            charges = range(
+                0, self._minor(payment.currency, self.settings.bank_fee_limit) + 1, unit
+            )
+        gapped: list[tuple[GappedRun, dict[str, tuple[str, ...]]]] = []
+        if found.solutions or not found.complete:
+            gapped = [(r, {}) for r in gapped_runs(items, amount, limit=4) if r.skipped]
+            if netted is not None:
+                gapped.extend((r, netted[1]) for r in gapped_runs(netted[0], amount, limit=4))
+        if gapped or found.solutions:
+            return gapped
+        gapped = [(r, {}) for r in gapped_runs(items, amount, limit=4, charges=charges)]
+        if netted is not None:
+            folded, credits = netted
+            gapped.extend(
+                (r, credits) for r in gapped_runs(folded, amount, limit=4, charges=charges)
+            )
+        return gapped
 
     def _amount_proposals(self, context: _Context) -> list[Proposal]:
         """Nobody is known to have paid and nothing is named (a payment platform, an empty
