@@ -553,9 +553,9 @@ class Engine:
         more = self._continuation(folded, named, residual - sum(self.open[m] for m in taken))
         if more is None:
             return None
-        memos = taken + [memo for key in more.keys for memo in credits.get(key, ())]
-        evidence = {**more.evidence, "credit_memos_with_their_invoices": memos}
-        return _More((*more.keys, *memos), more.features, evidence)
+        keys, memos = _with_memos(more.keys, credits)
+        evidence = {**more.evidence, "credit_memos_with_their_invoices": [*taken, *memos]}
+        return _More((*keys, *taken), more.features, evidence)
 
     def _netted(
         self, items: list[OpenAmount], named: set[str]
@@ -675,34 +675,30 @@ class Engine:
                 "subset_items": float(len(items)),
                 "subset_gapped": float(len(gapped)),
             }
-            candidates = [
-                (
-                    (*run.keys, *(m for key in run.keys for m in memos.get(key, ()))),
-                    {"subset_rank": float(rank), "subset_gaps": float(len(run.skipped))},
-                    {
-                        "found_by": "run_with_items_held_back" if run.skipped else "run",
-                        "held_back": list(run.skipped),
-                        "charge_minor": run.charge,
-                        "credit_memos_with_their_invoices": [
-                            m for key in run.keys for m in memos.get(key, ())
-                        ],
-                    },
+            candidates = []
+            for rank, (run, run_memos) in enumerate(gapped):
+                keys, taken = _with_memos(run.keys, run_memos)
+                candidates.append(
+                    (
+                        keys,
+                        {"subset_rank": float(rank), "subset_gaps": float(len(run.skipped))},
+                        {
+                            "found_by": "run_with_items_held_back" if run.skipped else "run",
+                            "held_back": list(run.skipped),
+                            "charge_minor": run.charge,
+                            "credit_memos_with_their_invoices": taken,
+                        },
+                    )
                 )
-                for rank, (run, memos) in enumerate(gapped)
-            ]
-            candidates.extend(
-                (
-                    (*solution, *(m for key in solution for m in memos.get(key, ()))),
-                    {"subset_rank": float(rank), "subset_run": float(_is_run(items, solution))},
-                    {
-                        "found_by": found.strategy,
-                        "credit_memos_with_their_invoices": [
-                            m for key in solution for m in memos.get(key, ())
-                        ],
-                    },
+            for rank, solution in enumerate(found.solutions):
+                keys, taken = _with_memos(solution, memos)
+                candidates.append(
+                    (
+                        keys,
+                        {"subset_rank": float(rank), "subset_run": float(_is_run(items, solution))},
+                        {"found_by": found.strategy, "credit_memos_with_their_invoices": taken},
+                    )
                 )
-                for rank, solution in enumerate(found.solutions)
-            )
             for solution, own, how in candidates:
                 listed = [_Listed(self.invoices[n], None, refs.Quality.EXACT) for n in solution]
                 proposal = self._settle(context, listed, "subset")
@@ -734,29 +730,28 @@ class Engine:
         runs whose sum is the amount plus a charge the bank kept (whole units, up to the
         bank-fee limit)."""
         amount = payment.amount_minor
-        charges: Sequence[int] = (0,)
         single = bool(found.solutions) and len(found.solutions[0]) == 1
         if found.solutions and (single or (found.complete and len(found.solutions) == 1)):
             return []
-        if not found.solutions:
-            unit = 10 ** max(exponent(payment.currency), 0)
-            charges = range(
-                0, self._minor(payment.currency, self.settings.bank_fee_limit) + 1, unit
-            )
+        variants = [(items, {}), *([netted] if netted is not None else [])]
         gapped: list[tuple[GappedRun, dict[str, tuple[str, ...]]]] = []
         if found.solutions or not found.complete:
-            gapped = [(r, {}) for r in gapped_runs(items, amount, limit=4) if r.skipped]
-            if netted is not None:
-                gapped.extend((r, netted[1]) for r in gapped_runs(netted[0], amount, limit=4))
+            # A run with nothing held back over the plain items is one the search looks at too.
+            gapped = [
+                (run, memos)
+                for among, memos in variants
+                for run in gapped_runs(among, amount, limit=4)
+                if run.skipped or among is not items
+            ]
         if gapped or found.solutions:
             return gapped
-        gapped = [(r, {}) for r in gapped_runs(items, amount, limit=4, charges=charges)]
-        if netted is not None:
-            folded, credits = netted
-            gapped.extend(
-                (r, credits) for r in gapped_runs(folded, amount, limit=4, charges=charges)
-            )
-        return gapped
+        unit = 10 ** max(exponent(payment.currency), 0)
+        charges = range(0, self._minor(payment.currency, self.settings.bank_fee_limit) + 1, unit)
+        return [
+            (run, memos)
+            for among, memos in variants
+            for run in gapped_runs(among, amount, limit=4, charges=charges)
+        ]
 
     def _amount_proposals(self, context: _Context) -> list[Proposal]:
         """Nobody is known to have paid and nothing is named (a payment platform, an empty
@@ -1031,6 +1026,14 @@ class Engine:
 
     def _minor(self, currency: str, major: Any) -> int:
         return from_decimal(major, currency)
+
+
+def _with_memos(
+    keys: Sequence[str], memos: dict[str, tuple[str, ...]]
+) -> tuple[tuple[str, ...], list[str]]:
+    """``keys`` followed by the credit memos folded into them, and those memos alone."""
+    taken = [memo for key in keys for memo in memos.get(key, ())]
+    return (*keys, *taken), taken
 
 
 def _nearest(payments: list[IncomingPayment], day: date) -> list[IncomingPayment]:

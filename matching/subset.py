@@ -469,8 +469,8 @@ def gapped_runs(
                 for k in range(first_gap, stop - 1):
                     for m, charge in inside(excess - amounts[k], k + 1, stop - 1):
                         found.append((2, charge, length - 2, start, stop, (k, m)))
-                tail = max(first_gap, stop - TAIL_GAPS)
                 if max_gaps >= 3 and length >= 5:
+                    tail = max(first_gap, stop - TAIL_GAPS)
                     for k, m in itertools.combinations(range(tail + 1, stop), 2):
                         rest = excess - amounts[k] - amounts[m]
                         for j, charge in inside(rest, tail, k - 1):
