@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
@@ -51,6 +51,11 @@ MAX_SUGGESTIONS = 5
 SOURCES = ("bank_account", "customer_number", "name", "alias", "truncated_name", "fuzzy_name", "reference")  # fmt: skip
 STRATEGIES = ("advice", "references", "subset", "amount")
 TOLERANCES = ("exact", "discount", "charge", "discount_charge", "overpayment", "short_pay")
+DUE_WINDOW_DAYS = 7
+"""A payment run settles what falls due within about a week of it."""
+DUE_POOL_MAX = 16
+"""At most this many items due by then are searched for the one set that completes a list:
+with more, sets that add up to the cent by chance become likely."""
 
 
 class Scorer(Protocol):
@@ -148,10 +153,17 @@ class Engine:
         then decided in order. A payment whose customers an earlier payment of the same batch
         touched, or whose duplicate check changed, is rebuilt alone on the new open amounts,
         so the result is the one of deciding the payments one by one.
+
+        Exact matches come first: a payment that would settle an invoice only with a tolerance
+        (a write-off, a deduction, an overpayment) while a payment still to come is exactly
+        that invoice's open amount waits until every other payment is decided, and is then
+        decided again on what is left.
         """
         ordered = sorted(payments, key=lambda p: (p.value_date, p.payment_id))
         linked, link_evidence = link_advices(ordered, advices, self.settings)
-        decisions = []
+        to_come = Counter((p.currency, p.amount_minor) for p in ordered)
+        decisions: dict[str, Decision] = {}
+        waiting: list[IncomingPayment] = []
         for start in range(0, len(ordered), batch):
             chunk = ordered[start : start + batch]
             prepared = [self._prepare(p, linked.get(p.payment_id, [])) for p in chunk]
@@ -162,25 +174,60 @@ class Engine:
             for payment, (context, proposals, duplicate, batch_rows), chances in zip(
                 chunk, prepared, scored, strict=True
             ):
+                to_come[(payment.currency, payment.amount_minor)] -= 1
                 now_duplicate = self._duplicate_of(context)
                 if (now_duplicate is not None) != duplicate or touched & self._families(context):
-                    decision = self.decide(payment, linked.get(payment.payment_id, []))
+                    context, ranked, now_duplicate = self._ranking(
+                        payment, linked.get(payment.payment_id, [])
+                    )
                 else:
                     ranked = self._ranked(proposals, batch_rows, chances)
-                    decision = self._finish(payment, context, ranked, now_duplicate)
+                verdict = self._verdict(context, ranked, now_duplicate)
+                if verdict.applied is not None and self._claims_an_exact_twin(
+                    verdict.applied, payment.currency, to_come
+                ):
+                    waiting.append(payment)
+                    continue
+                decision = self._finish(payment, verdict)
                 if decision.applied is not None:
                     touched |= self.payers.family(decision.applied.customer_id)
-                if payment.payment_id in link_evidence:
-                    decision.evidence["advice_link"] = link_evidence[payment.payment_id]
-                decisions.append(decision)
-        return decisions
+                decisions[payment.payment_id] = decision
+        for payment in waiting:
+            decisions[payment.payment_id] = self.decide(payment, linked.get(payment.payment_id, []))
+        for payment_id, evidence in link_evidence.items():
+            if payment_id in decisions:
+                decisions[payment_id].evidence["advice_link"] = evidence
+        return [decisions[p.payment_id] for p in ordered]
+
+    def _claims_an_exact_twin(
+        self, proposal: Proposal, currency: str, to_come: Counter[tuple[str, int]]
+    ) -> bool:
+        """Whether ``proposal`` settles with a tolerance an invoice whose open amount a payment
+        still to come is exactly."""
+        if all(
+            a.adjustment_minor == 0
+            and a.kind in (ApplicationKind.FULL, ApplicationKind.CREDIT_MEMO)
+            for a in proposal.allocations
+        ):
+            return False
+        return any(
+            to_come[(currency, self.open[a.invoice_number])] > 0
+            for a in proposal.allocations
+            if a.invoice_number and self.open[a.invoice_number] > 0
+        )
 
     def decide(self, payment: IncomingPayment, advices: Sequence[Advice] = ()) -> Decision:
         """Decide one payment; when it is applied, its allocations come off the open items."""
+        context, ranked, duplicate = self._ranking(payment, advices)
+        return self._finish(payment, self._verdict(context, ranked, duplicate))
+
+    def _ranking(
+        self, payment: IncomingPayment, advices: Sequence[Advice]
+    ) -> tuple[_Context, list[tuple[Proposal, float]], IncomingPayment | None]:
+        """The payment's proposals scored and ranked on the open amounts as they are now."""
         context, proposals, _, rows = self._prepare(payment, list(advices))
         chances = self.scorer.predict(rows) if rows else []
-        ranked = self._ranked(proposals, rows, chances)
-        return self._finish(payment, context, ranked, self._duplicate_of(context))
+        return context, self._ranked(proposals, rows, chances), self._duplicate_of(context)
 
     def _prepare(
         self, payment: IncomingPayment, advices: Sequence[Advice]
@@ -191,14 +238,8 @@ class Engine:
         proposals = self._proposals(context)
         return context, proposals, duplicate, self._rows(proposals, duplicate)
 
-    def _finish(
-        self,
-        payment: IncomingPayment,
-        context: _Context,
-        ranked: list[tuple[Proposal, float]],
-        duplicate: IncomingPayment | None,
-    ) -> Decision:
-        decision = self._verdict(context, ranked, duplicate)
+    def _finish(self, payment: IncomingPayment, decision: Decision) -> Decision:
+        """Take an applied decision's allocations off the open items; remember the payment."""
         if decision.applied is not None:
             for allocation in decision.applied.allocations:
                 if allocation.invoice_number:
@@ -276,7 +317,7 @@ class Engine:
             ]
             if len(hits) > 1:
                 hits = self._narrow(context, hits, line)
-            if len(hits) == 1 and scope and (line is not None or len(written) == 1):
+            if len(hits) == 1 and (line is not None or len(written) == 1):
                 hits = self._refit(context, hits[0], line, scope, taken)
             if len(hits) != 1:
                 if hits:
@@ -301,25 +342,32 @@ class Engine:
         context: _Context,
         hit: refs.ReferenceHit,
         line: AdviceLine | None,
-        scope: list[str],
+        scope: list[str] | None,
         taken: set[str],
     ) -> list[refs.ReferenceHit]:
         """An advice line (or a payment naming one reference in its text) whose amounts do not
         fit the invoice its reference names, when exactly one invoice a transposed or mistyped
         digit away fits them exactly: the payer meant that one ('INV-103393' for
-        'INV-103339'). Otherwise the hit stands."""
+        'INV-103339'). Looked for among the payers' items first, then among everyone's (the
+        payer may pay for a company not known as its own). Otherwise the hit stands."""
         wanted = _line_amounts(line) if line is not None else {context.payment.amount_minor}
         if not wanted or self.open[hit.invoice_number] in wanted:
             return [hit]
-        fitting = [
-            h
-            for h in self.references.neighbours(hit.reference, scope)
-            if self.open.get(h.invoice_number) in wanted and h.invoice_number not in taken
-        ]
-        if len(fitting) != 1:
-            return [hit]
-        context.refitted += 1
-        return fitting
+        for near in (
+            self.references.neighbours(hit.reference, scope) if scope else [],
+            self.references.neighbours_anywhere(hit.reference),
+        ):
+            fitting = [
+                h
+                for h in near
+                if self.open.get(h.invoice_number) in wanted and h.invoice_number not in taken
+            ]
+            if len(fitting) == 1:
+                context.refitted += 1
+                return fitting
+            if fitting:
+                break
+        return [hit]
 
     def _narrow(
         self, context: _Context, hits: list[refs.ReferenceHit], line: AdviceLine | None
@@ -348,7 +396,10 @@ class Engine:
                 proposals.append(proposal)
         if not proposals or proposals[0].features.get("mismatch", 0) > 0:
             proposals.extend(self._subset_proposals(context))
-        if not proposals and not context.payers:
+        if not proposals:
+            # Nobody known paid, or the payer's own items explain nothing (it may pay for a
+            # company the ledger does not know as its subsidiary): open items of exactly the
+            # amount, of any customer.
             proposals.extend(self._amount_proposals(context))
         unique: dict[frozenset[tuple[str, int]], Proposal] = {}
         for proposal in proposals:
@@ -544,13 +595,17 @@ class Engine:
         do: the memos of the named invoices come along too."""
         customer_id = _main_customer(context.listed)
         items = self._open_amounts(customer_id, issued_by=context.payment.value_date)
-        more = self._continuation(items, named, residual)
+        named_due = [self.invoices[n].due_date for n in named if n in self.invoices]
+        due_by = max([context.payment.value_date + timedelta(DUE_WINDOW_DAYS), *named_due])
+        more = self._continuation(items, named, residual, due_by)
         netted = self._netted(items, named) if more is None else None
         if netted is None:
             return more
         folded, credits = netted
         taken = [memo for number in sorted(named) for memo in credits.get(number, ())]
-        more = self._continuation(folded, named, residual - sum(self.open[m] for m in taken))
+        more = self._continuation(
+            folded, named, residual - sum(self.open[m] for m in taken), due_by
+        )
         if more is None:
             return None
         keys, memos = _with_memos(more.keys, credits)
@@ -584,11 +639,12 @@ class Engine:
         ], credits
 
     def _continuation(
-        self, items: list[OpenAmount], named: set[str], residual: int
+        self, items: list[OpenAmount], named: set[str], residual: int, due_by: date
     ) -> _More | None:
         """First the list's continuation: the items after the last named one in due-date
-        order, a few of them maybe held back; else any one set of items, when exactly one set
-        fits and the search proved it."""
+        order, a few of them maybe held back; else the one set of those items due by ``due_by``
+        that fits (when there are few enough of them for a set to fit by chance rarely); else
+        any one set of items, when exactly one set fits and the search proved it."""
         last = max((i.rank for i in items if i.key in named), default=-1)
         rest = [i for i in items if i.key not in named]
         if not rest:
@@ -604,6 +660,18 @@ class Engine:
                     {"added_by_subset": len(runs[0].keys), "added_shape": 1.0,
                      "added_gaps": float(gaps), "added_rivals": float(len(runs) - 1)},
                     {"how": "continuation", "held_back": list(runs[0].skipped)},
+                )  # fmt: skip
+        due = [i for i in after if self.invoices[i.key].due_date <= due_by] if last >= 0 else []
+        if 2 < len(due) <= DUE_POOL_MAX:
+            search = self._search(due, residual, residual, 2, time.perf_counter())
+            if search.complete and len(search.solutions) == 1:
+                keys = search.solutions[0]
+                return _More(
+                    keys,
+                    {"added_by_subset": float(len(keys)), "added_shape": 3.0,
+                     "added_gaps": float(len(due) - len(keys)), "added_rivals": 0.0},
+                    {"how": "only_set_due", "due_by": due_by.isoformat(),
+                     "held_back": [i.key for i in due if i.key not in set(keys)]},
                 )  # fmt: skip
         search = self._search(rest, residual, residual, 2, time.perf_counter())
         if len(search.solutions) != 1 or not search.complete:
@@ -754,8 +822,9 @@ class Engine:
         ]
 
     def _amount_proposals(self, context: _Context) -> list[Proposal]:
-        """Nobody is known to have paid and nothing is named (a payment platform, an empty
-        record): the open invoices, of any customer, whose open amount is exactly the amount."""
+        """Nothing is named and no known payer's items fit (a payment platform, an empty record,
+        a parent paying for a subsidiary): the open invoices, of any customer, whose open amount
+        is exactly the amount."""
         payment = context.payment
         same = [
             n

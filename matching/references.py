@@ -160,6 +160,28 @@ class ReferenceIndex:
             if self._core_of.get(h.invoice_number) != plain
         ]
 
+    def neighbours_anywhere(self, reference: str) -> list[ReferenceHit]:
+        """Open invoices of any customer whose core is one digit edit away from the reference's
+        (itself excluded): each of the few hundred numbers one edit makes is looked up, rather
+        than comparing the reference with every open invoice."""
+        observed = ocr_core(reference) or core(reference)
+        if len(observed) < MIN_CORE + 1 or not observed.isdigit():
+            return []
+        plain = core(reference)
+        return [
+            h
+            for h in self._hits(
+                reference,
+                (
+                    n
+                    for variant in _one_digit_edits(observed)
+                    for n in self._by_core.get(variant, ())
+                ),
+                Quality.ONE_EDIT,
+            )
+            if self._core_of.get(h.invoice_number) != plain
+        ]
+
     def _one_edit(
         self, reference: str, observed: str, within: Sequence[str] | None
     ) -> list[ReferenceHit]:
@@ -183,3 +205,15 @@ class ReferenceIndex:
     @staticmethod
     def _hits(reference: str, numbers: Iterable[str], quality: Quality) -> list[ReferenceHit]:
         return [ReferenceHit(reference, n, quality) for n in dict.fromkeys(numbers)]
+
+
+def _one_digit_edits(number: str) -> set[str]:
+    """``number`` and every number one digit transposed, dropped, added or changed away from
+    it (without leading zeros, at least ``MIN_CORE + 1`` digits)."""
+    digits = "0123456789"
+    n = len(number)
+    variants = {number[:k] + number[k + 1 :] for k in range(n)}
+    variants |= {number[:k] + number[k + 1] + number[k] + number[k + 2 :] for k in range(n - 1)}
+    variants |= {number[:k] + d + number[k + 1 :] for k in range(n) for d in digits}
+    variants |= {number[:k] + d + number[k:] for k in range(n + 1) for d in digits}
+    return {v for v in variants if len(v) >= MIN_CORE + 1 and not v.startswith("0")}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import replace
 from datetime import date, timedelta
@@ -200,6 +201,46 @@ def test_a_remittance_cut_off_is_completed_by_the_items_after_it() -> None:
         "INV-500006",
     }
     assert best.evidence["added_items"] == {"how": "continuation", "held_back": ["INV-500004"]}
+
+
+SCATTERED = [10_007, 23_011, 31_013, 47_017, 52_021, 68_023, 71_029, 89_031, 94_033, 103_037,
+             117_041, 125_047]  # fmt: skip
+
+
+def _sets_of(amounts: list[int], target: int) -> list[tuple[int, ...]]:
+    return [
+        combo
+        for size in range(1, len(amounts) + 1)
+        for combo in itertools.combinations(range(len(amounts)), size)
+        if sum(amounts[k] for k in combo) == target
+    ]
+
+
+def test_a_cut_off_list_is_completed_by_the_one_set_of_the_items_falling_due() -> None:
+    # All twelve fall due within a week of the payment; the text names the first two, and the
+    # payer paid four of the other ten, holding back six: no run, but only one set fits.
+    book = _ledger("C100", SCATTERED)
+    paid = [3, 6, 9, 11]
+    rest = sum(SCATTERED[k] for k in paid)
+    assert _sets_of(SCATTERED[2:], rest) == [tuple(k - 2 for k in paid)]
+    amount = SCATTERED[0] + SCATTERED[1] + rest
+    decision = _engine(book).decide(_pay(amount, "Acme Widgets", "INV 500001 500002"))
+    best = decision.ranked[0][0]
+    assert set(best.invoices) == {"INV-500001", "INV-500002", *(f"INV-{500_001 + k}" for k in paid)}
+    assert best.evidence["added_items"]["how"] == "only_set_due"
+    assert len(best.evidence["added_items"]["held_back"]) == 6
+
+
+def test_a_cut_off_list_is_not_completed_when_two_sets_of_the_items_due_fit() -> None:
+    amounts = [*SCATTERED[:10], 111_045, SCATTERED[11]]  # items 5, 8, 9, 11 now fit as well
+    book = _ledger("C100", amounts)
+    paid = [3, 6, 9, 11]
+    rest = sum(amounts[k] for k in paid)
+    assert len(_sets_of(amounts[2:], rest)) == 2
+    amount = amounts[0] + amounts[1] + rest
+    decision = _engine(book).decide(_pay(amount, "Acme Widgets", "INV 500001 500002"))
+    assert decision.applied is None
+    assert not any("added_items" in p.evidence for p, _ in decision.ranked), decision.ranked
 
 
 def test_a_payment_run_with_an_item_held_back_is_suggested() -> None:
@@ -481,3 +522,33 @@ def test_deciding_in_batches_equals_deciding_one_by_one(seed: int) -> None:
         for d in _engine(book).run(payments, batch=64)
     ]
     assert one == many
+
+
+class _LenientRules(RuleScorer):
+    """The rule scorer with a threshold low enough to apply a write-off on its own."""
+
+    threshold = 0.9
+
+
+def test_an_exact_payment_to_come_keeps_its_invoice_from_a_write_off() -> None:
+    book = [_invoice("INV-700010", "C100", 78_555), _invoice("INV-700011", "C100", 81_556)]
+    # 81,116 is 4.40 short of INV-700011: alone, it settles it with a small-difference write-off.
+    short = _pay(81_116, "Acme Widgets", pid="PAY-1")
+    alone = Engine(book, PayerIndex(CUSTOMERS), _LenientRules()).run([short])[0]
+    assert alone.applied is not None and alone.applied.invoices == ("INV-700011",)
+    # The next day a payment of exactly 81,556 comes in: that one takes INV-700011 in full.
+    exact = _pay(81_556, "Acme Widgets", pid="PAY-2", day=DAY + timedelta(days=1))
+    first, second = Engine(book, PayerIndex(CUSTOMERS), _LenientRules()).run([short, exact])
+    assert second.applied is not None
+    assert [(a.invoice_number, a.applied_minor, a.kind) for a in second.applied.allocations] == [
+        ("INV-700011", 81_556, ApplicationKind.FULL)
+    ]
+    assert first.applied is None or "INV-700011" not in first.applied.invoices
+
+
+def test_a_known_payer_whose_items_do_not_fit_gets_the_invoices_of_its_amount_suggested() -> None:
+    # Borealis (C200) pays exactly Cobalt's invoice: a parent paying for a subsidiary the
+    # ledger does not know as one. Borealis' own items add up to nothing near it.
+    decision = _engine().decide(_pay(77_700, "Borealis Trading"))
+    assert decision.applied is None
+    assert _suggested(decision) == [frozenset({("INV-300001", 77_700)})]

@@ -87,6 +87,21 @@ def test_the_global_scan_equals_the_scoped_one_over_everything(seed: int) -> Non
         assert index.lookup(written, None) == index.lookup(written, numbers)
 
 
+@pytest.mark.parametrize("n", [40, 300])
+def test_neighbours_anywhere_agrees_with_the_slow_twin(seed: int, n: int) -> None:
+    rng = random.Random(seed * 7 + n)
+    numbers = _book(rng, n)
+    index = ReferenceIndex((number, "") for number in numbers)
+    for written in (_mangle(rng, rng.choice(numbers)) for _ in range(200)):
+        observed = refs.ocr_core(written) or refs.core(written)
+        found = {h.invoice_number for h in index.neighbours_anywhere(written)}
+        twin = _slow_one_edit(observed, numbers) - {
+            n for n in numbers if refs.core(n) == refs.core(written)
+        }
+        assert found == twin, written
+        assert found == {h.invoice_number for h in index.neighbours(written, numbers)}
+
+
 def test_trust_order_exact_core_ocr_po_one_edit() -> None:
     index = ReferenceIndex([("INV-100711", "PO-4500123"), ("INV-000523", "")])
     assert index.lookup("inv 100711")[0].quality is Quality.EXACT
