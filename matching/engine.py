@@ -53,9 +53,9 @@ STRATEGIES = ("advice", "references", "subset", "amount")
 TOLERANCES = ("exact", "discount", "charge", "discount_charge", "overpayment", "short_pay")
 DUE_WINDOW_DAYS = 7
 """A payment run settles what falls due within about a week of it."""
-DUE_POOL_MAX = 16
-"""At most this many items due by then are searched for the one set that completes a list:
-with more, sets that add up to the cent by chance become likely."""
+DUE_POOL_MAX = 20
+"""At most this many items due by then are searched for the one set that makes up a payment or
+completes a list: with more, sets that add up to the cent by chance become likely."""
 
 
 class Scorer(Protocol):
@@ -661,18 +661,15 @@ class Engine:
                      "added_gaps": float(gaps), "added_rivals": float(len(runs) - 1)},
                     {"how": "continuation", "held_back": list(runs[0].skipped)},
                 )  # fmt: skip
-        due = [i for i in after if self.invoices[i.key].due_date <= due_by] if last >= 0 else []
-        if 2 < len(due) <= DUE_POOL_MAX:
-            search = self._search(due, residual, residual, 2, time.perf_counter())
-            if search.complete and len(search.solutions) == 1:
-                keys = search.solutions[0]
-                return _More(
-                    keys,
-                    {"added_by_subset": float(len(keys)), "added_shape": 3.0,
-                     "added_gaps": float(len(due) - len(keys)), "added_rivals": 0.0},
-                    {"how": "only_set_due", "due_by": due_by.isoformat(),
-                     "held_back": [i.key for i in due if i.key not in set(keys)]},
-                )  # fmt: skip
+        due = self._only_set_due(after, residual, due_by) if last >= 0 else None
+        if due is not None:
+            keys, held_back = due
+            return _More(
+                keys,
+                {"added_by_subset": float(len(keys)), "added_shape": 3.0,
+                 "added_gaps": float(len(held_back)), "added_rivals": 0.0},
+                {"how": "only_set_due", "due_by": due_by.isoformat(), "held_back": held_back},
+            )  # fmt: skip
         search = self._search(rest, residual, residual, 2, time.perf_counter())
         if len(search.solutions) != 1 or not search.complete:
             return None
@@ -682,6 +679,22 @@ class Engine:
             {"added_by_subset": float(len(keys)), "added_shape": 2.0},
             {"how": "only_fitting_set"},
         )
+
+    def _only_set_due(
+        self, items: list[OpenAmount], target: int, due_by: date
+    ) -> tuple[tuple[str, ...], list[str]] | None:
+        """The one set of ``items`` falling due by ``due_by`` that adds up to ``target``, and
+        the items due it leaves out; None when no set or several do, or too many items are due
+        for a set to be telling."""
+        due = [i for i in items if self.invoices[i.key].due_date <= due_by]
+        if not 2 < len(due) <= DUE_POOL_MAX:
+            return None
+        search = self._search(due, target, target, 2, time.perf_counter())
+        if not search.complete or len(search.solutions) != 1:
+            return None
+        keys = search.solutions[0]
+        chosen = set(keys)
+        return keys, [i.key for i in due if i.key not in chosen]
 
     def _subset_proposals(self, context: _Context) -> list[Proposal]:
         """No usable reference: which of the payer's open items add up to the amount."""
@@ -758,6 +771,22 @@ class Engine:
                         },
                     )
                 )
+            if len(found.solutions) != 1 or not found.complete:
+                due_by = payment.value_date + timedelta(DUE_WINDOW_DAYS)
+                for among, among_memos in ((items, {}), (folded, credits)):
+                    due = self._only_set_due(among, amount, due_by) if among else None
+                    if due is not None:
+                        keys, taken = _with_memos(due[0], among_memos)
+                        candidates.append(
+                            (
+                                keys,
+                                {"subset_rank": 0.0, "subset_run": 2.0,
+                                 "subset_gaps": float(len(due[1]))},
+                                {"found_by": "only_set_due", "held_back": due[1],
+                                 "credit_memos_with_their_invoices": taken},
+                            )
+                        )  # fmt: skip
+                        break
             for rank, solution in enumerate(found.solutions):
                 keys, taken = _with_memos(solution, memos)
                 candidates.append(

@@ -552,3 +552,18 @@ def test_a_known_payer_whose_items_do_not_fit_gets_the_invoices_of_its_amount_su
     decision = _engine().decide(_pay(77_700, "Borealis Trading"))
     assert decision.applied is None
     assert _suggested(decision) == [frozenset({("INV-300001", 77_700)})]
+
+
+def test_a_lump_sum_without_remittance_is_the_one_set_of_the_items_falling_due() -> None:
+    # Twelve items fall due within a week; the payer paid six of them, no remittance. An item
+    # due next month equals two of the paid ones together, so over all open items two sets fit;
+    # among the items due, one does.
+    paid = [0, 1, 3, 6, 9, 11]
+    later = _invoice("INV-600001", "C100", SCATTERED[3] + SCATTERED[6], days_old=5)
+    book = [*_ledger("C100", SCATTERED), later]
+    amount = sum(SCATTERED[k] for k in paid)
+    assert _sets_of(SCATTERED, amount) == [tuple(paid)]
+    decision = _engine(book).decide(_pay(amount, "Acme Widgets"))
+    found = [p for p, _ in decision.ranked if p.evidence["subset"]["found_by"] == "only_set_due"]
+    assert [set(p.invoices) for p in found] == [{f"INV-{500_001 + k}" for k in paid}]
+    assert len(found[0].evidence["subset"]["held_back"]) == 6
