@@ -51,6 +51,7 @@ MAX_SUGGESTIONS = 5
 SOURCES = ("bank_account", "customer_number", "name", "alias", "truncated_name", "fuzzy_name", "reference")  # fmt: skip
 STRATEGIES = ("advice", "references", "subset", "amount")
 TOLERANCES = ("exact", "discount", "charge", "discount_charge", "overpayment", "short_pay")
+WRITE_OFF_REASONS = ("bank_fee", "fx_difference", "small_difference", "unspecified")
 DUE_WINDOW_DAYS = 7
 """A payment run settles what falls due within about a week of it."""
 DUE_POOL_MAX = 20
@@ -1008,6 +1009,12 @@ class Engine:
         }
         for source in SOURCES:
             features[f"payer_by_{source}"] = float(payer is not None and payer.source == source)
+        # A bank keeps whole units (15.00); a near miss by chance differs by any cents.
+        unit = 10 ** max(exponent(payment.currency), 0)
+        features["adjustment_whole_units"] = float(bool(adjustments) and adjustments % unit == 0)
+        reasons = {part for a in allocations for part in a.reason.split(";")}
+        for reason in WRITE_OFF_REASONS:
+            features[f"written_off_{reason}"] = float(reason in reasons)
         return features
 
     @staticmethod
@@ -1282,6 +1289,8 @@ FEATURES = (
     "has_payer_name",
     "has_text",
     *(f"payer_by_{s}" for s in SOURCES),
+    "adjustment_whole_units",
+    *(f"written_off_{r}" for r in WRITE_OFF_REASONS),
     "mismatch",
     "added_by_subset",
     "added_shape",

@@ -7,11 +7,12 @@ import random
 from dataclasses import replace
 from datetime import date, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger.records import ApplicationKind, ExceptionReason
-from matching.engine import Engine
+from matching.engine import WRITE_OFF_REASONS, Engine
 from matching.model import Advice, AdviceLine, Decision, IncomingPayment, OpenInvoice
 from matching.payers import PayerIndex
 from matching.scoring import RuleScorer
@@ -567,3 +568,21 @@ def test_a_lump_sum_without_remittance_is_the_one_set_of_the_items_falling_due()
     found = [p for p, _ in decision.ranked if p.evidence["subset"]["found_by"] == "only_set_due"]
     assert [set(p.invoices) for p in found] == [{f"INV-{500_001 + k}" for k in paid}]
     assert len(found[0].evidence["subset"]["held_back"]) == 6
+
+
+@pytest.mark.parametrize(
+    ("invoice", "short", "reason", "whole"),
+    [
+        (281_556, 1_500, "bank_fee", 1.0),  # whole dollars, within the bank-fee limit
+        (281_556, 1_213, "fx_difference", 0.0),  # within 50 basis points
+        (50_000, 440, "small_difference", 0.0),  # beyond them, within 5.00
+    ],
+)
+def test_the_scorer_is_told_why_a_difference_was_written_off(
+    invoice: int, short: int, reason: str, whole: float
+) -> None:
+    book = [_invoice("INV-700020", "C100", invoice)]
+    best = _engine(book).decide(_pay(invoice - short, "Acme Widgets")).ranked[0][0]
+    assert best.allocations[0].reason == reason
+    assert best.features["adjustment_whole_units"] == whole
+    assert {r for r in WRITE_OFF_REASONS if best.features[f"written_off_{r}"]} == {reason}
