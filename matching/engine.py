@@ -520,8 +520,9 @@ class Engine:
     ) -> tuple[list[Allocation], int, str]:
         """The payment is ``short`` below the listed items: discounts by terms (and a bank
         charge or FX difference beyond them), a bank charge or FX difference on the last
-        invoice, a deduction on a single invoice, or (``partial_ok``: the payer named the one
-        invoice) a part payment that leaves the rest open."""
+        invoice, a deduction on a single invoice (credit memos beside it or not), or
+        (``partial_ok``: the payer named the one invoice) a part payment that leaves the rest
+        open."""
         discounted = list(allocations)
         taken = 0
         for k, (item, allocation) in enumerate(zip(listed, allocations, strict=False)):
@@ -552,6 +553,8 @@ class Engine:
             return allocations, -short, "unexplained"
         fee_limit = self._minor(payment.currency, self.settings.bank_fee_limit)
         fx_limit = payment.amount_minor * self.settings.fx_tolerance_bp // 10_000
+        # One invoice among credit memos: only the invoice can carry a deduction.
+        debits = sum(1 for x in listed if self.open[x.invoice.invoice_number] > 0)
         reason = ""
         kind = ApplicationKind.WRITE_OFF
         if short <= fee_limit and short % 10 ** max(exponent(payment.currency), 0) == 0:
@@ -560,7 +563,7 @@ class Engine:
             reason = "fx_difference"
         elif short <= self._minor(payment.currency, self.settings.small_difference_limit):
             reason = "small_difference"
-        elif len(listed) == 1 or any(x.line is not None and x.line.reason for x in listed):
+        elif debits == 1 or any(x.line is not None and x.line.reason for x in listed):
             cap = self.open[allocations[last].invoice_number] * self.settings.short_pay_percent
             if short * 100 <= cap:
                 kind, reason = ApplicationKind.SHORT_PAY, "unspecified"

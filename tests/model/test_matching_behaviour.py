@@ -586,3 +586,16 @@ def test_the_scorer_is_told_why_a_difference_was_written_off(
     assert best.allocations[0].reason == reason
     assert best.features["adjustment_whole_units"] == whole
     assert {r for r in WRITE_OFF_REASONS if best.features[f"written_off_{r}"]} == {reason}
+
+
+def test_a_named_invoice_with_a_credit_memo_beside_it_carries_the_deduction() -> None:
+    book = [_order("INV-104010", 1_455_272, "PO-7"), _order("CM-900010", -309_245, "PO-8")]
+    paid = 1_455_272 - 309_245 - 53_554  # 3.7% of the invoice deducted without a word
+    best = _engine(book).decide(_pay(paid, "Acme Widgets", "INV-104010 CM-900010")).ranked[0][0]
+    assert not best.features.get("mismatch")
+    assert {
+        (a.invoice_number, a.applied_minor, a.adjustment_minor, a.kind) for a in best.allocations
+    } == {
+        ("CM-900010", -309_245, 0, ApplicationKind.CREDIT_MEMO),
+        ("INV-104010", 1_455_272 - 53_554, 53_554, ApplicationKind.SHORT_PAY),
+    }
