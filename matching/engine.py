@@ -402,6 +402,11 @@ class Engine:
             # company the ledger does not know as its subsidiary): open items of exactly the
             # amount, of any customer.
             proposals.extend(self._amount_proposals(context))
+        named = {x.invoice.invoice_number for x in context.listed}
+        if named and any(p.strategy == "subset" and named <= set(p.invoices) for p in proposals):
+            # Sets found by amount that take in every invoice the payer named make those that
+            # leave some out implausible.
+            proposals = [p for p in proposals if p.strategy != "subset" or named <= set(p.invoices)]
         unique: dict[frozenset[tuple[str, int]], Proposal] = {}
         for proposal in proposals:
             unique.setdefault(proposal.key, proposal)

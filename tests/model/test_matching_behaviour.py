@@ -599,3 +599,15 @@ def test_a_named_invoice_with_a_credit_memo_beside_it_carries_the_deduction() ->
         ("CM-900010", -309_245, 0, ApplicationKind.CREDIT_MEMO),
         ("INV-104010", 1_455_272 - 53_554, 53_554, ApplicationKind.SHORT_PAY),
     }
+
+
+def test_sets_that_leave_out_a_named_invoice_give_way_to_sets_that_take_them_all() -> None:
+    # The text names INV-500001 and INV-500005; the rest of the amount is 54,024, which two sets
+    # before 500005 make up (500002 + 500004, or 500003), so the list cannot be completed on its
+    # own and sets of the whole amount are searched. 500006 + 500007 is one, but it leaves out
+    # both named invoices.
+    book = _ledger("C100", [10_007, 23_011, 54_024, 31_013, 47_017, 52_021, 59_027])
+    decision = _engine(book).decide(_pay(111_048, "Acme Widgets", "INV-500001 INV-500005"))
+    suggested = [set(p.invoices) for p, _ in decision.ranked if p.strategy == "subset"]
+    assert {"INV-500001", "INV-500002", "INV-500004", "INV-500005"} in suggested
+    assert all({"INV-500001", "INV-500005"} <= s for s in suggested), suggested
