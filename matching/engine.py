@@ -395,6 +395,7 @@ class Engine:
             proposal = self._settle(context, context.listed, strategy)
             if proposal is not None:
                 proposals.append(proposal)
+                proposals.extend(self._deductions(context, proposal))
         if not proposals or proposals[0].features.get("mismatch", 0) > 0:
             proposals.extend(self._subset_proposals(context))
         if not proposals:
@@ -480,6 +481,56 @@ class Engine:
         allocations = list(allocations)
         allocations[k] = self._full(allocations[k].invoice_number)
         return allocations, 0
+
+    def _deductions(self, context: _Context, proposal: Proposal) -> list[Proposal]:
+        """The named invoices paid short without a word, when several were named: one proposal
+        per invoice that could bear the deduction (at most ``short_pay_percent`` of it). Which
+        one did is not in the payment, so they are offered side by side for an analyst (the
+        largest invoices first); only when one invoice alone can bear it may the scorer apply
+        it."""
+        short = -int(proposal.evidence.get("unexplained_minor", 0))
+        if short <= 0 or len(context.listed) < 2:
+            return []
+        paid = [a for a in proposal.allocations if a.invoice_number]
+        if len(paid) != len(context.listed):
+            return []  # the list was completed with other items: no single deduction to place
+        percent = self.settings.short_pay_percent
+        # Largest invoice first: a deduction is likelier a small share of its invoice.
+        bearers = sorted(
+            (
+                k
+                for k, a in enumerate(paid)
+                if a.kind is ApplicationKind.FULL
+                and short * 100 <= self.open[a.invoice_number] * percent
+            ),
+            key=lambda k: -self.open[paid[k].invoice_number],
+        )
+        variants = []
+        for k in bearers[:MAX_SUGGESTIONS]:
+            allocations = list(paid)
+            allocations[k] = Allocation(
+                paid[k].invoice_number,
+                paid[k].applied_minor - short,
+                short,
+                ApplicationKind.SHORT_PAY,
+                "unspecified",
+            )
+            features = self._features(
+                context, context.listed, allocations, proposal.strategy, proposal.customer_id
+            )
+            evidence = {
+                key: value for key, value in proposal.evidence.items() if key != "unexplained_minor"
+            }
+            evidence["shortfall"] = {
+                "deduction_on": paid[k].invoice_number,
+                "invoices_that_could_bear_it": [paid[b].invoice_number for b in bearers],
+            }
+            variants.append(
+                Proposal(
+                    proposal.customer_id, tuple(allocations), proposal.strategy, features, evidence
+                )
+            )
+        return variants
 
     def _line_allocation(self, payment: IncomingPayment, item: _Listed) -> Allocation:
         invoice, line = item.invoice, item.line

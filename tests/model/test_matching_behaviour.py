@@ -611,3 +611,30 @@ def test_sets_that_leave_out_a_named_invoice_give_way_to_sets_that_take_them_all
     suggested = [set(p.invoices) for p, _ in decision.ranked if p.strategy == "subset"]
     assert {"INV-500001", "INV-500002", "INV-500004", "INV-500005"} in suggested
     assert all({"INV-500001", "INV-500005"} <= s for s in suggested), suggested
+
+
+def _short_paid(decision: Decision) -> list[str]:
+    return [
+        a.invoice_number
+        for p, _ in decision.ranked
+        for a in p.allocations
+        if a.kind is ApplicationKind.SHORT_PAY
+    ]
+
+
+def test_a_silent_deduction_on_one_of_several_named_invoices_is_offered_on_each_that_can_bear_it():
+    book = _ledger("C100", [400_000, 300_000, 20_000])
+    # 12,000 short: 4% or 3% of the two large invoices, 60% of the small one (beyond 20%).
+    decision = _engine(book).decide(
+        _pay(720_000 - 12_000, "Acme Widgets", "INV-500001 INV-500002 INV-500003")
+    )
+    assert decision.applied is None
+    assert _short_paid(decision) == ["INV-500001", "INV-500002"]
+
+
+def test_a_silent_deduction_only_one_named_invoice_can_bear_is_placed_on_it():
+    book = _ledger("C100", [400_000, 30_000, 20_000])
+    decision = _engine(book).decide(
+        _pay(450_000 - 12_000, "Acme Widgets", "INV-500001 INV-500002 INV-500003")
+    )
+    assert _short_paid(decision) == ["INV-500001"]
