@@ -797,17 +797,19 @@ class Engine:
                     found = self._search(among, low, high, MAX_SUGGESTIONS, started)
                     tolerance = step
                     memos = credits if among is folded else {}
+            # A deduction taken without a word: the single items the payment falls short of by
+            # no more than a short-pay may be, nearest first.
+            ceiling = amount * 100 // max(100 - self.settings.short_pay_percent, 1)
+            near = sorted((i.amount - amount, i.key) for i in items if amount < i.amount <= ceiling)
+            deducted: list[tuple[str, ...]] = []
             if not found.solutions:
-                # A deduction taken without a word: the single items the payment falls short of
-                # by no more than a short-pay may be, nearest first.
-                ceiling = amount * 100 // max(100 - self.settings.short_pay_percent, 1)
-                near = sorted(
-                    (i.amount - amount, i.key) for i in items if amount < i.amount <= ceiling
-                )
                 found = SubsetSearch(
                     tuple((key,) for _, key in near[:3]), len(near) <= 3, False, 0, "single"
                 )
                 tolerance = "short_pay"
+            elif tolerance == "overpayment":
+                # Items that leave an overpayment, or one paid short: either may be the truth.
+                deducted = [(key,) for _, key in near[:2]]
             shared = {
                 "subset_solutions": float(len(found.solutions)),
                 "subset_complete": float(found.complete),
@@ -856,6 +858,16 @@ class Engine:
                         {"found_by": found.strategy, "credit_memos_with_their_invoices": taken},
                     )
                 )
+            for rank, single in enumerate(deducted):
+                candidates.append(
+                    (
+                        single,
+                        {"subset_rank": float(rank),
+                         "subset_tolerance": float(TOLERANCES.index("short_pay"))},
+                        {"found_by": "single", "tolerance": "short_pay",
+                         "credit_memos_with_their_invoices": []},
+                    )
+                )  # fmt: skip
             for solution, own, how in candidates:
                 listed = [_Listed(self.invoices[n], None, refs.Quality.EXACT) for n in solution]
                 proposal = self._settle(context, listed, "subset")
@@ -864,10 +876,10 @@ class Engine:
                 features = {**proposal.features, **shared, **own}
                 evidence = dict(proposal.evidence)
                 evidence["subset"] = {
-                    **how,
                     "solutions": len(found.solutions),
                     "complete": found.complete,
                     "tolerance": tolerance,
+                    **how,
                 }
                 proposals.append(replace(proposal, features=features, evidence=evidence))
         return proposals

@@ -638,3 +638,12 @@ def test_a_silent_deduction_only_one_named_invoice_can_bear_is_placed_on_it():
         _pay(450_000 - 12_000, "Acme Widgets", "INV-500001 INV-500002 INV-500003")
     )
     assert _short_paid(decision) == ["INV-500001"]
+
+
+def test_an_overpaid_invoice_and_a_short_paid_one_are_both_suggested() -> None:
+    # 9,500.00 without remittance: 9,000.00 overpaid by 500.00, or 10,000.00 paid 500.00 short.
+    book = _ledger("C100", [1_000_000, 900_000])
+    decision = _engine(book).decide(_pay(950_000, "Acme Widgets"))
+    assert decision.applied is None
+    assert {frozenset({("INV-500002", 900_000), ("", 50_000)})} <= set(_suggested(decision))
+    assert _short_paid(decision) == ["INV-500001"]
