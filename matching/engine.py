@@ -488,12 +488,16 @@ class Engine:
         one did is not in the payment, so they are offered side by side for an analyst (the
         largest invoices first); only when one invoice alone can bear it may the scorer apply
         it."""
-        short = -int(proposal.evidence.get("unexplained_minor", 0))
-        if short <= 0 or len(context.listed) < 2:
+        if proposal.evidence.get("unexplained_minor", 0) >= 0 or len(context.listed) < 2:
             return []
-        paid = [a for a in proposal.allocations if a.invoice_number]
-        if len(paid) != len(context.listed):
-            return []  # the list was completed with other items: no single deduction to place
+        # From the invoices in full: discounts by terms that explained only part of the
+        # shortfall are not taken either.
+        paid = [self._line_allocation(context.payment, x) for x in context.listed]
+        if any(a.kind not in (ApplicationKind.FULL, ApplicationKind.CREDIT_MEMO) for a in paid):
+            return []
+        short = sum(a.applied_minor for a in paid) - context.payment.amount_minor
+        if short <= 0:
+            return []
         percent = self.settings.short_pay_percent
         # Largest invoice first: a deduction is likelier a small share of its invoice.
         bearers = sorted(

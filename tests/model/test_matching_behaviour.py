@@ -647,3 +647,16 @@ def test_an_overpaid_invoice_and_a_short_paid_one_are_both_suggested() -> None:
     assert decision.applied is None
     assert {frozenset({("INV-500002", 900_000), ("", 50_000)})} <= set(_suggested(decision))
     assert _short_paid(decision) == ["INV-500001"]
+
+
+def test_a_deduction_is_placed_on_the_invoices_in_full_when_discounts_explain_only_part() -> None:
+    book = [
+        _invoice("INV-500001", "C100", 400_000, days_old=5, terms="2/10 NET 30"),
+        _invoice("INV-500002", "C100", 300_000, days_old=4),
+        _invoice("INV-500003", "C100", 20_000, days_old=3),
+    ]
+    # 300.00 short: the 2% discount on the first (80.00) explains only part of it.
+    decision = _engine(book).decide(
+        _pay(720_000 - 30_000, "Acme Widgets", "INV-500001 INV-500002 INV-500003")
+    )
+    assert _short_paid(decision) == ["INV-500001", "INV-500002"]
