@@ -660,3 +660,11 @@ def test_a_deduction_is_placed_on_the_invoices_in_full_when_discounts_explain_on
         _pay(720_000 - 30_000, "Acme Widgets", "INV-500001 INV-500002 INV-500003")
     )
     assert _short_paid(decision) == ["INV-500001", "INV-500002"]
+
+
+def test_a_mistyped_reference_refits_to_another_customers_invoice_its_amount_fits() -> None:
+    # 'INV-300010' is Borealis' invoice of 550.00; Acme pays 777.00 naming it: one transposed
+    # digit away is Cobalt's INV-300001 of exactly 777.00 (Acme may pay for Cobalt).
+    book = [*BOOK, _invoice("INV-300010", "C200", 55_000)]
+    decision = _engine(book).decide(_pay(77_700, "Acme Widgets", "INV-300010"))
+    assert decision.ranked[0][0].invoices == ("INV-300001",)
