@@ -498,14 +498,12 @@ class Engine:
         short = sum(a.applied_minor for a in paid) - context.payment.amount_minor
         if short <= 0:
             return []
-        percent = self.settings.short_pay_percent
         # Largest invoice first: a deduction is likelier a small share of its invoice.
         bearers = sorted(
             (
                 k
                 for k, a in enumerate(paid)
-                if a.kind is ApplicationKind.FULL
-                and short * 100 <= self.open[a.invoice_number] * percent
+                if a.kind is ApplicationKind.FULL and self._can_bear(a.invoice_number, short)
             ),
             key=lambda k: -self.open[paid[k].invoice_number],
         )
@@ -536,6 +534,11 @@ class Engine:
             )
         return variants
 
+    def _can_bear(self, number: str, deduction: int) -> bool:
+        """Whether a deduction taken without a reason may be on this invoice: at most
+        ``short_pay_percent`` of what is open on it."""
+        return deduction * 100 <= self.open[number] * self.settings.short_pay_percent
+
     def _line_allocation(self, payment: IncomingPayment, item: _Listed) -> Allocation:
         invoice, line = item.invoice, item.line
         open_minor = self.open[invoice.invoice_number]
@@ -564,7 +567,7 @@ class Engine:
             return Allocation(number, paid, gap, ApplicationKind.DISCOUNT, reason)
         if gap <= self._minor(payment.currency, self.settings.small_difference_limit):
             return Allocation(number, paid, gap, ApplicationKind.WRITE_OFF, "small_difference")
-        if line.reason or gap * 100 <= open_minor * self.settings.short_pay_percent:
+        if line.reason or self._can_bear(number, gap):
             return Allocation(
                 number, paid, gap, ApplicationKind.SHORT_PAY, line.reason or "unspecified"
             )
@@ -617,16 +620,16 @@ class Engine:
         debits = sum(1 for x in listed if self.open[x.invoice.invoice_number] > 0)
         reason = ""
         kind = ApplicationKind.WRITE_OFF
-        if short <= fee_limit and short % 10 ** max(exponent(payment.currency), 0) == 0:
+        if short <= fee_limit and short % _unit(payment.currency) == 0:
             reason = "bank_fee"
         elif short <= fx_limit:
             reason = "fx_difference"
         elif short <= self._minor(payment.currency, self.settings.small_difference_limit):
             reason = "small_difference"
-        elif debits == 1 or any(x.line is not None and x.line.reason for x in listed):
-            cap = self.open[allocations[last].invoice_number] * self.settings.short_pay_percent
-            if short * 100 <= cap:
-                kind, reason = ApplicationKind.SHORT_PAY, "unspecified"
+        elif (
+            debits == 1 or any(x.line is not None and x.line.reason for x in listed)
+        ) and self._can_bear(allocations[last].invoice_number, short):
+            kind, reason = ApplicationKind.SHORT_PAY, "unspecified"
         if not reason and partial_ok and len(listed) == 1:
             target = allocations[last]
             allocations = [
@@ -801,19 +804,16 @@ class Engine:
                     found = self._search(among, low, high, MAX_SUGGESTIONS, started)
                     tolerance = step
                     memos = credits if among is folded else {}
-            # A deduction taken without a word: the single items the payment falls short of by
-            # no more than a short-pay may be, nearest first.
-            ceiling = amount * 100 // max(100 - self.settings.short_pay_percent, 1)
-            near = sorted((i.amount - amount, i.key) for i in items if amount < i.amount <= ceiling)
             deducted: list[tuple[str, ...]] = []
             if not found.solutions:
+                near = self._short_paid(items, amount)
                 found = SubsetSearch(
-                    tuple((key,) for _, key in near[:3]), len(near) <= 3, False, 0, "single"
+                    tuple((key,) for key in near[:3]), len(near) <= 3, False, 0, "single"
                 )
                 tolerance = "short_pay"
             elif tolerance == "overpayment":
                 # Items that leave an overpayment, or one paid short: either may be the truth.
-                deducted = [(key,) for _, key in near[:2]]
+                deducted = [(key,) for key in self._short_paid(items, amount)[:2]]
             shared = {
                 "subset_solutions": float(len(found.solutions)),
                 "subset_complete": float(found.complete),
@@ -888,6 +888,17 @@ class Engine:
                 proposals.append(replace(proposal, features=features, evidence=evidence))
         return proposals
 
+    def _short_paid(self, items: list[OpenAmount], amount: int) -> list[str]:
+        """A deduction taken without a word: the single items ``amount`` falls short of by no
+        more than a short-pay may be, nearest first."""
+        ceiling = amount * 100 // max(100 - self.settings.short_pay_percent, 1)
+        return [
+            key
+            for _, key in sorted(
+                (i.amount - amount, i.key) for i in items if amount < i.amount <= ceiling
+            )
+        ]
+
     def _runs(
         self,
         items: list[OpenAmount],
@@ -918,8 +929,8 @@ class Engine:
             ]
         if gapped or found.solutions:
             return gapped
-        unit = 10 ** max(exponent(payment.currency), 0)
-        charges = range(0, self._minor(payment.currency, self.settings.bank_fee_limit) + 1, unit)
+        limit = self._minor(payment.currency, self.settings.bank_fee_limit)
+        charges = range(0, limit + 1, _unit(payment.currency))
         return [
             (run, memos)
             for among, memos in variants
@@ -1085,8 +1096,8 @@ class Engine:
         for source in SOURCES:
             features[f"payer_by_{source}"] = float(payer is not None and payer.source == source)
         # A bank keeps whole units (15.00); a near miss by chance differs by any cents.
-        unit = 10 ** max(exponent(payment.currency), 0)
-        features["adjustment_whole_units"] = float(bool(adjustments) and adjustments % unit == 0)
+        whole = bool(adjustments) and adjustments % _unit(payment.currency) == 0
+        features["adjustment_whole_units"] = float(whole)
         reasons = {part for a in allocations for part in a.reason.split(";")}
         for reason in WRITE_OFF_REASONS:
             features[f"written_off_{reason}"] = float(reason in reasons)
@@ -1206,6 +1217,11 @@ class Engine:
 
     def _minor(self, currency: str, major: Any) -> int:
         return from_decimal(major, currency)
+
+
+def _unit(currency: str) -> int:
+    """One whole unit of ``currency`` in minor units (100 for USD, 1 for JPY)."""
+    return int(10 ** max(exponent(currency), 0))
 
 
 def _with_memos(

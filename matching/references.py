@@ -163,7 +163,8 @@ class ReferenceIndex:
     def neighbours_anywhere(self, reference: str) -> list[ReferenceHit]:
         """Open invoices of any customer whose core is one digit edit away from the reference's
         (itself excluded): each of the few hundred numbers one edit makes is looked up, rather
-        than comparing the reference with every open invoice."""
+        than comparing the reference with every open invoice. In number order, whatever the
+        string hashing of the run."""
         observed = ocr_core(reference) or core(reference)
         if len(observed) < MIN_CORE + 1 or not observed.isdigit():
             return []
@@ -174,7 +175,7 @@ class ReferenceIndex:
                 reference,
                 (
                     n
-                    for variant in _one_digit_edits(observed)
+                    for variant in sorted(_one_digit_edits(observed))
                     for n in self._by_core.get(variant, ())
                 ),
                 Quality.ONE_EDIT,
