@@ -57,6 +57,8 @@ DUE_WINDOW_DAYS = 7
 DUE_POOL_MAX = 20
 """At most this many items due by then are searched for the one set that makes up a payment or
 completes a list: with more, sets that add up to the cent by chance become likely."""
+MAX_OLDER_MEMOS = 6
+"""A cut-off list is completed with at most this many of the payer's older credit memos tried."""
 
 
 class Scorer(Protocol):
@@ -86,6 +88,8 @@ class _More:
     keys: tuple[str, ...]
     features: dict[str, float]
     evidence: dict[str, Any]
+    charge: int = 0
+    """What the bank kept of the payment: the items add up to the rest plus this."""
 
 
 @dataclass(slots=True)
@@ -134,6 +138,7 @@ class Engine:
             (i.invoice_number, i.po_number) for i in self.invoices.values()
         )
         self.credits_for = _credits_by_invoice(self.invoices.values())
+        self.credited = {memo for memos in self.credits_for.values() for memo in memos}
         self._seen: dict[tuple[str, int, str], list[IncomingPayment]] = defaultdict(list)
         self._settled: dict[tuple[str, int], list[Settled]] = defaultdict(list)
         for settled in recent:
@@ -398,10 +403,10 @@ class Engine:
                 proposals.extend(self._deductions(context, proposal))
         if not proposals or proposals[0].features.get("mismatch", 0) > 0:
             proposals.extend(self._subset_proposals(context))
-        if not proposals:
-            # Nobody known paid, or the payer's own items explain nothing (it may pay for a
-            # company the ledger does not know as its subsidiary): open items of exactly the
-            # amount, of any customer.
+        if not proposals or (not context.listed and not any(map(_exact, proposals))):
+            # Nobody known paid, or the payer's own items explain it only with a tolerance or
+            # not at all (it may pay for a company the ledger does not know as its subsidiary):
+            # open items of exactly the amount, of any customer.
             proposals.extend(self._amount_proposals(context))
         named = {x.invoice.invoice_number for x in context.listed}
         if named and any(p.strategy == "subset" and named <= set(p.invoices) for p in proposals):
@@ -436,7 +441,7 @@ class Engine:
         if residual > 0 and strategy != "subset":
             more = self._more_items(context, {a.invoice_number for a in allocations}, residual)
             if more is not None:
-                allocations.extend(self._full(n) for n in more.keys)
+                allocations.extend(self._added(more, payment.currency))
                 residual = 0
                 features.update(more.features)
                 evidence["added_items"] = more.evidence
@@ -661,23 +666,41 @@ class Engine:
         open credit memo taken off the invoice it credits (the same order number), as payers
         do: the memos of the named invoices come along too."""
         customer_id = _main_customer(context.listed)
-        items = self._open_amounts(customer_id, issued_by=context.payment.value_date)
+        payment = context.payment
+        items = self._open_amounts(customer_id, issued_by=payment.value_date)
         named_due = [self.invoices[n].due_date for n in named if n in self.invoices]
-        due_by = max([context.payment.value_date + timedelta(DUE_WINDOW_DAYS), *named_due])
-        more = self._continuation(items, named, residual, due_by)
+        due_by = max([payment.value_date + timedelta(DUE_WINDOW_DAYS), *named_due])
+        fee_limit = self._minor(payment.currency, self.settings.bank_fee_limit)
+        charges = range(_unit(payment.currency), fee_limit + 1, _unit(payment.currency))
+        more = self._continuation(items, named, residual, due_by, charges)
         netted = self._netted(items, named) if more is None else None
         if netted is None:
             return more
         folded, credits = netted
         taken = [memo for number in sorted(named) for memo in credits.get(number, ())]
         more = self._continuation(
-            folded, named, residual - sum(self.open[m] for m in taken), due_by
+            folded, named, residual - sum(self.open[m] for m in taken), due_by, charges
         )
         if more is None:
             return None
         keys, memos = _with_memos(more.keys, credits)
         evidence = {**more.evidence, "credit_memos_with_their_invoices": [*taken, *memos]}
-        return _More((*keys, *taken), more.features, evidence)
+        return _More((*keys, *taken), more.features, evidence, more.charge)
+
+    def _added(self, more: _More, currency: str) -> list[Allocation]:
+        """The items that complete a list, in full; a charge the bank kept is written off on
+        the last invoice that can carry it."""
+        added = [self._full(n) for n in more.keys]
+        if more.charge:
+            k = max(k for k, a in enumerate(added) if a.applied_minor > more.charge)
+            added[k] = Allocation(
+                added[k].invoice_number,
+                added[k].applied_minor - more.charge,
+                more.charge,
+                ApplicationKind.WRITE_OFF,
+                "bank_fee",
+            )
+        return added
 
     def _netted(
         self, items: list[OpenAmount], named: set[str]
@@ -706,7 +729,12 @@ class Engine:
         ], credits
 
     def _continuation(
-        self, items: list[OpenAmount], named: set[str], residual: int, due_by: date
+        self,
+        items: list[OpenAmount],
+        named: set[str],
+        residual: int,
+        due_by: date,
+        charges: Sequence[int] = (),
     ) -> _More | None:
         """First the list's continuation: the items after the last named one in due-date
         order, a few of them maybe held back; else the one set of those items due by ``due_by``
@@ -717,17 +745,9 @@ class Engine:
         if not rest:
             return None
         after = [i for i in rest if i.rank > last]
-        runs = gapped_runs(after, residual, from_start=True, limit=4) if last >= 0 else []
-        if runs:
-            gaps = len(runs[0].skipped)
-            same = [r for r in runs if len(r.skipped) == gaps]
-            if len(same) == 1:
-                return _More(
-                    runs[0].keys,
-                    {"added_by_subset": len(runs[0].keys), "added_shape": 1.0,
-                     "added_gaps": float(gaps), "added_rivals": float(len(runs) - 1)},
-                    {"how": "continuation", "held_back": list(runs[0].skipped)},
-                )  # fmt: skip
+        more = self._run_after(after, rest, last, residual, charges) if last >= 0 else None
+        if more is not None:
+            return more
         due = self._only_set_due(after, residual, due_by) if last >= 0 else None
         if due is not None:
             keys, held_back = due
@@ -746,6 +766,69 @@ class Engine:
             {"added_by_subset": float(len(keys)), "added_shape": 2.0},
             {"how": "only_fitting_set"},
         )
+
+    def _run_after(
+        self,
+        after: list[OpenAmount],
+        rest: list[OpenAmount],
+        last: int,
+        residual: int,
+        charges: Sequence[int],
+    ) -> _More | None:
+        """The items after the list's last one in due-date order that make up ``residual``, a
+        few maybe held back. When none do: the same with one of the payer's older open credit
+        memos taken off, or all of them (memos of an open invoice go with it, see
+        :meth:`_netted`). A memo is dated when it was issued, so it sorts before the list's
+        last invoice and is not in its continuation, yet the payer takes it. When
+        none of those do either: runs that make up ``residual`` plus one of ``charges`` (a fee
+        the bank kept), none held back. Only a run with fewer items held back than any other
+        may complete the list."""
+        runs = gapped_runs(after, residual, from_start=True, limit=4)
+        variants: list[tuple[tuple[OpenAmount, ...], list[GappedRun]]] = [((), runs)]
+        if not runs:
+            memos = [
+                i for i in rest if i.rank < last and i.amount < 0 and i.key not in self.credited
+            ][:MAX_OLDER_MEMOS]
+            choices = [(memo,) for memo in memos] + ([tuple(memos)] if len(memos) > 1 else [])
+            variants = [
+                (
+                    taken,
+                    gapped_runs(
+                        after, residual - sum(m.amount for m in taken), from_start=True, limit=4
+                    ),
+                )
+                for taken in choices
+            ]
+        if charges and not any(runs for _, runs in variants):
+            # Only an unbroken run: with items held back too, a charge fits by chance.
+            variants = [
+                (
+                    (),
+                    gapped_runs(
+                        after, residual, max_gaps=0, from_start=True, limit=4, charges=charges
+                    ),
+                )
+            ]
+        found = [(len(run.skipped), taken, run) for taken, runs in variants for run in runs]
+        if not found:
+            return None
+        gaps = min(skipped for skipped, _, _ in found)
+        best = [(taken, run) for skipped, taken, run in found if skipped == gaps]
+        if len(best) != 1:
+            return None
+        taken, run = best[0]
+        evidence: dict[str, Any] = {"how": "continuation", "held_back": list(run.skipped)}
+        if taken:
+            evidence["older_credit_memos_taken"] = [m.key for m in taken]
+        if run.charge:
+            evidence["charge_minor"] = run.charge
+        return _More(
+            (*run.keys, *(m.key for m in taken)),
+            {"added_by_subset": float(len(run.keys) + len(taken)), "added_shape": 1.0,
+             "added_gaps": float(gaps), "added_rivals": float(len(found) - 1)},
+            evidence,
+            run.charge,
+        )  # fmt: skip
 
     def _only_set_due(
         self, items: list[OpenAmount], target: int, due_by: date
@@ -1217,6 +1300,16 @@ class Engine:
 
     def _minor(self, currency: str, major: Any) -> int:
         return from_decimal(major, currency)
+
+
+def _exact(proposal: Proposal) -> bool:
+    """Whether ``proposal`` settles its items in full with nothing written off or left over."""
+    return all(
+        a.invoice_number
+        and a.adjustment_minor == 0
+        and a.kind in (ApplicationKind.FULL, ApplicationKind.CREDIT_MEMO)
+        for a in proposal.allocations
+    )
 
 
 def _unit(currency: str) -> int:

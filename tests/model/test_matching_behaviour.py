@@ -668,3 +668,62 @@ def test_a_mistyped_reference_refits_to_another_customers_invoice_its_amount_fit
     book = [*BOOK, _invoice("INV-300010", "C200", 55_000)]
     decision = _engine(book).decide(_pay(77_700, "Acme Widgets", "INV-300010"))
     assert decision.ranked[0][0].invoices == ("INV-300001",)
+
+
+def test_a_cut_off_list_is_completed_with_an_older_credit_memo_of_the_payer() -> None:
+    # The memo was issued before the list's invoices, so it sorts before them; the text names
+    # the first two, the payer paid the next three and took the memo. A later invoice of
+    # exactly the rest makes "any one set that fits" ambiguous.
+    memo = _order("CM-900050", -3_001, "PO-77", days_old=60)
+    amounts = [10_007, 23_011, 31_013, 47_017, 52_021, 68_023, 71_029, 89_031, 94_033]
+    rest = 31_013 + 47_017 + 52_021 - 3_001
+    book = [memo, *_ledger("C100", amounts), _invoice("INV-600001", "C100", rest, days_old=3)]
+    amount = 10_007 + 23_011 + rest
+    decision = _engine(book).decide(_pay(amount, "Acme Widgets", "INV 500001 500002"))
+    best = decision.ranked[0][0]
+    assert set(best.invoices) == {f"INV-{500_001 + k}" for k in range(5)} | {"CM-900050"}
+    assert best.evidence["added_items"]["older_credit_memos_taken"] == ["CM-900050"]
+
+
+def test_a_cut_off_list_is_completed_by_the_items_after_it_less_a_bank_charge() -> None:
+    amounts = [10_007, 23_011, 31_013, 47_017, 52_021, 68_023, 71_029, 89_031, 94_033]
+    book = _ledger("C100", amounts)
+    amount = 10_007 + 23_011 + 31_013 + 47_017 + 52_021 - 1_500  # the bank kept 15.00
+    best = _engine(book).decide(_pay(amount, "Acme Widgets", "INV 500001 500002")).ranked[0][0]
+    assert {
+        (a.invoice_number, a.applied_minor, a.adjustment_minor, a.kind, a.reason)
+        for a in best.allocations
+    } == {
+        ("INV-500001", 10_007, 0, ApplicationKind.FULL, ""),
+        ("INV-500002", 23_011, 0, ApplicationKind.FULL, ""),
+        ("INV-500003", 31_013, 0, ApplicationKind.FULL, ""),
+        ("INV-500004", 47_017, 0, ApplicationKind.FULL, ""),
+        ("INV-500005", 52_021 - 1_500, 1_500, ApplicationKind.WRITE_OFF, "bank_fee"),
+    }
+    assert best.evidence["added_items"]["charge_minor"] == 1_500
+
+
+def test_a_bank_charge_is_not_assumed_for_a_list_continued_with_items_held_back() -> None:
+    # 31,013 + 52,021 + 68,023 less 15.00, holding back 47,017: a fit, but one that a charge
+    # and a gap together make too easy to find by chance.
+    amounts = [10_007, 23_011, 31_013, 47_017, 52_021, 68_023, 71_029, 89_031, 94_033]
+    book = _ledger("C100", amounts)
+    amount = 10_007 + 23_011 + 31_013 + 52_021 + 68_023 - 1_500
+    decision = _engine(book).decide(_pay(amount, "Acme Widgets", "INV 500001 500002"))
+    assert not any("added_items" in p.evidence for p, _ in decision.ranked), decision.ranked
+
+
+def test_an_exact_invoice_of_another_customer_is_offered_beside_a_short_pay_of_the_payers() -> None:
+    # Borealis (C200) pays exactly Cobalt's invoice (a parent paying for a subsidiary the
+    # ledger does not know as one); Borealis' own 80,000 invoice would fit only as a short-pay.
+    book = [*BOOK, _invoice("INV-200003", "C200", 80_000)]
+    decision = _engine(book).decide(_pay(77_700, "Borealis Trading"))
+    suggested = _suggested(decision)
+    assert frozenset({("INV-300001", 77_700)}) in suggested
+    assert any(p.strategy == "subset" and p.customer_id == "C200" for p, _ in decision.ranked)
+
+
+def test_no_other_customers_invoice_is_offered_when_the_payers_own_items_fit_exactly() -> None:
+    book = [*BOOK, _invoice("INV-200003", "C200", 77_700)]
+    decision = _engine(book).decide(_pay(77_700, "Borealis Trading"))
+    assert {p.customer_id for p, _ in decision.ranked} == {"C200"}
