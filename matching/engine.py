@@ -888,15 +888,22 @@ class Engine:
                     tolerance = step
                     memos = credits if among is folded else {}
             deducted: list[tuple[str, ...]] = []
+            overpaid: list[tuple[str, ...]] = []
             if not found.solutions:
                 near = self._short_paid(items, amount)
                 found = SubsetSearch(
                     tuple((key,) for key in near[:3]), len(near) <= 3, False, 0, "single"
                 )
                 tolerance = "short_pay"
-            elif tolerance == "overpayment":
-                # Items that leave an overpayment, or one paid short: either may be the truth.
-                deducted = [(key,) for key in self._short_paid(items, amount)[:2]]
+            elif tolerance in ("charge", "overpayment"):
+                # Items that leave a charge or an overpayment, or one paid short: any may be
+                # the truth (a charge the bank kept is whole units of a bank's tariff, a
+                # deduction any amount).
+                deducted = [(k,) for k in self._short_paid(items, amount)]
+            if tolerance == "charge":
+                overpaid = [(k,) for k in self._overpaid(items, amount)]
+            deducted = [s for s in deducted if s not in found.solutions][:2]
+            overpaid = overpaid[:2]
             shared = {
                 "subset_solutions": float(len(found.solutions)),
                 "subset_complete": float(found.complete),
@@ -945,16 +952,17 @@ class Engine:
                         {"found_by": found.strategy, "credit_memos_with_their_invoices": taken},
                     )
                 )
-            for rank, single in enumerate(deducted):
-                candidates.append(
-                    (
-                        single,
-                        {"subset_rank": float(rank),
-                         "subset_tolerance": float(TOLERANCES.index("short_pay"))},
-                        {"found_by": "single", "tolerance": "short_pay",
-                         "credit_memos_with_their_invoices": []},
-                    )
-                )  # fmt: skip
+            for singles, how in ((deducted, "short_pay"), (overpaid, "overpayment")):
+                for rank, single in enumerate(singles):
+                    candidates.append(
+                        (
+                            single,
+                            {"subset_rank": float(rank),
+                             "subset_tolerance": float(TOLERANCES.index(how))},
+                            {"found_by": "single", "tolerance": how,
+                             "credit_memos_with_their_invoices": []},
+                        )
+                    )  # fmt: skip
             for solution, own, how in candidates:
                 listed = [_Listed(self.invoices[n], None, refs.Quality.EXACT) for n in solution]
                 proposal = self._settle(context, listed, "subset")
@@ -979,6 +987,17 @@ class Engine:
             key
             for _, key in sorted(
                 (i.amount - amount, i.key) for i in items if amount < i.amount <= ceiling
+            )
+        ]
+
+    def _overpaid(self, items: list[OpenAmount], amount: int) -> list[str]:
+        """The single items ``amount`` exceeds by no more than an overpayment may be (the rest
+        goes on account), nearest first."""
+        floor = amount - amount * self.settings.overpayment_percent // 100
+        return [
+            key
+            for _, key in sorted(
+                (amount - i.amount, i.key) for i in items if floor <= i.amount < amount
             )
         ]
 

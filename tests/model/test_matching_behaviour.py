@@ -532,7 +532,7 @@ class _LenientRules(RuleScorer):
 
 
 def test_an_exact_payment_to_come_keeps_its_invoice_from_a_write_off() -> None:
-    book = [_invoice("INV-700010", "C100", 78_555), _invoice("INV-700011", "C100", 81_556)]
+    book = [_invoice("INV-700010", "C100", 58_555), _invoice("INV-700011", "C100", 81_556)]
     # 81,116 is 4.40 short of INV-700011: alone, it settles it with a small-difference write-off.
     short = _pay(81_116, "Acme Widgets", pid="PAY-1")
     alone = Engine(book, PayerIndex(CUSTOMERS), _LenientRules()).run([short])[0]
@@ -727,3 +727,37 @@ def test_no_other_customers_invoice_is_offered_when_the_payers_own_items_fit_exa
     book = [*BOOK, _invoice("INV-200003", "C200", 77_700)]
     decision = _engine(book).decide(_pay(77_700, "Borealis Trading"))
     assert {p.customer_id for p, _ in decision.ranked} == {"C200"}
+
+
+def test_a_payment_a_bank_charge_short_of_one_item_also_suggests_the_items_it_short_pays() -> None:
+    # 1,847.71 is 41.21 short of INV-500002: a bank may have kept that (within the fee limit),
+    # or the payer deducted 148.30 from INV-500001, as happened. Both are offered.
+    book = _ledger("C100", [199_601, 188_892, 512_345])
+    decision = _engine(book).decide(_pay(184_771, "Acme Widgets"))
+    singles = {
+        (a.invoice_number, a.kind)
+        for p, _ in decision.ranked
+        for a in p.allocations
+        if len(p.allocations) == 1
+    }
+    assert ("INV-500002", ApplicationKind.SHORT_PAY) in singles
+    assert ("INV-500001", ApplicationKind.SHORT_PAY) in singles
+    assert decision.applied is None
+
+
+def test_a_payment_a_small_difference_short_of_a_new_item_also_suggests_the_item_it_overpays() -> (
+    None
+):
+    # 341.45 is 2.17 short of an invoice sent three days ago, and 11.16 more than one that is
+    # overdue: the overdue one, with the rest on account, is offered too.
+    book = [
+        _invoice("INV-500001", "C100", 33_029, days_old=65),
+        _invoice("INV-500002", "C100", 34_362, days_old=3),
+    ]
+    decision = _engine(book).decide(_pay(34_145, "Acme Widgets"))
+    assert frozenset({("INV-500001", 33_029), ("", 1_116)}) in _suggested(decision)
+    assert any(
+        a.invoice_number == "INV-500002" and a.kind is ApplicationKind.WRITE_OFF
+        for p, _ in decision.ranked
+        for a in p.allocations
+    )
