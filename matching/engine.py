@@ -952,14 +952,14 @@ class Engine:
                         {"found_by": found.strategy, "credit_memos_with_their_invoices": taken},
                     )
                 )
-            for singles, how in ((deducted, "short_pay"), (overpaid, "overpayment")):
+            for singles, kind in ((deducted, "short_pay"), (overpaid, "overpayment")):
                 for rank, single in enumerate(singles):
                     candidates.append(
                         (
                             single,
                             {"subset_rank": float(rank),
-                             "subset_tolerance": float(TOLERANCES.index(how))},
-                            {"found_by": "single", "tolerance": how,
+                             "subset_tolerance": float(TOLERANCES.index(kind))},
+                            {"found_by": "single", "tolerance": kind,
                              "credit_memos_with_their_invoices": []},
                         )
                     )  # fmt: skip
