@@ -172,12 +172,12 @@ class PayerIndex:
         for choice, score, _ in ranked:
             if score < 80:
                 continue
-            for customer_id in self._owners(choice):
+            for customer_id in sorted(self._owners(choice)):
                 if customer_id not in candidates:
                     candidates[customer_id] = PayerCandidate(
                         customer_id, round(score / 100 * 0.9, 4), "fuzzy_name", choice
                     )
-        return sorted(candidates.values(), key=lambda c: -c.score)
+        return sorted(candidates.values(), key=lambda c: (-c.score, c.customer_id))
 
     def in_text(self, text: str) -> list[PayerCandidate]:
         """Customers named inside free text ('ACH CREDIT SUMMIT GLASS GRO PAYMENT'): the words
@@ -204,7 +204,7 @@ class PayerIndex:
                 score = round(c.score * 0.95, 4)
                 if c.customer_id not in found or found[c.customer_id].score < score:
                     found[c.customer_id] = PayerCandidate(c.customer_id, score, c.source, c.detail)
-        return sorted(found.values(), key=lambda c: -c.score)
+        return sorted(found.values(), key=lambda c: (-c.score, c.customer_id))
 
     def _owners(self, folded: str) -> set[str]:
         return self._names.get(folded, set()) | self._aliases.get(folded, set())

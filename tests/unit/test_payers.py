@@ -41,3 +41,16 @@ def test_text_that_names_no_customer_finds_nobody(text: str) -> None:
 def test_a_prefix_two_customers_share_is_at_most_a_weak_fuzzy_guess() -> None:
     found = INDEX.in_text("ACH CREDIT POLAR MARINE")
     assert all(c.source == "fuzzy_name" and c.score < 0.8 for c in found)
+
+
+def test_customers_a_name_stands_for_equally_come_in_customer_order() -> None:
+    # Six customers share one name; a misspelt payer name is as close to each. Their order
+    # must not depend on the run's string hashing: it decides which of two equally scored
+    # proposals ranks first, and so what a run applies.
+    twins = [(f"C{n}", "Northwind Harbour Traders Ltd", None) for n in (17, 3, 42, 8, 25, 11)]
+    index = PayerIndex(twins)
+    found = index.by_name("NORTHWIND HARBOR TRADERS")
+    assert [c.customer_id for c in found] == ["C11", "C17", "C25", "C3", "C42", "C8"]
+    assert len({c.score for c in found}) == 1
+    text = index.in_text("PAYMENT NORTHWIND HARBOR TRADERS")
+    assert [c.customer_id for c in text] == ["C11", "C17", "C25", "C3", "C42", "C8"]
