@@ -879,9 +879,12 @@ class Engine:
                 ("overpayment", items, amount - over, amount - 1),
             ]
             exact_complete = found.complete
+            # A run that adds up to the cent with a few items held back is an exact fit too:
+            # widening then only adds rivals that need a tolerance.
+            exact_run = any(run.charge == 0 for run, _ in gapped)
             memos: dict[str, tuple[str, ...]] = {}
             for step, among, low, high in ladder:
-                if found.solutions:
+                if found.solutions or exact_run:
                     break
                 if among is not None and low <= high:
                     found = self._search(among, low, high, MAX_SUGGESTIONS, started)
@@ -889,7 +892,7 @@ class Engine:
                     memos = credits if among is folded else {}
             deducted: list[tuple[str, ...]] = []
             overpaid: list[tuple[str, ...]] = []
-            if not found.solutions:
+            if not found.solutions and not exact_run:
                 near = self._short_paid(items, amount)
                 found = SubsetSearch(
                     tuple((key,) for key in near[:3]), len(near) <= 3, False, 0, "single"

@@ -761,3 +761,19 @@ def test_a_payment_a_small_difference_short_of_a_new_item_also_suggests_the_item
         for p, _ in decision.ranked
         for a in p.allocations
     )
+
+
+def test_a_run_that_adds_up_with_an_item_held_back_is_not_widened_to_runs_less_a_charge() -> None:
+    # Six items, the third held back, add up to the cent; the last two together are 30.00
+    # more, as if a bank had kept a charge. The search for any set gets no budget, so only
+    # runs are found: the exact one is not to be made ambiguous by one that needs a charge.
+    amounts = [10_007, 20_011, 30_013, 40_017, 50_021, 60_023, 90_000, 93_079]
+    book = _ledger("C100", amounts)
+    amount = sum(amounts[:6]) - 30_013
+    assert amount + 3_000 == 90_000 + 93_079
+    decision = _starved(book).decide(_pay(amount, "Acme Widgets"))
+    best = decision.ranked[0][0]
+    assert best.evidence["subset"]["held_back"] == ["INV-500003"]
+    assert not any(
+        a.kind is ApplicationKind.WRITE_OFF for p, _ in decision.ranked for a in p.allocations
+    ), decision.ranked
