@@ -88,3 +88,10 @@ def test_a_new_ledger_uses_the_shipped_scorer_and_says_so(tmp_path: Path) -> Non
     chosen = scorer_for(tmp_path)
     assert chosen.name == "lightgbm" and chosen.threshold >= 0.5
     assert isinstance(scorer_for(tmp_path, "rules"), RuleScorer)
+
+
+def test_training_twice_on_the_same_proposals_gives_the_same_scorer(seed: int) -> None:
+    train, held_out = _rows(seed, 2000), _rows(seed + 1, 1000)
+    first, _ = fit_scorer(train, held_out, 0.9, "synthetic")
+    second, _ = fit_scorer(list(train), list(held_out), 0.9, "synthetic")
+    assert first.version == second.version and first.threshold == second.threshold
