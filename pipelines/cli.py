@@ -404,14 +404,20 @@ def resolve(
 @app.command("train-matcher")
 def train_matcher(
     ctx: typer.Context,
-    worlds: Annotated[int, typer.Option(help="Simulated worlds to train on.")] = 4,
-    held_out: Annotated[int, typer.Option(help="Worlds for calibration and threshold.")] = 2,
-    seed: Annotated[int, typer.Option(help="First world's seed.")] = 101,
+    worlds: Annotated[
+        str, typer.Option(help="Simulated worlds to train on (a comma list: one per size).")
+    ] = "4",
+    held_out: Annotated[
+        str, typer.Option(help="Worlds for calibration and threshold (per size).")
+    ] = "2",
+    seed: Annotated[str, typer.Option(help="First world's seed (per size).")] = "101",
     out: Annotated[Path | None, typer.Option(help="Default: HOME/models/match_scorer.")] = None,
     with_ledger: Annotated[
         bool, typer.Option(help="Also learn from this ledger's resolved exceptions.")
     ] = True,
-    customers: Annotated[int, typer.Option(help="Customers per world.")] = 60,
+    customers: Annotated[
+        str, typer.Option(help="Customers per world; '150,300' trains on two sizes.")
+    ] = "60",
     months: Annotated[int, typer.Option(help="Months per world.")] = 6,
     work: Annotated[
         Path | None,
@@ -419,24 +425,34 @@ def train_matcher(
     ] = None,
 ) -> None:
     """Train the match scorer on simulated worlds and the ledger's analyst decisions;
-    calibrate and set its threshold on held-out worlds."""
+    calibrate and set its threshold on held-out worlds.
+
+    Several world sizes: comma lists, one value per size (`--worlds 50,8 --held-out 14,4
+    --seed 101,201 --customers 150,300`)."""
     from ledger.db import open_ledger
     from matching.settings import MatchSettings
     from matching.store import ledger_labels
-    from pipelines.train_matcher import WorldSpec, train_on_worlds
+    from pipelines.train_matcher import train_on_worlds, world_specs
+
+    try:
+        train_specs, held_specs = world_specs(
+            _ints(worlds, "worlds"),
+            _ints(held_out, "held-out"),
+            _ints(seed, "seed"),
+            _ints(customers, "customers"),
+            months,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
     settings = _settings(ctx)
     own = []
     if with_ledger and settings.ledger_path.exists():
         with open_ledger(settings.ledger_path, read_only=True) as con:
             own = ledger_labels(con)
-    presets = ("realistic", "hard")
-    specs = [
-        WorldSpec(seed + k, presets[k % 2], customers, months) for k in range(worlds + held_out)
-    ]
     target = out or settings.home / "models" / "match_scorer"
     scorer, choice, counts = train_on_worlds(
-        specs[:worlds], specs[worlds:], target, MatchSettings().target_precision, own, work
+        train_specs, held_specs, target, MatchSettings().target_precision, own, work
     )
     typer.echo(
         f"scorer {scorer.version}: {sum(counts.values()):,} labelled proposals; threshold "
@@ -444,6 +460,16 @@ def train_matcher(
         f"(at least {choice.precision_lower_bound:.2%} with 95% confidence) "
         f"({choice.coverage:.1%} of {choice.payments} payments auto-applied); saved to {target}"
     )
+
+
+def _ints(text: str, option: str) -> list[int]:
+    """'50,8' -> [50, 8]; a clear error for anything else."""
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise typer.BadParameter(
+            f"--{option} takes whole numbers separated by commas, got {text!r}"
+        ) from None
 
 
 @audit_app.command("verify")

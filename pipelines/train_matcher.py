@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -38,6 +39,43 @@ class WorldSpec:
     @property
     def name(self) -> str:
         return f"{self.preset}-{self.seed}-{self.customers}x{self.months}"
+
+
+PRESETS_IN_TURN = ("realistic", "hard")
+
+
+def world_specs(
+    worlds: Sequence[int],
+    held_out: Sequence[int],
+    seeds: Sequence[int],
+    customers: Sequence[int],
+    months: int,
+) -> tuple[list[WorldSpec], list[WorldSpec]]:
+    """Training and held-out worlds, one set per size: set ``i`` is ``worlds[i]`` training
+    worlds then ``held_out[i]`` held-out ones of ``customers[i]`` customers, seeds counted up
+    from ``seeds[i]``, presets in turn. A list of one applies to every set.
+
+    Raises :class:`ValueError` when the lists disagree in length or hold a count below zero.
+    """
+    sets = max(len(worlds), len(held_out), len(seeds), len(customers))
+    lists = {"worlds": worlds, "held-out": held_out, "seed": seeds, "customers": customers}
+    for name, values in lists.items():
+        if len(values) not in (1, sets):
+            raise ValueError(f"--{name} gives {len(values)} values for {sets} world sets")
+        if name != "seed" and any(v < 0 for v in values):
+            raise ValueError(f"--{name} must not be negative")
+
+    def at(values: Sequence[int], i: int) -> int:
+        return values[i] if len(values) > 1 else values[0]
+
+    train: list[WorldSpec] = []
+    held: list[WorldSpec] = []
+    for i in range(sets):
+        n, first, size = at(worlds, i), at(seeds, i), at(customers, i)
+        for k in range(n + at(held_out, i)):
+            spec = WorldSpec(first + k, PRESETS_IN_TURN[k % 2], size, months)
+            (train if k < n else held).append(spec)
+    return train, held
 
 
 def make_world(spec: WorldSpec, out: Path) -> Path:

@@ -1,0 +1,63 @@
+"""Which simulated worlds the match scorer is trained and calibrated on."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipelines.train_matcher import world_specs
+
+
+def test_one_size_trains_on_the_first_worlds_and_holds_out_the_rest() -> None:
+    train, held = world_specs([3], [2], [101], [150], 6)
+    assert [w.name for w in train] == [
+        "realistic-101-150x6",
+        "hard-102-150x6",
+        "realistic-103-150x6",
+    ]
+    assert [w.name for w in held] == ["hard-104-150x6", "realistic-105-150x6"]
+
+
+def test_two_sizes_each_give_training_and_held_out_worlds() -> None:
+    train, held = world_specs([2, 1], [1, 1], [101, 201], [150, 300], 6)
+    assert [w.name for w in train] == [
+        "realistic-101-150x6",
+        "hard-102-150x6",
+        "realistic-201-300x6",
+    ]
+    assert [w.name for w in held] == ["realistic-103-150x6", "hard-202-300x6"]
+    # A single value applies to every size.
+    train, held = world_specs([1], [1], [101, 201], [150, 300], 4)
+    assert [w.name for w in train + held] == [
+        "realistic-101-150x4",
+        "realistic-201-300x4",
+        "hard-102-150x4",
+        "hard-202-300x4",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("worlds", "held_out", "message"),
+    [([2, 1, 4], [1, 1], "held-out gives 2 values for 3"), ([-1], [1], "must not be negative")],
+)
+def test_lists_that_disagree_are_refused(
+    worlds: list[int], held_out: list[int], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        world_specs(worlds, held_out, [101], [150], 6)
+
+
+def test_the_command_refuses_a_list_that_is_not_numbers(tmp_path: Path) -> None:
+    arpilot = Path(sys.executable).parent / "arpilot"
+    result = subprocess.run(
+        [str(arpilot), "--home", str(tmp_path), "train-matcher", "--worlds", "5,x"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "--worlds takes whole numbers separated by commas, got '5,x'" in result.stderr
+    assert not (tmp_path / "models").exists()
