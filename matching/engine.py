@@ -139,6 +139,7 @@ class Engine:
         )
         self.credits_for = _credits_by_invoice(self.invoices.values())
         self.credited = {memo for memos in self.credits_for.values() for memo in memos}
+        self._pair_sums: _PairSums | None = None
         self._seen: dict[tuple[str, int, str], list[IncomingPayment]] = defaultdict(list)
         self._settled: dict[tuple[str, int], list[Settled]] = defaultdict(list)
         for settled in recent:
@@ -407,7 +408,7 @@ class Engine:
             # Nobody known paid, or the payer's own items explain it only with a tolerance or
             # not at all (it may pay for a company the ledger does not know as its subsidiary):
             # open items of exactly the amount, of any customer.
-            proposals.extend(self._amount_proposals(context))
+            proposals.extend(self._amount_proposals(context, pairs=not proposals))
         named = {x.invoice.invoice_number for x in context.listed}
         if named and any(p.strategy == "subset" and named <= set(p.invoices) for p in proposals):
             # Sets found by amount that take in every invoice the payer named make those that
@@ -1042,10 +1043,11 @@ class Engine:
             for run in gapped_runs(among, amount, limit=4, charges=charges)
         ]
 
-    def _amount_proposals(self, context: _Context) -> list[Proposal]:
+    def _amount_proposals(self, context: _Context, pairs: bool = False) -> list[Proposal]:
         """Nothing is named and no known payer's items fit (a payment platform, an empty record,
         a parent paying for a subsidiary): the open invoices, of any customer, whose open amount
-        is exactly the amount."""
+        is exactly the amount; with ``pairs``, when none is, two invoices of one customer that
+        add up to it (see :meth:`_pairs_of`)."""
         payment = context.payment
         same = [
             n
@@ -1054,15 +1056,36 @@ class Engine:
             and self.invoices[n].issue_date <= payment.value_date
             and self.invoices[n].currency == payment.currency
         ]
+        sets: list[tuple[str, ...]] = [(n,) for n in same]
+        if not sets and pairs:
+            sets = self._pairs_of(payment)
         proposals = []
-        for number in same[:MAX_SUGGESTIONS]:
-            invoice = self.invoices[number]
-            context.looked_at.add(invoice.customer_id)
-            proposal = self._settle(context, [_Listed(invoice, None, refs.Quality.EXACT)], "amount")
+        for numbers in sets[:MAX_SUGGESTIONS]:
+            listed = [_Listed(self.invoices[n], None, refs.Quality.EXACT) for n in numbers]
+            context.looked_at.add(listed[0].invoice.customer_id)
+            proposal = self._settle(context, listed, "amount")
             if proposal is not None:
-                features = {**proposal.features, "amount_twins": float(len(same))}
+                features = {**proposal.features, "amount_twins": float(len(sets))}
                 proposals.append(replace(proposal, features=features))
         return proposals
+
+    def _pairs_of(self, payment: IncomingPayment) -> list[tuple[str, ...]]:
+        """Two invoices of one customer, next to each other in due-date order (or one apart),
+        that add up to exactly the amount: what a payer nobody can name most often pays when
+        no single invoice is the amount. Looked up in sums built once for the whole ledger."""
+        if self._pair_sums is None:
+            self._pair_sums = _PairSums(self.by_customer, self.open)
+        found: list[tuple[str, ...]] = []
+        for first, second in self._pair_sums.adding_up_to(payment.amount_minor):
+            a, b = self.invoices[first], self.invoices[second]
+            if (
+                self.open[first] == a.open_minor
+                and self.open[second] == b.open_minor
+                and a.currency == b.currency == payment.currency
+                and max(a.issue_date, b.issue_date) <= payment.value_date
+            ):
+                found.append((first, second))
+        return found
 
     def _search(
         self, items: list[OpenAmount], low: int, high: int, limit: int, started: float
@@ -1322,6 +1345,44 @@ class Engine:
 
     def _minor(self, currency: str, major: Any) -> int:
         return from_decimal(major, currency)
+
+
+class _PairSums:
+    """The sums of every two open invoices of a customer that are next to each other in
+    due-date order, or one apart, as the ledger stood when the run began: sorted arrays, so a
+    look-up is a binary search and a million items cost tens of megabytes, not a dictionary."""
+
+    def __init__(self, by_customer: dict[str, list[str]], open_: dict[str, int]) -> None:
+        import numpy as np
+
+        self.numbers: list[str] = []
+        firsts: list[int] = []
+        seconds: list[int] = []
+        for numbers in by_customer.values():
+            debits = [n for n in numbers if open_[n] > 0]
+            base = len(self.numbers)
+            self.numbers.extend(debits)
+            for k in range(len(debits)):
+                for step in (1, 2):
+                    if k + step < len(debits):
+                        firsts.append(base + k)
+                        seconds.append(base + k + step)
+        amounts = np.array([open_[n] for n in self.numbers], dtype=np.int64)
+        first = np.array(firsts, dtype=np.int64)
+        second = np.array(seconds, dtype=np.int64)
+        sums = amounts[first] + amounts[second] if len(first) else np.zeros(0, dtype=np.int64)
+        order = np.argsort(sums, kind="stable")
+        self.sums, self.first, self.second = sums[order], first[order], second[order]
+
+    def adding_up_to(self, amount: int) -> list[tuple[str, str]]:
+        import numpy as np
+
+        low = int(np.searchsorted(self.sums, amount, side="left"))
+        high = int(np.searchsorted(self.sums, amount, side="right"))
+        return [
+            (self.numbers[int(self.first[k])], self.numbers[int(self.second[k])])
+            for k in range(low, high)
+        ]
 
 
 def _exact(proposal: Proposal) -> bool:

@@ -777,3 +777,39 @@ def test_a_run_that_adds_up_with_an_item_held_back_is_not_widened_to_runs_less_a
     assert not any(
         a.kind is ApplicationKind.WRITE_OFF for p, _ in decision.ranked for a in p.allocations
     ), decision.ranked
+
+
+def test_a_payer_nobody_knows_paying_two_invoices_of_one_customer_gets_them_suggested() -> None:
+    # A payment platform pays Cobalt's next two invoices; no single open item is the amount.
+    book = [
+        *BOOK,
+        _invoice("INV-300002", "C300", 41_234, days_old=15),
+        _invoice("INV-300003", "C300", 18_765, days_old=10),
+    ]
+    decision = _engine(book).decide(_pay(41_234 + 18_765, "TIPALTI INC"))
+    assert frozenset({("INV-300002", 41_234), ("INV-300003", 18_765)}) in _suggested(decision)
+    assert all(p.strategy == "amount" for p, _ in decision.ranked)
+
+
+def test_pairs_that_add_up_are_those_a_brute_force_search_finds() -> None:
+    from matching.engine import _PairSums
+
+    rng = random.Random(11)
+    for _ in range(30):
+        by_customer: dict[str, list[str]] = {}
+        open_: dict[str, int] = {}
+        for c in range(rng.randint(1, 4)):
+            numbers = [f"C{c}-{k}" for k in range(rng.randint(0, 7))]
+            by_customer[f"C{c}"] = numbers
+            for n in numbers:
+                open_[n] = rng.choice([-500, 100, 200, 300, 400, 700])
+        index = _PairSums(by_customer, open_)
+        for amount in (300, 500, 600, 1_100):
+            brute = set()
+            for numbers in by_customer.values():
+                debits = [n for n in numbers if open_[n] > 0]
+                for i, a in enumerate(debits):
+                    for b in debits[i + 1 : i + 3]:
+                        if open_[a] + open_[b] == amount:
+                            brute.add((a, b))
+            assert set(index.adding_up_to(amount)) == brute
