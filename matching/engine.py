@@ -801,15 +801,17 @@ class Engine:
                 for taken in choices
             ]
         if charges and not any(runs for _, runs in variants):
-            # Only an unbroken run: with items held back too, a charge fits by chance.
-            variants = [
-                (
-                    (),
-                    gapped_runs(
-                        after, residual, max_gaps=0, from_start=True, limit=4, charges=charges
-                    ),
+            # Only an unbroken run (with items held back too, a charge fits by chance), and
+            # one with an invoice larger than the charge to carry it.
+            amounts = {i.key: i.amount for i in after}
+            runs = [
+                run
+                for run in gapped_runs(
+                    after, residual, max_gaps=0, from_start=True, limit=4, charges=charges
                 )
+                if any(amounts[key] > run.charge for key in run.keys)
             ]
+            variants = [((), runs)]
         found = [(len(run.skipped), taken, run) for taken, runs in variants for run in runs]
         if not found:
             return None

@@ -813,3 +813,15 @@ def test_pairs_that_add_up_are_those_a_brute_force_search_finds() -> None:
                         if open_[a] + open_[b] == amount:
                             brute.add((a, b))
             assert set(index.adding_up_to(amount)) == brute
+
+
+def test_a_bank_charge_larger_than_every_item_after_a_list_does_not_complete_it() -> None:
+    # The two items after the list add up to the rest plus 20.00, but neither could carry a
+    # 20.00 charge: the list is not completed that way (and nothing breaks).
+    book = _ledger("C100", [50_000, 60_000, 1_000, 1_200, 90_000])
+    decision = _engine(book).decide(
+        _pay(50_000 + 60_000 + 200, "Acme Widgets", "INV 500001 500002")
+    )
+    assert not any(
+        p.evidence.get("added_items", {}).get("charge_minor") for p, _ in decision.ranked
+    ), decision.ranked
