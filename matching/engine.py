@@ -1351,8 +1351,9 @@ class Engine:
 
 class _PairSums:
     """The sums of every two open invoices of a customer that are next to each other in
-    due-date order, or one apart, as the ledger stood when the run began: sorted arrays, so a
-    look-up is a binary search and a million items cost tens of megabytes, not a dictionary."""
+    due-date order, or one apart, as the open amounts stand when first asked for (the caller
+    skips pairs whose items a payment has touched since): sorted arrays, so a look-up is a
+    binary search and a million items cost tens of megabytes, not a dictionary."""
 
     def __init__(self, by_customer: dict[str, list[str]], open_: dict[str, int]) -> None:
         import numpy as np

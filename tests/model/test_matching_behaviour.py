@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ledger.records import ApplicationKind, ExceptionReason
@@ -825,3 +825,45 @@ def test_a_bank_charge_larger_than_every_item_after_a_list_does_not_complete_it(
     assert not any(
         p.evidence.get("added_items", {}).get("charge_minor") for p, _ in decision.ranked
     ), decision.ranked
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(min_value=0, max_value=100_000))
+@example(500)  # a charge larger than every item after a cut-off list once raised here
+def test_lump_sums_memos_charges_and_strangers_never_break_the_engine(seed: int) -> None:
+    # Small and large items, credit memos, lists cut off, charges kept, payers nobody knows:
+    # every payment is decided, nothing is applied beyond its amount or an item's open amount.
+    rng = random.Random(seed)
+    book = []
+    for k in range(rng.randint(1, 30)):
+        customer = rng.choice(["C100", "C200", "C300"])
+        minor = rng.choice([rng.randint(100, 6_000), rng.randint(1_000, 200_000)])
+        if rng.random() < 0.15:
+            book.append(_order(f"CM-{900000 + k}", -minor // 4 or -1, f"PO-{k % 7}", 60 - k))
+            book[-1] = replace(book[-1], customer_id=customer)
+        else:
+            book.append(_invoice(f"INV-{500000 + k}", customer, minor, days_old=60 - k))
+    names = {"C100": "ACME WIDGETS", "C200": "BOREALIS TRADING", "C300": "COBALT AND SONS"}
+    payments = []
+    for k in range(rng.randint(1, 12)):
+        customer = rng.choice(["C100", "C200", "C300"])
+        mine = [i for i in book if i.customer_id == customer]
+        chosen = rng.sample(mine, rng.randint(1, len(mine))) if mine else []
+        chosen.sort(key=lambda i: (i.due_date, i.invoice_number))  # a list cut off names the first
+        kept = rng.choice([0, 0, 1_500, 4_000, rng.randint(1, 900)])
+        amount = sum(i.open_minor for i in chosen) - kept
+        named = " ".join(i.invoice_number for i in chosen[: rng.randint(0, 3)])
+        payer = rng.choice([names[customer], names[customer], "TIPALTI INC"])
+        payments.append(_pay(max(amount, 1), payer, named, f"PAY-{k}", DAY + timedelta(days=k)))
+    engine = _engine(book)
+    decisions = engine.run(payments)
+    assert [d.payment_id for d in decisions] == [p.payment_id for p in payments]
+    for decision in decisions:
+        if decision.applied is None:
+            continue
+        amount = next(p.amount_minor for p in payments if p.payment_id == decision.payment_id)
+        assert sum(a.applied_minor for a in decision.applied.allocations) == amount
+    assert all(
+        engine.open[n] >= 0 if engine.invoices[n].open_minor > 0 else engine.open[n] <= 0
+        for n in engine.open
+    )
