@@ -27,6 +27,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any, Protocol
 
+import numpy as np
+
 from ledger.currencies import exponent
 from ledger.money import from_decimal
 from ledger.records import ApplicationKind, ApplicationMethod, ExceptionReason
@@ -211,11 +213,7 @@ class Engine:
     ) -> bool:
         """Whether ``proposal`` settles with a tolerance an invoice whose open amount a payment
         still to come is exactly."""
-        if all(
-            a.adjustment_minor == 0
-            and a.kind in (ApplicationKind.FULL, ApplicationKind.CREDIT_MEMO)
-            for a in proposal.allocations
-        ):
+        if _exact(proposal):
             return False
         return any(
             to_come[(currency, self.open[a.invoice_number])] > 0
@@ -442,7 +440,7 @@ class Engine:
         if residual > 0 and strategy != "subset":
             more = self._more_items(context, {a.invoice_number for a in allocations}, residual)
             if more is not None:
-                allocations.extend(self._added(more, payment.currency))
+                allocations.extend(self._added(more))
                 residual = 0
                 features.update(more.features)
                 evidence["added_items"] = more.evidence
@@ -671,8 +669,7 @@ class Engine:
         items = self._open_amounts(customer_id, issued_by=payment.value_date)
         named_due = [self.invoices[n].due_date for n in named if n in self.invoices]
         due_by = max([payment.value_date + timedelta(DUE_WINDOW_DAYS), *named_due])
-        fee_limit = self._minor(payment.currency, self.settings.bank_fee_limit)
-        charges = range(_unit(payment.currency), fee_limit + 1, _unit(payment.currency))
+        charges = self._kept_charges(payment.currency)
         more = self._continuation(items, named, residual, due_by, charges)
         netted = self._netted(items, named) if more is None else None
         if netted is None:
@@ -688,7 +685,7 @@ class Engine:
         evidence = {**more.evidence, "credit_memos_with_their_invoices": [*taken, *memos]}
         return _More((*keys, *taken), more.features, evidence, more.charge)
 
-    def _added(self, more: _More, currency: str) -> list[Allocation]:
+    def _added(self, more: _More) -> list[Allocation]:
         """The items that complete a list, in full; a charge the bank kept is written off on
         the last invoice that can carry it."""
         added = [self._full(n) for n in more.keys]
@@ -800,7 +797,7 @@ class Engine:
                 )
                 for taken in choices
             ]
-        if charges and not any(runs for _, runs in variants):
+        if charges and not any(fits for _, fits in variants):
             # Only an unbroken run (with items held back too, a charge fits by chance), and
             # one with an invoice larger than the charge to carry it.
             amounts = {i.key: i.amount for i in after}
@@ -812,7 +809,7 @@ class Engine:
                 if any(amounts[key] > run.charge for key in run.keys)
             ]
             variants = [((), runs)]
-        found = [(len(run.skipped), taken, run) for taken, runs in variants for run in runs]
+        found = [(len(run.skipped), taken, run) for taken, fits in variants for run in fits]
         if not found:
             return None
         gaps = min(skipped for skipped, _, _ in found)
@@ -989,23 +986,13 @@ class Engine:
         """A deduction taken without a word: the single items ``amount`` falls short of by no
         more than a short-pay may be, nearest first."""
         ceiling = amount * 100 // max(100 - self.settings.short_pay_percent, 1)
-        return [
-            key
-            for _, key in sorted(
-                (i.amount - amount, i.key) for i in items if amount < i.amount <= ceiling
-            )
-        ]
+        return _nearest_items(items, amount, amount + 1, ceiling)
 
     def _overpaid(self, items: list[OpenAmount], amount: int) -> list[str]:
         """The single items ``amount`` exceeds by no more than an overpayment may be (the rest
         goes on account), nearest first."""
         floor = amount - amount * self.settings.overpayment_percent // 100
-        return [
-            key
-            for _, key in sorted(
-                (amount - i.amount, i.key) for i in items if floor <= i.amount < amount
-            )
-        ]
+        return _nearest_items(items, amount, floor, amount - 1)
 
     def _runs(
         self,
@@ -1037,13 +1024,17 @@ class Engine:
             ]
         if gapped or found.solutions:
             return gapped
-        limit = self._minor(payment.currency, self.settings.bank_fee_limit)
-        charges = range(0, limit + 1, _unit(payment.currency))
+        charges = (0, *self._kept_charges(payment.currency))
         return [
             (run, memos)
             for among, memos in variants
             for run in gapped_runs(among, amount, limit=4, charges=charges)
         ]
+
+    def _kept_charges(self, currency: str) -> range:
+        """What a bank may keep of a payment: whole units up to the bank-fee limit."""
+        unit = _unit(currency)
+        return range(unit, self._minor(currency, self.settings.bank_fee_limit) + 1, unit)
 
     def _amount_proposals(self, context: _Context, pairs: bool = False) -> list[Proposal]:
         """Nothing is named and no known payer's items fit (a payment platform, an empty record,
@@ -1356,8 +1347,6 @@ class _PairSums:
     binary search and a million items cost tens of megabytes, not a dictionary."""
 
     def __init__(self, by_customer: dict[str, list[str]], open_: dict[str, int]) -> None:
-        import numpy as np
-
         self.numbers: list[str] = []
         firsts: list[int] = []
         seconds: list[int] = []
@@ -1378,14 +1367,22 @@ class _PairSums:
         self.sums, self.first, self.second = sums[order], first[order], second[order]
 
     def adding_up_to(self, amount: int) -> list[tuple[str, str]]:
-        import numpy as np
-
         low = int(np.searchsorted(self.sums, amount, side="left"))
         high = int(np.searchsorted(self.sums, amount, side="right"))
         return [
             (self.numbers[int(self.first[k])], self.numbers[int(self.second[k])])
             for k in range(low, high)
         ]
+
+
+def _nearest_items(items: Sequence[OpenAmount], amount: int, low: int, high: int) -> list[str]:
+    """The items of an amount from ``low`` to ``high``, nearest to ``amount`` first."""
+    return [
+        key
+        for _, key in sorted(
+            (abs(i.amount - amount), i.key) for i in items if low <= i.amount <= high
+        )
+    ]
 
 
 def _exact(proposal: Proposal) -> bool:

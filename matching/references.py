@@ -153,12 +153,9 @@ class ReferenceIndex:
     def neighbours(self, reference: str, within: Sequence[str]) -> list[ReferenceHit]:
         """Open invoices among ``within`` one edit away from ``reference`` (itself excluded):
         the other numbers a mistyped reference may have meant."""
-        plain = core(reference)
-        return [
-            h
-            for h in self._one_edit(reference, ocr_core(reference) or plain, within)
-            if self._core_of.get(h.invoice_number) != plain
-        ]
+        return self._others(
+            reference, self._one_edit(reference, ocr_core(reference) or core(reference), within)
+        )
 
     def neighbours_anywhere(self, reference: str) -> list[ReferenceHit]:
         """Open invoices of any customer whose core is one digit edit away from the reference's
@@ -168,20 +165,17 @@ class ReferenceIndex:
         observed = ocr_core(reference) or core(reference)
         if len(observed) < MIN_CORE + 1 or not observed.isdigit():
             return []
+        numbers = (
+            n
+            for variant in sorted(_one_digit_edits(observed))
+            for n in self._by_core.get(variant, ())
+        )
+        return self._others(reference, self._hits(reference, numbers, Quality.ONE_EDIT))
+
+    def _others(self, reference: str, hits: list[ReferenceHit]) -> list[ReferenceHit]:
+        """``hits`` but the invoices the reference itself names."""
         plain = core(reference)
-        return [
-            h
-            for h in self._hits(
-                reference,
-                (
-                    n
-                    for variant in sorted(_one_digit_edits(observed))
-                    for n in self._by_core.get(variant, ())
-                ),
-                Quality.ONE_EDIT,
-            )
-            if self._core_of.get(h.invoice_number) != plain
-        ]
+        return [h for h in hits if self._core_of.get(h.invoice_number) != plain]
 
     def _one_edit(
         self, reference: str, observed: str, within: Sequence[str] | None
