@@ -112,7 +112,7 @@ class GreedyOldestFirst(_Baseline):
 def _baseline_rows(home: Path, which: str) -> list[tuple[str, Proposal | None, list[Proposal]]]:
     with open_ledger(LedgerSettings(home=home).ledger_path, read_only=True) as con:
         invoices = load_invoices(con)
-        payments = sorted(load_payments(con), key=lambda p: (p.value_date, p.payment_id))
+        payments = load_payments(con)
         advices = load_advices(con)
         customers = con.execute("SELECT customer_id, name FROM customers").fetchall()
     linked, _ = link_advices(payments, advices, MatchSettings())

@@ -217,9 +217,17 @@ ALTER TABLE exceptions ADD COLUMN evidence VARCHAR DEFAULT '{}';
 ALTER TABLE remittance_advices ADD COLUMN linked_by VARCHAR DEFAULT '';
 """
 
+_ARRIVAL_ORDER = """
+-- Where in its bank file a payment stood (line, or entry for XML): with the file's ingest time it
+-- is the order the bank reported payments in, so of two copies of one payment on one day the
+-- first reported is applied and the second is the suspected duplicate.
+ALTER TABLE payments ADD COLUMN source_line INTEGER;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial ledger", _INITIAL),
     Migration(2, "cash application", _CASH_APPLICATION),
+    Migration(3, "payment arrival order", _ARRIVAL_ORDER),
 )
 """Every migration, oldest first. Append new ones; never change a released one."""
 

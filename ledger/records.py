@@ -116,6 +116,7 @@ class Payment:
     fingerprint: hash of the fields that identify the transaction across overlapping files.
     occurrence: 1 for the first transaction with this fingerprint, 2 for a genuine twin, ...
     customer_reference: the payer's own reference (cheque number, customer reference), if any.
+    source_line: where the payment stands in its bank file (line, or entry for XML), if known.
     """
 
     payment_id: str
@@ -132,6 +133,7 @@ class Payment:
     occurrence: int = 1
     source_file_id: str = ""
     customer_reference: str = ""
+    source_line: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -397,8 +397,13 @@ def insert_payments(con: Connection, payments: list[Payment]) -> tuple[list[str]
             "status": ["unapplied" if p.amount.minor > 0 else "not_receivable" for p in payments],
             "created_at": [now] * len(payments),
             "customer_reference": [p.customer_reference for p in payments],
+            "source_line": [p.source_line for p in payments],
         },
-        schema_overrides={"amount_minor": pl.Int64, "occurrence": pl.Int32},
+        schema_overrides={
+            "amount_minor": pl.Int64,
+            "occurrence": pl.Int32,
+            "source_line": pl.Int32,
+        },
     )
     con.register("incoming_payments", frame)
     try:
@@ -406,7 +411,7 @@ def insert_payments(con: Connection, payments: list[Payment]) -> tuple[list[str]
             str(r[0])
             for r in con.execute(
                 """
-                INSERT INTO payments
+                INSERT INTO payments BY NAME
                 SELECT i.* FROM incoming_payments i
                 ANTI JOIN payments p USING (fingerprint, occurrence)
                 RETURNING payment_id

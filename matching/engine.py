@@ -156,7 +156,8 @@ class Engine:
         advices: Sequence[Advice] = (),
         batch: int = 256,
     ) -> list[Decision]:
-        """Decide every payment, oldest first; applied ones reduce the open amounts.
+        """Decide every payment, oldest first (a day's payments in the order given); applied
+        ones reduce the open amounts.
 
         Proposals are built and scored ``batch`` payments at a time (one scorer call per batch),
         then decided in order. A payment whose customers an earlier payment of the same batch
@@ -168,7 +169,9 @@ class Engine:
         that invoice's open amount waits until every other payment is decided, and is then
         decided again on what is left.
         """
-        ordered = sorted(payments, key=lambda p: (p.value_date, p.payment_id))
+        # Stable: within a day, payments keep the order given (the bank's, from load_payments),
+        # so of two copies of one payment the first reported is the one applied.
+        ordered = sorted(payments, key=lambda p: p.value_date)
         linked, link_evidence = link_advices(ordered, advices, self.settings)
         to_come = Counter((p.currency, p.amount_minor) for p in ordered)
         decisions: dict[str, Decision] = {}

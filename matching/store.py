@@ -63,8 +63,13 @@ def load_payers(con: Connection) -> PayerIndex:
 
 
 def load_payments(con: Connection, status: str = "unapplied") -> list[IncomingPayment]:
+    """Payments of ``status`` oldest first and, within a day, in the order the bank reported
+    them: files in the order they were ingested, each file's payments in its own order."""
     rows = con.execute(
-        f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE status = ? ORDER BY payment_id", [status]
+        f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE status = ? "
+        "ORDER BY coalesce(value_date, booking_date), created_at, source_file_id, source_line, "
+        "payment_id",
+        [status],
     ).fetchall()
     return [IncomingPayment(*row) for row in rows]
 

@@ -141,6 +141,7 @@ def _payment(t: BankTransaction, fingerprint: str, occurrence: int, file_id: str
         occurrence=occurrence,
         source_file_id=file_id,
         customer_reference=t.customer_reference,
+        source_line=t.line,
     )
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ledger.db import open_ledger
+from ledger.migrations import LATEST_VERSION
 from ledger.settings import LedgerSettings
 from matching.scoring import LightGBMScorer, RuleScorer
 from matching.settings import MatchSettings
@@ -99,13 +100,21 @@ def prepared_world(spec: WorldSpec, root: Path) -> tuple[Path, Path, Path]:
     """
     base = root / spec.name
     world, home, history, ready = base / "world", base / "home", base / "history", base / "loaded"
+    marker = f"written and ingested into a ledger of schema {LATEST_VERSION}\n"
     if not ready.exists():
         for stale in (world, home, history):
             if stale.exists():
                 shutil.rmtree(stale)
         make_world(spec, world)
         load_world(world, home)
-        ready.write_text("written and ingested\n")
+        ready.write_text(marker)
+    elif ready.read_text() != marker:
+        # Ingested by an older arpilot: the world's files stand, its ledgers are made again.
+        for stale in (home, history):
+            if stale.exists():
+                shutil.rmtree(stale)
+        load_world(world, home)
+        ready.write_text(marker)
     if not (history / "ledger.duckdb").exists():
         shutil.copytree(home, history, dirs_exist_ok=True)
         import_history(world / "history" / "payments.csv", LedgerSettings(home=history))

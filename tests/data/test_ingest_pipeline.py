@@ -11,6 +11,7 @@ import pytest
 
 from ledger.db import open_ledger
 from ledger.settings import LedgerSettings
+from matching.store import load_payments
 from pipelines.ingest import ingest_paths
 from simulator.documents.edi820 import write_edi820
 from simulator.formats import US_BANK_CSV, write_csv_statement
@@ -79,6 +80,28 @@ def test_genuine_twins_are_both_kept_and_not_doubled_later(home: Path, tmp_path:
     overlap = csv_file(tmp_path / "b", "overlap", line(7, 4, 5000), line(8, 5, 10))
     assert [(f.new, f.duplicates) for f in ingest_paths([overlap], settings).files] == [(1, 1)]
     assert count(home, "SELECT count(*) FROM payments WHERE amount_minor = 5000") == 2
+
+
+def test_waiting_payments_come_back_in_the_order_the_bank_reported_them(
+    home: Path, tmp_path: Path
+) -> None:
+    """Oldest first; within a day, files in the order they were ingested and each file's
+    payments in its own order (not in the order of their ids, which are hashes)."""
+    settings = LedgerSettings(home=home)
+    morning = csv_file(
+        tmp_path / "a", "morning", *(line(n, 4, 1000 + n) for n in (5, 3, 9, 1)), line(2, 3, 700)
+    )
+    later = csv_file(tmp_path / "b", "later", line(4, 4, 900), line(6, 2, 800))
+    ingest_paths([morning], settings)
+    ingest_paths([later], settings)
+    with open_ledger(home / "ledger.duckdb", read_only=True) as con:
+        waiting = load_payments(con)
+        lines = con.execute(
+            "SELECT amount_minor, source_line FROM payments ORDER BY source_line"
+        ).fetchall()
+    assert [p.amount_minor for p in waiting] == [800, 700, 1005, 1003, 1009, 1001, 900]
+    assert sorted(p.payment_id for p in waiting[2:6]) != [p.payment_id for p in waiting[2:6]]
+    assert [minor for minor, _ in lines if minor > 1000] == [1005, 1003, 1009, 1001]
 
 
 def test_bad_file_is_quarantined_and_the_batch_goes_on(home: Path, tmp_path: Path) -> None:

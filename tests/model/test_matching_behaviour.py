@@ -436,6 +436,19 @@ def test_a_cheque_presented_twice_gets_its_advice_once_and_the_copy_is_held() ->
     assert decisions["PAY-B"].reason is ExceptionReason.SUSPECTED_DUPLICATE
 
 
+def test_of_two_copies_on_one_day_the_first_reported_is_applied_and_the_second_held() -> None:
+    # The ids sort the other way round: the day's order is the bank's, not the ids'.
+    first = _pay(230_050, "ACME WIDGETS", "INV-100002", "PAY-Z")
+    copy = replace(first, payment_id="PAY-A", bank_reference="REF-2")
+    for order in ([first, copy], [copy, first]):
+        decisions = {d.payment_id: d for d in _engine().run(order)}
+        reported_first, reported_second = (d.payment_id for d in order)
+        assert decisions[reported_first].applied is not None
+        assert decisions[reported_second].applied is None
+        assert decisions[reported_second].reason is ExceptionReason.SUSPECTED_DUPLICATE
+        assert decisions[reported_second].evidence["duplicate_of"] == reported_first
+
+
 def test_an_advice_names_its_cheque_even_when_the_payer_paid_more_than_it_says() -> None:
     lines = (AdviceLine("INV-100001", 125_000, 125_000, None, None, ""),)
     advice = Advice("ADV-4", "Acme Widgets", "789907", DAY, "USD", 125_000, 0.8, "", lines)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.train_matcher import world_specs
+from ledger.db import open_ledger
+from pipelines.train_matcher import WorldSpec, prepared_world, world_specs
 
 
 def test_one_size_trains_on_the_first_worlds_and_holds_out_the_rest() -> None:
@@ -61,3 +62,27 @@ def test_the_command_refuses_a_list_that_is_not_numbers(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "--worlds takes whole numbers separated by commas, got '5,x'" in result.stderr
     assert not (tmp_path / "models").exists()
+
+
+def test_worlds_ingested_by_an_older_arpilot_get_new_ledgers_from_the_same_files(
+    tmp_path: Path,
+) -> None:
+    spec = WorldSpec(5, "realistic", 12, 2)
+    world, home, history = prepared_world(spec, tmp_path)
+    files = sorted((p.relative_to(world), p.stat().st_mtime_ns) for p in world.rglob("*"))
+    ready = tmp_path / spec.name / "loaded"
+    # What an arpilot before the payments' arrival order left: the old marker, no source lines.
+    ready.write_text("written and ingested\n")
+    with open_ledger(home / "ledger.duckdb") as con:
+        con.execute("UPDATE payments SET source_line = NULL")
+    again = prepared_world(spec, tmp_path)
+    assert again == (world, home, history)
+    assert sorted((p.relative_to(world), p.stat().st_mtime_ns) for p in world.rglob("*")) == files
+    for ledger in (home, history):
+        with open_ledger(ledger / "ledger.duckdb", read_only=True) as con:
+            missing, total = con.execute(
+                "SELECT count(*) FILTER (WHERE source_line IS NULL), count(*) FROM payments"
+            ).fetchall()[0]
+        assert total > 0
+        assert missing == 0
+    assert prepared_world(spec, tmp_path) == (world, home, history)
