@@ -1466,8 +1466,9 @@ def link_advices(
     payments: Sequence[IncomingPayment], advices: Sequence[Advice], settings: MatchSettings
 ) -> tuple[dict[str, list[Advice]], dict[str, dict[str, str]]]:
     """Each advice with the payment it describes: the one named at ingest, else the payment its
-    reference names (cheque number, end-to-end id), else the one payment of its total and
-    currency within the date window. An advice that fits several payments stays unlinked."""
+    reference names (cheque number, end-to-end id; of copies of one payment on one day, the
+    first in ``payments``), else the one payment of its total and currency within the date
+    window. An advice that fits several payments stays unlinked."""
     linked: dict[str, list[Advice]] = defaultdict(list)
     how: dict[str, dict[str, str]] = {}
     known = {p.payment_id for p in payments}
@@ -1506,6 +1507,11 @@ def link_advices(
             # The same cheque presented twice: the advice is for the one of its date.
             candidates = _nearest(candidates, advice.payment_date)
             method = "reference and date"
+        if len(candidates) > 1 and len({(p.amount_minor, p.value_date) for p in candidates}) == 1:
+            # Copies of one payment on one day (the same cheque presented twice): the advice is
+            # for the first reported, the later copy is the suspected duplicate.
+            candidates = candidates[:1]
+            method = "reference, first of its copies"
         if not candidates and total is not None and advice.currency:
             candidates = [
                 p

@@ -436,6 +436,24 @@ def test_a_cheque_presented_twice_gets_its_advice_once_and_the_copy_is_held() ->
     assert decisions["PAY-B"].reason is ExceptionReason.SUSPECTED_DUPLICATE
 
 
+def test_a_cheque_presented_twice_on_one_day_gets_its_advice_on_the_first_copy() -> None:
+    lines = (AdviceLine("INV-100001", 125_000, 125_000, None, None, ""),)
+    # The payer paid 100.00 more than its advice says, so the amount cannot pick the copy.
+    advice = Advice("ADV-5", "Acme Widgets", "597810", DAY, "USD", 125_000, 0.9, "", lines)
+    first = IncomingPayment("PAY-Z", "USD", 135_000, DAY, "lockbox", customer_reference="597810")
+    again = replace(first, payment_id="PAY-A", bank_reference="REF-2")
+    for order in ([first, again], [again, first]):
+        decisions = {d.payment_id: d for d in _engine().run(order, [advice])}
+        reported_first, reported_second = (p.payment_id for p in order)
+        best = decisions[reported_first].ranked[0][0]
+        assert best.strategy == "advice"
+        assert {(a.invoice_number, a.applied_minor) for a in best.allocations} == {
+            ("INV-100001", 125_000),
+            ("", 10_000),
+        }
+        assert decisions[reported_second].reason is ExceptionReason.SUSPECTED_DUPLICATE
+
+
 def test_of_two_copies_on_one_day_the_first_reported_is_applied_and_the_second_held() -> None:
     # The ids sort the other way round: the day's order is the bank's, not the ids'.
     first = _pay(230_050, "ACME WIDGETS", "INV-100002", "PAY-Z")
