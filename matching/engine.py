@@ -380,10 +380,14 @@ class Engine:
     def _narrow(
         self, context: _Context, hits: list[refs.ReferenceHit], line: AdviceLine | None
     ) -> list[refs.ReferenceHit]:
-        """Several invoices fit a reference: keep the payer's, then the one the amount fits."""
+        """Several invoices fit a reference: keep the payer's; of an order number, the invoice
+        rather than the credit memos against the same order (a payer quotes the order it pays
+        for); then the one the amount fits."""
         families = self._payer_families(context)
         mine = [h for h in hits if self.invoices[h.invoice_number].customer_id in families]
         hits = mine or hits
+        if len(hits) > 1 and all(h.quality == refs.Quality.PO for h in hits):
+            hits = [h for h in hits if self.open[h.invoice_number] > 0] or hits
         if len(hits) > 1:
             wanted = {context.payment.amount_minor}
             if line is not None:

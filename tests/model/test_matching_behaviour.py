@@ -388,6 +388,20 @@ def test_a_lump_sum_without_remittance_nets_a_memo_against_the_invoice_it_credit
     assert best.evidence["subset"]["credit_memos_with_their_invoices"] == ["CM-900002"]
 
 
+def test_an_order_number_names_its_invoice_not_the_credit_memo_against_the_same_order() -> None:
+    # PO-30333 is on INV-104003 and on the memo CM-900002 that credits it; the payer pays that
+    # invoice in full with a later one. No budget for a search by amount, and INV-104003 comes
+    # before the invoice named first: only the references can settle it.
+    orders = [replace(i, po_number=f"{i.po_number}0333") for i in STATEMENT]
+    paid = 44_100 + 18_250
+    decision = _starved(orders).decide(_pay(paid, "ACME WIDGETS", "INV-104004 PO-30333"))
+    best = decision.ranked[0][0]
+    assert best.strategy == "references"
+    assert best.key == frozenset({("INV-104004", 44_100), ("INV-104003", 18_250)})
+    assert best.features["refs_ambiguous"] == 0
+    assert "added_items" not in best.evidence
+
+
 def test_a_memo_is_netted_only_against_the_one_invoice_of_its_order() -> None:
     assert _engine(STATEMENT).credits_for == {"INV-104003": ("CM-900002",)}
     shared = [*LATE_MEMO, _order("INV-104007", 9_999, "PO-3", days_old=30)]
