@@ -312,9 +312,24 @@ class Engine:
         for advice in context.advices:
             written.extend((line.reference, line) for line in advice.lines if line.reference)
         if not written:
-            written = [(t, None) for t in refs.tokens(context.payment.remittance_text)]
+            text = context.payment.remittance_text
+            # The payer's own customer number ('CUST C10151') is no invoice reference, not even
+            # one mistyped.
+            numbers = {refs.key(c.detail) for c in self.payers.by_number(text)}
+            written = [(t, None) for t in refs.tokens(text) if refs.key(t) not in numbers]
         scope = self._scope(context)
         taken: set[str] = set()
+        # The references that name one of the payer's own items as written.
+        families = self._payer_families(context)
+        own_named = {
+            reference
+            for reference, _ in written
+            if scope
+            and any(
+                self.invoices[h.invoice_number].customer_id in families
+                for h in self.references.lookup(reference, ())
+            )
+        }
         for reference, line in written:
             found = self.references.lookup(reference, scope)
             context.named.update(h.invoice_number for h in found)
@@ -327,6 +342,8 @@ class Engine:
                 hits = self._narrow(context, hits, line)
             if len(hits) == 1 and (line is not None or len(written) == 1):
                 hits = self._refit(context, hits[0], line, scope, taken)
+            elif len(hits) == 1 and scope and own_named - {reference}:
+                hits = self._own_instead(context, hits[0], families, scope, taken)
             if len(hits) != 1:
                 if hits:
                     context.ambiguous += 1
@@ -376,6 +393,31 @@ class Engine:
             if fitting:
                 break
         return [hit]
+
+    def _own_instead(
+        self,
+        context: _Context,
+        hit: refs.ReferenceHit,
+        families: set[str],
+        scope: list[str],
+        taken: set[str],
+    ) -> list[refs.ReferenceHit]:
+        """A reference that names another customer's invoice, in a remittance whose other
+        references name the payer's own items, when exactly one of the payer's own open items
+        is a mistyped or transposed digit away: the payer meant its own ('INV-105894' for
+        'INV-105984'). Otherwise the hit stands (a parent may pay for a subsidiary the ledger
+        does not know as one)."""
+        if self.invoices[hit.invoice_number].customer_id in families:
+            return [hit]
+        own = [
+            h
+            for h in self.references.neighbours(hit.reference, scope)
+            if self.open.get(h.invoice_number) and h.invoice_number not in taken
+        ]
+        if len(own) != 1:
+            return [hit]
+        context.refitted += 1
+        return own
 
     def _narrow(
         self, context: _Context, hits: list[refs.ReferenceHit], line: AdviceLine | None

@@ -450,6 +450,34 @@ def test_a_cheque_presented_twice_gets_its_advice_once_and_the_copy_is_held() ->
     assert decisions["PAY-B"].reason is ExceptionReason.SUSPECTED_DUPLICATE
 
 
+def test_a_transposed_reference_that_is_another_customers_invoice_means_the_payers_own() -> None:
+    # INV-100020 is Borealis's; Acme names it beside its own INV-100001, and its own
+    # INV-100002 is one transposition away.
+    book = [*BOOK, _invoice("INV-100020", "C200", 77_000)]
+    decision = _engine(book).decide(
+        _pay(125_000 + 230_050, "ACME WIDGETS", "INV-100001 INV-100020")
+    )
+    best = decision.ranked[0][0]
+    assert best.strategy == "references"
+    assert best.key == frozenset({("INV-100001", 125_000), ("INV-100002", 230_050)})
+    assert best.features["refs_refitted"] == 1
+    # Naming only other customers' invoices, the payer pays for them (a parent for a
+    # subsidiary the ledger does not know): the references stand as written.
+    decision = _engine(book).decide(_pay(77_000 + 500_000, "ACME WIDGETS", "INV-100020 INV-200001"))
+    best = decision.ranked[0][0]
+    assert best.key == frozenset({("INV-100020", 77_000), ("INV-200001", 500_000)})
+    assert best.features["refs_refitted"] == 0
+
+
+def test_the_payers_customer_number_is_not_read_as_a_mistyped_invoice_number() -> None:
+    # 'C10151' is one inserted digit from INV-107151's number; the payment is INV-106892's.
+    book = [_invoice("INV-106892", "C10151", 80_190), _invoice("INV-107151", "C10151", 72_203)]
+    engine = Engine(book, PayerIndex([("C10151", "Apex Farms Ltd", None)]), RuleScorer())
+    decision = engine.decide(_pay(80_190, "APEX FARMS LTD", "CUST C10151"))
+    assert decision.applied is not None
+    assert decision.applied.key == frozenset({("INV-106892", 80_190)})
+
+
 def test_a_cheque_presented_twice_on_one_day_gets_its_advice_on_the_first_copy() -> None:
     lines = (AdviceLine("INV-100001", 125_000, 125_000, None, None, ""),)
     # The payer paid 100.00 more than its advice says, so the amount cannot pick the copy.
