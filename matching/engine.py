@@ -142,6 +142,7 @@ class Engine:
         self.credits_for = _credits_by_invoice(self.invoices.values())
         self.credited = {memo for memos in self.credits_for.values() for memo in memos}
         self._pair_sums: _PairSums | None = None
+        self._by_discounted: dict[int, list[str]] | None = None
         self._seen: dict[tuple[str, int, str], list[IncomingPayment]] = defaultdict(list)
         self._settled: dict[tuple[str, int], list[Settled]] = defaultdict(list)
         for settled in recent:
@@ -1099,6 +1100,8 @@ class Engine:
             and self.invoices[n].currency == payment.currency
         ]
         sets: list[tuple[str, ...]] = [(n,) for n in same]
+        if not sets:
+            sets = [(n,) for n in self._discounted_to(payment)]
         if not sets and pairs:
             sets = self._pairs_of(payment)
         proposals = []
@@ -1110,6 +1113,30 @@ class Engine:
                 features = {**proposal.features, "amount_twins": float(len(sets))}
                 proposals.append(replace(proposal, features=features))
         return proposals
+
+    def _discounted_to(self, payment: IncomingPayment) -> list[str]:
+        """The open invoices whose early-payment discount, earned on the payment's date, takes
+        them to exactly the amount: one invoice paid net of its discount, by a payer nobody can
+        name (a payment platform). Looked up in net amounts built once for the whole ledger."""
+        if self._by_discounted is None:
+            self._by_discounted = defaultdict(list)
+            for number, open_minor in self.open.items():
+                terms = DiscountTerms.parse(self.invoices[number].terms)
+                if terms is not None and open_minor > 0:
+                    self._by_discounted[open_minor - terms.discount(open_minor)].append(number)
+        found = []
+        for number in self._by_discounted.get(payment.amount_minor, ()):
+            invoice, open_minor = self.invoices[number], self.open[number]
+            terms = DiscountTerms.parse(invoice.terms)
+            if (
+                terms is not None
+                and open_minor - terms.discount(open_minor) == payment.amount_minor
+                and invoice.currency == payment.currency
+                and invoice.issue_date <= payment.value_date
+                and terms.earned(invoice.issue_date, payment.value_date)
+            ):
+                found.append(number)
+        return found
 
     def _pairs_of(self, payment: IncomingPayment) -> list[tuple[str, ...]]:
         """Two invoices of one customer, next to each other in due-date order (or one apart),

@@ -478,6 +478,21 @@ def test_the_payers_customer_number_is_not_read_as_a_mistyped_invoice_number() -
     assert decision.applied.key == frozenset({("INV-106892", 80_190)})
 
 
+def test_a_payer_nobody_knows_paying_one_invoice_net_of_its_earned_discount_is_found() -> None:
+    # INV-200002: 420.17 on 2/10 NET 30, issued five days ago; 2% is 8.40.
+    decision = _engine().decide(_pay(42_017 - 840, "ZEPHYR PAYMENTS LTD"))
+    best = decision.ranked[0][0]
+    assert best.strategy == "amount"
+    assert [(a.invoice_number, a.applied_minor, a.adjustment_minor, a.kind) for a in best.allocations] == [
+        ("INV-200002", 41_177, 840, ApplicationKind.DISCOUNT)
+    ]  # fmt: skip
+    # The same net amount twenty days after the invoice: the discount was no longer there to take.
+    late = [replace(i, issue_date=DAY - timedelta(days=20)) for i in BOOK]
+    decision = _engine(late).decide(_pay(42_017 - 840, "ZEPHYR PAYMENTS LTD"))
+    assert decision.ranked == ()
+    assert decision.reason is ExceptionReason.UNKNOWN_PAYER
+
+
 def test_a_cheque_presented_twice_on_one_day_gets_its_advice_on_the_first_copy() -> None:
     lines = (AdviceLine("INV-100001", 125_000, 125_000, None, None, ""),)
     # The payer paid 100.00 more than its advice says, so the amount cannot pick the copy.
