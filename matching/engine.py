@@ -145,10 +145,6 @@ class Engine:
         self._by_discounted: dict[int, list[str]] | None = None
         self._seen: dict[tuple[str, int, str], list[IncomingPayment]] = defaultdict(list)
         self._settled: dict[tuple[str, int], list[Settled]] = defaultdict(list)
-        # Payments of this run left unapplied, with the customers they may be from.
-        self._held: dict[tuple[str, int], list[tuple[IncomingPayment, frozenset[str]]]] = (
-            defaultdict(list)
-        )
         for settled in recent:
             self._remember(settled.payment)
             self._settled[(settled.payment.currency, settled.payment.amount_minor)].append(settled)
@@ -262,12 +258,6 @@ class Engine:
             self._settled[(payment.currency, payment.amount_minor)].append(
                 Settled(payment, decision.applied.customer_id, frozenset(decision.applied.invoices))
             )
-        elif decision.reason is not ExceptionReason.SUSPECTED_DUPLICATE:
-            payers = decision.evidence.get("payers", [])
-            best = max((p["score"] for p in payers), default=0.0)
-            likely = frozenset(p["customer"] for p in payers if p["score"] >= best - 0.05)
-            if likely:
-                self._held[(payment.currency, payment.amount_minor)].append((payment, likely))
         self._remember(payment)
         return decision
 
@@ -1395,10 +1385,7 @@ class Engine:
     def _duplicate_of(self, context: _Context) -> IncomingPayment | None:
         """The same money sent twice: an earlier payment of the same amount a few days before,
         either from the same payer with the same remittance, or applied to a customer this
-        payer may be whose invoices include everything this payment names (or it names none),
-        or left unapplied in this run while from a customer this payer may be (the first copy
-        went to the exception queue; the second, say with a reference the first lacked, must
-        not be applied in its place)."""
+        payer may be whose invoices include everything this payment names (or it names none)."""
         payment = context.payment
         window = timedelta(days=self.settings.duplicate_window_days)
         families = None
@@ -1411,17 +1398,6 @@ class Engine:
             if families is None:
                 families = self._families(context)
             if settled.customer_id in families and context.named <= settled.invoices:
-                return earlier
-        for earlier, customers in self._held.get((payment.currency, payment.amount_minor), ()):
-            # Only one that came first (a payment decided last, after waiting, is not the copy
-            # of a later one).
-            if not timedelta(0) <= payment.value_date - earlier.value_date <= window:
-                continue
-            if earlier.payment_id == payment.payment_id:
-                continue
-            if families is None:
-                families = self._families(context)
-            if customers & families:
                 return earlier
         if not self._payer_key(payment):
             return None

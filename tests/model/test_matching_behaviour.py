@@ -511,26 +511,6 @@ def test_a_cheque_presented_twice_on_one_day_gets_its_advice_on_the_first_copy()
         assert decisions[reported_second].reason is ExceptionReason.SUSPECTED_DUPLICATE
 
 
-def test_a_copy_of_a_payment_left_in_the_exception_queue_is_held_not_applied() -> None:
-    # The first copy names nothing and fits no set of Acme's items; the second, a day later,
-    # names an invoice it would part-pay. Applying it would leave the first to be applied too.
-    first = _pay(100_000, "ACME WIDGETS", "", "PAY-1")
-    copy = _pay(100_000, "ACME WIDGETS", "INV-100002", "PAY-2", DAY + timedelta(days=1))
-    alone = _engine().run([copy])[0]  # by itself, a plain part payment
-    assert alone.ranked[0][0].key == frozenset({("INV-100002", 100_000)})
-    assert alone.reason is not ExceptionReason.SUSPECTED_DUPLICATE
-    decisions = {d.payment_id: d for d in _engine().run([first, copy])}
-    assert decisions["PAY-1"].applied is None
-    assert decisions["PAY-1"].reason is not ExceptionReason.SUSPECTED_DUPLICATE
-    assert decisions["PAY-2"].applied is None
-    assert decisions["PAY-2"].reason is ExceptionReason.SUSPECTED_DUPLICATE
-    assert decisions["PAY-2"].evidence["duplicate_of"] == "PAY-1"
-    # Another customer's payment of the same amount is no copy of it.
-    other = _pay(100_000, "BOREALIS TRADING", "INV-200001", "PAY-3", DAY + timedelta(days=1))
-    decisions = {d.payment_id: d for d in _engine().run([first, other])}
-    assert decisions["PAY-3"].reason is not ExceptionReason.SUSPECTED_DUPLICATE
-
-
 def test_of_two_copies_on_one_day_the_first_reported_is_applied_and_the_second_held() -> None:
     # The ids sort the other way round: the day's order is the bank's, not the ids'.
     first = _pay(230_050, "ACME WIDGETS", "INV-100002", "PAY-Z")
