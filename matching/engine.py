@@ -61,6 +61,9 @@ DUE_POOL_MAX = 20
 completes a list: with more, sets that add up to the cent by chance become likely."""
 MAX_OLDER_MEMOS = 6
 """A cut-off list is completed with at most this many of the payer's older credit memos tried."""
+DISCOUNT_GRACE_DAYS = 5
+"""A payment sent on the discount period's last day reaches the bank a few days later: a payer
+nobody can name is taken to pay net of a discount up to this many days after the period."""
 
 
 class Scorer(Protocol):
@@ -1115,9 +1118,10 @@ class Engine:
         return proposals
 
     def _discounted_to(self, payment: IncomingPayment) -> list[str]:
-        """The open invoices whose early-payment discount, earned on the payment's date, takes
-        them to exactly the amount: one invoice paid net of its discount, by a payer nobody can
-        name (a payment platform). Looked up in net amounts built once for the whole ledger."""
+        """The open invoices whose early-payment discount, earned by the payment's date (give or
+        take the days money takes to arrive), takes them to exactly the amount: one invoice paid
+        net of its discount, by a payer nobody can name (a payment platform). Looked up in net
+        amounts built once for the whole ledger."""
         if self._by_discounted is None:
             self._by_discounted = defaultdict(list)
             for number, open_minor in self.open.items():
@@ -1133,7 +1137,7 @@ class Engine:
                 and open_minor - terms.discount(open_minor) == payment.amount_minor
                 and invoice.currency == payment.currency
                 and invoice.issue_date <= payment.value_date
-                and terms.earned(invoice.issue_date, payment.value_date)
+                and terms.earned(invoice.issue_date, payment.value_date, DISCOUNT_GRACE_DAYS)
             ):
                 found.append(number)
         return found
