@@ -522,13 +522,18 @@ class Engine:
     def _misread_line(
         self, allocations: list[Allocation], residual: int, evidence: dict[str, Any]
     ) -> tuple[list[Allocation], int]:
-        """An advice line that pays part of its invoice, in a payment that is more than its
-        lines by exactly the rest of that invoice: the line's amount was misread (OCR lost a
-        digit: '8.19' for '58.19'), and the invoice is paid in full. Only when one line fits."""
+        """An advice line that pays part of its invoice (or all but a small difference, which
+        would be written off), in a payment that is more than its lines by exactly the rest of
+        that invoice: the line's amount was misread (OCR lost a digit: '8.19' for '58.19', or
+        the cents: '2,532.00' for '2,532.37'), and the invoice is paid in full. Only when one
+        line fits."""
         fitting = [
             k
             for k, a in enumerate(allocations)
-            if a.kind is ApplicationKind.PARTIAL
+            if (
+                a.kind is ApplicationKind.PARTIAL
+                or (a.kind is ApplicationKind.WRITE_OFF and a.reason == "small_difference")
+            )
             and self.open[a.invoice_number] - a.applied_minor == residual
         ]
         if len(fitting) != 1:

@@ -332,6 +332,26 @@ def test_an_advice_line_short_by_exactly_what_the_payment_has_over_is_paid_in_fu
     assert best.evidence["misread_line"] == "INV-105185"
 
 
+def test_an_advice_line_that_lost_its_cents_is_paid_in_full_not_written_off() -> None:
+    book = [_invoice("INV-107041", "C100", 253_237), _invoice("INV-107042", "C100", 92_090)]
+    lines = (
+        AdviceLine("INV-107041", 253_200, 253_200, None, None, ""),  # '2,532.37' read '2,532.00'
+        AdviceLine("INV-107042", 92_090, 92_090, None, None, ""),
+    )
+    advice = Advice("ADV-8", "Acme Widgets", "", DAY, "USD", 345_327, 0.9, "", lines)
+    decision = _engine(book).decide(_pay(345_327, "ACME WIDGETS"), [advice])
+    best = decision.ranked[0][0]
+    assert {(a.invoice_number, a.applied_minor, a.kind) for a in best.allocations} == {
+        ("INV-107041", 253_237, ApplicationKind.FULL),
+        ("INV-107042", 92_090, ApplicationKind.FULL),
+    }
+    assert best.evidence["misread_line"] == "INV-107041"
+    # The same line in a payment of just what the lines say: the difference is written off.
+    decision = _engine(book).decide(_pay(345_290, "ACME WIDGETS"), [advice])
+    written_off = {a.invoice_number: a.kind for a in decision.ranked[0][0].allocations}
+    assert written_off["INV-107041"] is ApplicationKind.WRITE_OFF
+
+
 def _order(number: str, minor: int, po: str, days_old: int = 40) -> OpenInvoice:
     """An invoice (positive) or credit memo (negative) for purchase order ``po`` of C100."""
     issued = DAY - timedelta(days=days_old)
