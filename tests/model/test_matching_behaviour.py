@@ -316,40 +316,34 @@ def test_a_payment_naming_one_invoice_that_fits_its_neighbour_a_digit_away_is_fo
     assert all(p.features["refs_refitted"] == 0 for p, _ in two.ranked)
 
 
-def test_an_advice_line_short_by_exactly_what_the_payment_has_over_is_paid_in_full() -> None:
-    book = [_invoice("INV-105185", "C100", 5_819), _invoice("INV-105186", "C100", 100_000)]
+@pytest.mark.parametrize(
+    ("misread", "invoice", "read", "other", "kind_as_read"),
+    [
+        # OCR lost the '5' of '58.19': as read, a part payment.
+        ("INV-105185", 5_819, 819, ("INV-105186", 100_000), ApplicationKind.PARTIAL),
+        # OCR lost the cents of '2,532.37': as read, a small difference to write off.
+        ("INV-107041", 253_237, 253_200, ("INV-107042", 92_090), ApplicationKind.WRITE_OFF),
+    ],
+)
+def test_an_advice_line_short_by_exactly_what_the_payment_has_over_is_paid_in_full(
+    misread: str, invoice: int, read: int, other: tuple[str, int], kind_as_read: ApplicationKind
+) -> None:
+    book = [_invoice(misread, "C100", invoice), _invoice(other[0], "C100", other[1])]
     lines = (
-        AdviceLine("INV-105185", 819, 819, None, None, ""),  # OCR lost the '5' of '58.19'
-        AdviceLine("INV-105186", 100_000, 100_000, None, None, ""),
+        AdviceLine(misread, read, read, None, None, ""),
+        AdviceLine(other[0], other[1], other[1], None, None, ""),
     )
-    advice = Advice("ADV-7", "Acme Widgets", "", DAY, "USD", 105_819, 0.9, "", lines)
-    decision = _engine(book).decide(_pay(105_819, "ACME WIDGETS"), [advice])
-    best = decision.ranked[0][0]
+    total = invoice + other[1]
+    advice = Advice("ADV-7", "Acme Widgets", "", DAY, "USD", total, 0.9, "", lines)
+    best = _engine(book).decide(_pay(total, "ACME WIDGETS"), [advice]).ranked[0][0]
     assert {(a.invoice_number, a.applied_minor, a.kind) for a in best.allocations} == {
-        ("INV-105185", 5_819, ApplicationKind.FULL),
-        ("INV-105186", 100_000, ApplicationKind.FULL),
+        (misread, invoice, ApplicationKind.FULL),
+        (*other, ApplicationKind.FULL),
     }
-    assert best.evidence["misread_line"] == "INV-105185"
-
-
-def test_an_advice_line_that_lost_its_cents_is_paid_in_full_not_written_off() -> None:
-    book = [_invoice("INV-107041", "C100", 253_237), _invoice("INV-107042", "C100", 92_090)]
-    lines = (
-        AdviceLine("INV-107041", 253_200, 253_200, None, None, ""),  # '2,532.37' read '2,532.00'
-        AdviceLine("INV-107042", 92_090, 92_090, None, None, ""),
-    )
-    advice = Advice("ADV-8", "Acme Widgets", "", DAY, "USD", 345_327, 0.9, "", lines)
-    decision = _engine(book).decide(_pay(345_327, "ACME WIDGETS"), [advice])
-    best = decision.ranked[0][0]
-    assert {(a.invoice_number, a.applied_minor, a.kind) for a in best.allocations} == {
-        ("INV-107041", 253_237, ApplicationKind.FULL),
-        ("INV-107042", 92_090, ApplicationKind.FULL),
-    }
-    assert best.evidence["misread_line"] == "INV-107041"
-    # The same line in a payment of just what the lines say: the difference is written off.
-    decision = _engine(book).decide(_pay(345_290, "ACME WIDGETS"), [advice])
-    written_off = {a.invoice_number: a.kind for a in decision.ranked[0][0].allocations}
-    assert written_off["INV-107041"] is ApplicationKind.WRITE_OFF
+    assert best.evidence["misread_line"] == misread
+    # A payment of just what the lines say: the line stands as read.
+    as_read = _engine(book).decide(_pay(read + other[1], "ACME WIDGETS"), [advice]).ranked[0][0]
+    assert {a.invoice_number: a.kind for a in as_read.allocations}[misread] is kind_as_read
 
 
 def _order(number: str, minor: int, po: str, days_old: int = 40) -> OpenInvoice:
