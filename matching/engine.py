@@ -499,6 +499,9 @@ class Engine:
                 evidence["added_items"] = more.evidence
         if residual > 0:
             limit = payment.amount_minor * self.settings.overpayment_percent // 100
+            granted, discounts = self._earned_discounts(payment, listed, allocations)
+            if discounts and residual + discounts <= limit:
+                allocations, residual = granted, residual + discounts
             if residual <= limit:
                 allocations.append(
                     Allocation("", residual, 0, ApplicationKind.OVERPAYMENT, "on_account")
@@ -518,6 +521,34 @@ class Engine:
             {"invoice": x.invoice.invoice_number, "match": x.quality.name.lower()} for x in listed
         ]
         return Proposal(customer_id, tuple(allocations), strategy, features, evidence)
+
+    def _earned_discounts(
+        self, payment: IncomingPayment, listed: list[_Listed], allocations: list[Allocation]
+    ) -> tuple[list[Allocation], int]:
+        """An overpayment of invoices paid within their discount period: the discount is the
+        payer's all the same, and what it paid beyond the net amounts goes on account (as an
+        ERP grants a cash discount paid in time). The allocations with every earned discount
+        taken, and the discounts' total."""
+        granted = list(allocations)
+        total = 0
+        by_number = {x.invoice.invoice_number: x.invoice for x in listed}
+        for k, allocation in enumerate(allocations):
+            invoice = by_number.get(allocation.invoice_number)
+            if invoice is None or allocation.kind is not ApplicationKind.FULL:
+                continue
+            terms = DiscountTerms.parse(invoice.terms)
+            if terms is None or not terms.earned(invoice.issue_date, payment.value_date):
+                continue
+            discount = terms.discount(allocation.applied_minor)
+            granted[k] = Allocation(
+                allocation.invoice_number,
+                allocation.applied_minor - discount,
+                discount,
+                ApplicationKind.DISCOUNT,
+                "earned",
+            )
+            total += discount
+        return granted, total
 
     def _misread_line(
         self, allocations: list[Allocation], residual: int, evidence: dict[str, Any]

@@ -511,6 +511,22 @@ def test_a_payer_nobody_knows_paying_one_invoice_net_of_its_earned_discount_is_f
     assert decision.reason is ExceptionReason.UNKNOWN_PAYER
 
 
+def test_an_overpayment_within_the_discount_period_still_takes_the_discount() -> None:
+    # INV-200002: 420.17 on 2/10 NET 30, issued five days ago; Borealis sends 430.00 for it.
+    best = _engine().decide(_pay(43_000, "BOREALIS TRADING", "INV-200002")).ranked[0][0]
+    assert {(a.invoice_number, a.applied_minor, a.adjustment_minor, a.kind) for a in best.allocations} == {
+        ("INV-200002", 41_177, 840, ApplicationKind.DISCOUNT),
+        ("", 1_823, 0, ApplicationKind.OVERPAYMENT),
+    }  # fmt: skip
+    # Twenty days after the invoice the discount is gone: the invoice in full, the rest on account.
+    late = [replace(i, issue_date=DAY - timedelta(days=20)) for i in BOOK]
+    best = _engine(late).decide(_pay(43_000, "BOREALIS TRADING", "INV-200002")).ranked[0][0]
+    assert {(a.invoice_number, a.applied_minor, a.adjustment_minor, a.kind) for a in best.allocations} == {
+        ("INV-200002", 42_017, 0, ApplicationKind.FULL),
+        ("", 983, 0, ApplicationKind.OVERPAYMENT),
+    }  # fmt: skip
+
+
 def test_a_cheque_presented_twice_on_one_day_gets_its_advice_on_the_first_copy() -> None:
     lines = (AdviceLine("INV-100001", 125_000, 125_000, None, None, ""),)
     # The payer paid 100.00 more than its advice says, so the amount cannot pick the copy.
