@@ -701,6 +701,12 @@ class Engine:
                 return discounted, 0, "discount"
             allocations = discounted
             short = rest
+        elif taken > short and all(
+            a.reason == "earned" for a in discounted if a.kind is ApplicationKind.DISCOUNT
+        ):
+            # Paid within the discount period, less than the invoices but more than their net
+            # amounts: the discount is the payer's all the same, the excess goes on account.
+            return discounted, taken - short, "discount"
         last = max(
             (k for k, a in enumerate(allocations) if a.applied_minor > short and a.invoice_number),
             default=None,

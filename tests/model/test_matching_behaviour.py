@@ -527,6 +527,21 @@ def test_an_overpayment_within_the_discount_period_still_takes_the_discount() ->
     }  # fmt: skip
 
 
+def test_a_payment_between_the_net_and_the_gross_within_the_discount_period_takes_it() -> None:
+    # 415.00 for INV-200002 (420.17; 411.77 net of its earned 2%): discount, 3.23 on account.
+    best = _engine().decide(_pay(41_500, "BOREALIS TRADING", "INV-200002")).ranked[0][0]
+    assert {(a.invoice_number, a.applied_minor, a.adjustment_minor, a.kind) for a in best.allocations} == {
+        ("INV-200002", 41_177, 840, ApplicationKind.DISCOUNT),
+        ("", 323, 0, ApplicationKind.OVERPAYMENT),
+    }  # fmt: skip
+    # Twenty days after the invoice there is no discount to take: the payment is short.
+    late = [replace(i, issue_date=DAY - timedelta(days=20)) for i in BOOK]
+    best = _engine(late).decide(_pay(41_500, "BOREALIS TRADING", "INV-200002")).ranked[0][0]
+    kinds = {a.invoice_number: a.kind for a in best.allocations}
+    assert kinds["INV-200002"] is not ApplicationKind.DISCOUNT
+    assert "" not in kinds
+
+
 def test_a_cheque_presented_twice_on_one_day_gets_its_advice_on_the_first_copy() -> None:
     lines = (AdviceLine("INV-100001", 125_000, 125_000, None, None, ""),)
     # The payer paid 100.00 more than its advice says, so the amount cannot pick the copy.
