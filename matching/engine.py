@@ -111,6 +111,8 @@ class _Context:
     looked_at: set[str] = field(default_factory=set)
     refitted: int = 0
     evidence: dict[str, Any] = field(default_factory=dict)
+    customer_numbers: set[str] = field(default_factory=set)
+    """The payer's own customer numbers as written (keys), which are no invoice references."""
 
 
 class Engine:
@@ -289,11 +291,10 @@ class Engine:
                     found[c.customer_id] = c
 
         add(self.payers.by_account(payment.payer_account))
-        add(
-            self.payers.by_number(
-                payment.remittance_text, *(a.payer_number for a in advices if a.payer_number)
-            )
+        by_number = self.payers.by_number(
+            payment.remittance_text, *(a.payer_number for a in advices if a.payer_number)
         )
+        add(by_number)
         add(self.payers.by_name(payment.payer_name))
         if not found:
             add(self.payers.in_text(payment.remittance_text))
@@ -301,6 +302,7 @@ class Engine:
             # An advice's letterhead name is read by OCR: trust it a little less.
             add(replace(c, score=c.score * 0.95) for c in self.payers.by_name(advice.payer_name))
         context = _Context(payment, advices, found)
+        context.customer_numbers = {refs.key(c.detail) for c in by_number}
         self._resolve_references(context)
         return context
 
@@ -316,24 +318,15 @@ class Engine:
         for advice in context.advices:
             written.extend((line.reference, line) for line in advice.lines if line.reference)
         if not written:
-            text = context.payment.remittance_text
             # The payer's own customer number ('CUST C10151') is no invoice reference, not even
             # one mistyped.
-            numbers = {refs.key(c.detail) for c in self.payers.by_number(text)}
-            written = [(t, None) for t in refs.tokens(text) if refs.key(t) not in numbers]
+            written = [
+                (t, None)
+                for t in refs.tokens(context.payment.remittance_text)
+                if refs.key(t) not in context.customer_numbers
+            ]
         scope = self._scope(context)
         taken: set[str] = set()
-        # The references that name one of the payer's own items as written.
-        families = self._payer_families(context)
-        own_named = {
-            reference
-            for reference, _ in written
-            if scope
-            and any(
-                self.invoices[h.invoice_number].customer_id in families
-                for h in self.references.lookup(reference, ())
-            )
-        }
         for reference, line in written:
             found = self.references.lookup(reference, scope)
             context.named.update(h.invoice_number for h in found)
@@ -346,8 +339,9 @@ class Engine:
                 hits = self._narrow(context, hits, line)
             if len(hits) == 1 and (line is not None or len(written) == 1):
                 hits = self._refit(context, hits[0], line, scope, taken)
-            elif len(hits) == 1 and scope and own_named - {reference}:
-                hits = self._own_instead(context, hits[0], families, scope, taken)
+            elif len(hits) == 1 and scope:
+                others = [r for r, _ in written if r != reference]
+                hits = self._own_instead(context, hits[0], others, scope, taken)
             if len(hits) != 1:
                 if hits:
                     context.ambiguous += 1
@@ -402,16 +396,24 @@ class Engine:
         self,
         context: _Context,
         hit: refs.ReferenceHit,
-        families: set[str],
+        others: list[str],
         scope: list[str],
         taken: set[str],
     ) -> list[refs.ReferenceHit]:
-        """A reference that names another customer's invoice, in a remittance whose other
-        references name the payer's own items, when exactly one of the payer's own open items
-        is a mistyped or transposed digit away: the payer meant its own ('INV-105894' for
-        'INV-105984'). Otherwise the hit stands (a parent may pay for a subsidiary the ledger
-        does not know as one)."""
+        """A reference that names another customer's invoice, in a remittance whose ``others``
+        references name some of the payer's own items as written, when exactly one of the
+        payer's own open items is a mistyped or transposed digit away: the payer meant its own
+        ('INV-105894' for 'INV-105984'). Otherwise the hit stands (a parent may pay for a
+        subsidiary the ledger does not know as one)."""
+        families = self._payer_families(context)
         if self.invoices[hit.invoice_number].customer_id in families:
+            return [hit]
+        names_own = any(
+            self.invoices[h.invoice_number].customer_id in families
+            for other in others
+            for h in self.references.lookup(other, ())
+        )
+        if not names_own:
             return [hit]
         own = [
             h
@@ -499,7 +501,10 @@ class Engine:
                 evidence["added_items"] = more.evidence
         if residual > 0:
             limit = payment.amount_minor * self.settings.overpayment_percent // 100
-            granted, discounts = self._earned_discounts(payment, listed, allocations)
+            # Invoices paid within their discount period keep the discount all the same, and
+            # what was paid beyond their net amounts goes on account (as an ERP grants a cash
+            # discount paid in time).
+            granted, discounts = self._by_terms(payment, listed, allocations, earned_only=True)
             if discounts and residual + discounts <= limit:
                 allocations, residual = granted, residual + discounts
             if residual <= limit:
@@ -522,14 +527,17 @@ class Engine:
         ]
         return Proposal(customer_id, tuple(allocations), strategy, features, evidence)
 
-    def _earned_discounts(
-        self, payment: IncomingPayment, listed: list[_Listed], allocations: list[Allocation]
+    def _by_terms(
+        self,
+        payment: IncomingPayment,
+        listed: list[_Listed],
+        allocations: list[Allocation],
+        earned_only: bool = False,
     ) -> tuple[list[Allocation], int]:
-        """An overpayment of invoices paid within their discount period: the discount is the
-        payer's all the same, and what it paid beyond the net amounts goes on account (as an
-        ERP grants a cash discount paid in time). The allocations with every earned discount
-        taken, and the discounts' total."""
-        granted = list(allocations)
+        """``allocations`` with each listed invoice paid in full on discount terms paid net of
+        its discount, earned or not by the payment's date (``earned_only``: only the earned
+        ones), and the discounts' total."""
+        discounted = list(allocations)
         total = 0
         by_number = {x.invoice.invoice_number: x.invoice for x in listed}
         for k, allocation in enumerate(allocations):
@@ -537,18 +545,21 @@ class Engine:
             if invoice is None or allocation.kind is not ApplicationKind.FULL:
                 continue
             terms = DiscountTerms.parse(invoice.terms)
-            if terms is None or not terms.earned(invoice.issue_date, payment.value_date):
+            if terms is None:
+                continue
+            earned = terms.earned(invoice.issue_date, payment.value_date)
+            if earned_only and not earned:
                 continue
             discount = terms.discount(allocation.applied_minor)
-            granted[k] = Allocation(
+            discounted[k] = Allocation(
                 allocation.invoice_number,
                 allocation.applied_minor - discount,
                 discount,
                 ApplicationKind.DISCOUNT,
-                "earned",
+                "earned" if earned else "unearned",
             )
             total += discount
-        return granted, total
+        return discounted, total
 
     def _misread_line(
         self, allocations: list[Allocation], residual: int, evidence: dict[str, Any]
@@ -679,22 +690,7 @@ class Engine:
         invoice, a deduction on a single invoice (credit memos beside it or not), or
         (``partial_ok``: the payer named the one invoice) a part payment that leaves the rest
         open."""
-        discounted = list(allocations)
-        taken = 0
-        for k, (item, allocation) in enumerate(zip(listed, allocations, strict=False)):
-            terms = DiscountTerms.parse(item.invoice.terms)
-            if terms is None or allocation.kind is not ApplicationKind.FULL:
-                continue
-            discount = terms.discount(allocation.applied_minor)
-            earned = terms.earned(item.invoice.issue_date, payment.value_date)
-            discounted[k] = Allocation(
-                allocation.invoice_number,
-                allocation.applied_minor - discount,
-                discount,
-                ApplicationKind.DISCOUNT,
-                "earned" if earned else "unearned",
-            )
-            taken += discount
+        discounted, taken = self._by_terms(payment, listed, allocations)
         if taken and (abs(taken - short) <= len(listed) or 0 < taken < short):
             rest = short - taken
             if rest == 0:

@@ -101,18 +101,14 @@ def prepared_world(spec: WorldSpec, root: Path) -> tuple[Path, Path, Path]:
     base = root / spec.name
     world, home, history, ready = base / "world", base / "home", base / "history", base / "loaded"
     marker = f"written and ingested into a ledger of schema {LATEST_VERSION}\n"
-    if not ready.exists():
-        for stale in (world, home, history):
-            if stale.exists():
-                shutil.rmtree(stale)
-        make_world(spec, world)
-        load_world(world, home)
-        ready.write_text(marker)
-    elif ready.read_text() != marker:
+    if not ready.exists() or ready.read_text() != marker:
         # Ingested by an older arpilot: the world's files stand, its ledgers are made again.
-        for stale in (home, history):
+        written = ready.exists()
+        for stale in (home, history) if written else (world, home, history):
             if stale.exists():
                 shutil.rmtree(stale)
+        if not written:
+            make_world(spec, world)
         load_world(world, home)
         ready.write_text(marker)
     if not (history / "ledger.duckdb").exists():
