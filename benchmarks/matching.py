@@ -47,6 +47,7 @@ METRICS = (
     ("precision_by_amount", "precision (amount)"),
     ("exceptions_per_1000", "exceptions / 1,000"),
     ("suggestion_hit_rate", "right answer among suggestions"),
+    ("duplicates_held", "duplicate payments held"),
 )
 
 
@@ -397,7 +398,10 @@ def run() -> str:
             "payment went to the right customer; invoice level = share of the world's paid invoices "
             "settled exactly right; precision = share of auto-applied payments whose every allocation "
             "(invoice and cash, on-account included) equals the truth. A duplicate payment counts as "
-            "right only when it is not applied. The shipped scorer was trained on other seeds "
+            "right only when it is not applied (held in the exception queue as a suspected "
+            "duplicate); right answer among suggestions = share of the other exceptions whose "
+            "suggestions include the true application (a held duplicate has none to suggest). "
+            "The shipped scorer was trained on other seeds "
             "(`matching/pretrained/training.json`). 'New ledger': open items and bank files only, "
             "as a new user starts (cold start); 'history imported': the world's past payments "
             "loaded first with `arpilot import-history` (bank accounts and payer names learned).",

@@ -162,7 +162,10 @@ class Scorecard:
     invoices: int = 0
     invoices_right: int = 0
     exceptions: int = 0
+    answerable_exceptions: int = 0
     suggested_right: int = 0
+    duplicates: int = 0
+    duplicates_held: int = 0
 
     def add(
         self,
@@ -174,9 +177,15 @@ class Scorecard:
         self.payments += 1
         self.amount_minor += true.amount_minor
         self.invoices += len(true.invoices)
+        if true.duplicate_of:
+            self.duplicates += 1
+            self.duplicates_held += applied is None
         if applied is None:
             self.exceptions += 1
-            self.suggested_right += any(proposal_is_right(p, true) for p in suggestions)
+            # A held duplicate has no right application to suggest: it is right as it stands.
+            if not true.duplicate_of:
+                self.answerable_exceptions += 1
+                self.suggested_right += any(proposal_is_right(p, true) for p in suggestions)
             return
         self.applied += 1
         self.applied_minor += true.amount_minor
@@ -205,7 +214,8 @@ class Scorecard:
             "precision": share(self.applied_right, self.applied),
             "precision_by_amount": share(self.applied_right_minor, self.applied_minor),
             "exceptions_per_1000": 1000 * share(self.exceptions, self.payments),
-            "suggestion_hit_rate": share(self.suggested_right, self.exceptions),
+            "suggestion_hit_rate": share(self.suggested_right, self.answerable_exceptions),
+            "duplicates_held": share(self.duplicates_held, self.duplicates),
         }
 
 
