@@ -50,6 +50,9 @@ from matching.settings import MatchSettings
 from matching.subset import GappedRun, OpenAmount, SubsetSearch, find_subsets, gapped_runs
 
 MAX_SUGGESTIONS = 5
+SUGGESTION_ONLY = "suggestion_only"
+"""Evidence key of a proposal made only for the analyst, never to be applied (nor learnt from:
+the scorer is trained on proposals it may apply)."""
 SOURCES = ("bank_account", "customer_number", "name", "alias", "truncated_name", "fuzzy_name", "reference")  # fmt: skip
 STRATEGIES = ("advice", "references", "subset", "amount")
 TOLERANCES = ("exact", "discount", "charge", "discount_charge", "overpayment", "short_pay")
@@ -1155,6 +1158,31 @@ class Engine:
                 proposals.append(replace(proposal, features=features))
         return proposals
 
+    def _less_a_charge(self, context: _Context) -> tuple[tuple[Proposal, float], ...]:
+        """For a payment with no candidate at all: the open invoices, of any customer, that it
+        pays in full less a charge the bank kept (whole units up to the bank-fee limit), as a
+        parent paying for a subsidiary the ledger does not know pays them. A stranger's
+        payment explained by a charge is too weak to apply; ranked by the scorer, they are
+        suggestions for the analyst only."""
+        payment = context.payment
+        listed = [
+            [_Listed(self.invoices[number], None, refs.Quality.EXACT)]
+            for charge in self._kept_charges(payment.currency)
+            for number in self.by_amount.get(payment.amount_minor + charge, ())
+            if self.open[number] == payment.amount_minor + charge
+            and self.invoices[number].currency == payment.currency
+            and self.invoices[number].issue_date <= payment.value_date
+        ]
+        proposals = [
+            replace(proposal, evidence={**proposal.evidence, SUGGESTION_ONLY: "less a charge"})
+            for items in listed[: 4 * MAX_SUGGESTIONS]
+            if (proposal := self._settle(context, items, "amount")) is not None
+        ]
+        if not proposals:
+            return ()
+        rows = self._rows(proposals, False)
+        return tuple(self._ranked(proposals, rows, self.scorer.predict(rows)))
+
     def _discounted_to(self, payment: IncomingPayment) -> list[str]:
         """The open invoices whose early-payment discount, earned by the payment's date (give or
         take the days money takes to arrive), takes them to exactly the amount: one invoice paid
@@ -1400,7 +1428,10 @@ class Engine:
             reason = (
                 ExceptionReason.NO_CANDIDATE if context.payers else ExceptionReason.UNKNOWN_PAYER
             )
-            return Decision(payment.payment_id, None, 0.0, reason, (), evidence)
+            # Never applied: only somewhere for the analyst to start.
+            return Decision(
+                payment.payment_id, None, 0.0, reason, self._less_a_charge(context), evidence
+            )
         best, probability = ranked[0]
         runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
         if best.features.get("mismatch", 0) > 0:

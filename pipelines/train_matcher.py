@@ -14,6 +14,7 @@ from pathlib import Path
 from ledger.db import open_ledger
 from ledger.migrations import LATEST_VERSION
 from ledger.settings import LedgerSettings
+from matching.engine import SUGGESTION_ONLY
 from matching.scoring import LightGBMScorer, RuleScorer
 from matching.settings import MatchSettings
 from matching.store import build_engine, load_advices, load_payments
@@ -147,6 +148,8 @@ def labelled_proposals(world: Path, home: Path, prefix: str = "") -> list[Labell
         if decision.applied is not None:
             applied.add(simulated)
         for proposal, _ in decision.ranked:
+            if SUGGESTION_ONLY in proposal.evidence:
+                continue
             rows.append(
                 LabelledProposal(
                     f"{prefix}{decision.payment_id}",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date, timedelta
 
@@ -12,7 +13,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ledger.records import ApplicationKind, ExceptionReason
-from matching.engine import WRITE_OFF_REASONS, Engine
+from matching.engine import SUGGESTION_ONLY, WRITE_OFF_REASONS, Engine
 from matching.model import Advice, AdviceLine, Decision, IncomingPayment, OpenInvoice
 from matching.payers import PayerIndex
 from matching.scoring import RuleScorer
@@ -286,6 +287,33 @@ def test_an_unknown_payer_gets_the_invoices_of_exactly_its_amount_as_suggestions
     assert decision.applied is None
     assert decision.reason is ExceptionReason.UNKNOWN_PAYER
     assert _suggested(decision) == [frozenset({("INV-300001", 77_700)})]
+
+
+class _SureOfEverything(RuleScorer):
+    """A scorer that would apply anything it is asked about."""
+
+    threshold = 0.5
+
+    def predict(self, rows: Sequence[dict[str, float]]) -> list[float]:
+        return [0.99 for _ in rows]
+
+
+def test_a_strangers_payment_of_an_invoice_less_a_bank_charge_is_suggested_never_applied() -> None:
+    # A parent the ledger does not know pays its subsidiary's invoice; its bank kept 25.00.
+    engine = Engine(BOOK, PayerIndex(CUSTOMERS), _SureOfEverything())
+    decision = engine.decide(_pay(77_700 - 2_500, "TITAN HOLDINGS GROUP"))
+    assert decision.applied is None
+    assert decision.reason is ExceptionReason.UNKNOWN_PAYER
+    (suggestion, _chance), *_ = decision.ranked
+    (allocation,) = suggestion.allocations
+    assert (allocation.invoice_number, allocation.applied_minor, allocation.reason) == (
+        "INV-300001",
+        75_200,
+        "bank_fee",
+    )
+    assert SUGGESTION_ONLY in suggestion.evidence  # and so never learnt from either
+    # Cents off are no bank's charge: nothing to suggest.
+    assert not _engine().decide(_pay(77_700 - 2_517, "TITAN HOLDINGS GROUP")).ranked
 
 
 def test_an_advice_line_that_fits_the_invoice_a_digit_away_is_taken_for_it() -> None:
@@ -750,7 +778,9 @@ def _short_paid(decision: Decision) -> list[str]:
     ]
 
 
-def test_a_silent_deduction_on_one_of_several_named_invoices_is_offered_on_each_that_can_bear_it():
+def test_a_silent_deduction_on_one_of_several_named_invoices_is_offered_on_each_that_can_bear_it() -> (
+    None
+):
     book = _ledger("C100", [400_000, 300_000, 20_000])
     # 12,000 short: 4% or 3% of the two large invoices, 60% of the small one (beyond 20%).
     decision = _engine(book).decide(
@@ -760,7 +790,7 @@ def test_a_silent_deduction_on_one_of_several_named_invoices_is_offered_on_each_
     assert _short_paid(decision) == ["INV-500001", "INV-500002"]
 
 
-def test_a_silent_deduction_only_one_named_invoice_can_bear_is_placed_on_it():
+def test_a_silent_deduction_only_one_named_invoice_can_bear_is_placed_on_it() -> None:
     book = _ledger("C100", [400_000, 30_000, 20_000])
     decision = _engine(book).decide(
         _pay(450_000 - 12_000, "Acme Widgets", "INV-500001 INV-500002 INV-500003")
