@@ -26,9 +26,12 @@ COLUMNS = (
     "terms",
     "po_number",
     "doc_type",
+    "parent_id",
 )
 REQUIRED = (*COLUMNS[:8], "doc_type")
-OPTIONAL = ("terms", "po_number")
+OPTIONAL = ("terms", "po_number", "parent_id")
+"""``parent_id``: the customer id of the company that may pay on the customer's behalf (its
+parent, head office or payer account in the ERP), blank when none."""
 DOC_TYPES = ("invoice", "credit_memo")
 _MAX_WHOLE_DIGITS = 15  # keeps every amount far inside Int64 after scaling by 10**4
 _AMOUNT = r"^([+-]?)([0-9]+)(?:\.([0-9]+))?$"
@@ -47,6 +50,7 @@ VALIDATED_SCHEMA = {
     "terms": pl.String,
     "po_number": pl.String,
     "doc_type": pl.String,
+    "parent_id": pl.String,
 }
 
 
@@ -150,7 +154,8 @@ def validate_open_items(frame: pl.DataFrame, *, first_row: int = 2) -> Validated
     line, 1 for Parquet records). Rules: required columns present and non-blank, ISO dates with
     due on or after issue, a known ISO 4217 currency, exact amounts within its precision,
     ``doc_type`` invoice or credit_memo, invoices positive with 0 <= open <= amount, credit
-    memos with amount and open of one sign (stored negative), and each invoice number once.
+    memos with amount and open of one sign (stored negative), each invoice number once, and
+    (optional ``parent_id``) a customer is not its own parent and has one parent in the file.
     Blank lines are skipped. Values and pass/fail flags are computed over every row; the
     messages only for the rows that fail, so a clean million-row file validates quickly.
     """
@@ -181,6 +186,7 @@ def validate_open_items(frame: pl.DataFrame, *, first_row: int = 2) -> Validated
         .with_columns(
             pl.col("terms").fill_null("").str.strip_chars(),
             pl.col("po_number").fill_null("").str.strip_chars(),
+            pl.col("parent_id").fill_null("").str.strip_chars(),
             amount.alias("amount_minor"),
             open_amount.alias("open_minor"),
             issue.alias("issue_date_parsed"),
@@ -201,6 +207,8 @@ def validate_open_items(frame: pl.DataFrame, *, first_row: int = 2) -> Validated
                 _open_error().is_not_null(),
                 (pl.col("due_date_parsed") < pl.col("issue_date_parsed")).fill_null(False),
                 pl.col("invoice_number").is_duplicated(),
+                _own_parent(),
+                _parents_disagree(),
             ).alias("bad")
         )
         .collect()
@@ -231,9 +239,20 @@ def validate_open_items(frame: pl.DataFrame, *, first_row: int = 2) -> Validated
             "terms",
             "po_number",
             "doc_type",
+            "parent_id",
         )
     )
     return ValidatedOpenItems(items, problems)
+
+
+def _own_parent() -> pl.Expr:
+    return (pl.col("parent_id") != "") & (pl.col("parent_id") == pl.col("customer_id"))
+
+
+def _parents_disagree() -> pl.Expr:
+    """Rows of a customer given two different parents in the file (a blank names none)."""
+    given = pl.when(pl.col("parent_id") != "").then(pl.col("parent_id"))
+    return (pl.col("parent_id") != "") & (given.drop_nulls().n_unique().over("customer_id") > 1)
 
 
 def _explain(
@@ -275,6 +294,20 @@ def _explain(
             "customer_name",
             pl.when(_blank("customer_name")).then(pl.lit("missing customer name")),
         ),
+        "e_own_parent": (
+            "parent_id",
+            pl.when(_own_parent()).then(pl.lit("a customer cannot be its own parent")),
+        ),
+        "e_parents": (
+            "parent_id",
+            pl.when(_parents_disagree()).then(
+                pl.format(
+                    "customer '{}' is given more than one parent in this file ({})",
+                    pl.col("customer_id"),
+                    pl.col("parents"),
+                )
+            ),
+        ),
         "e_issue_date": ("issue_date", issue_error),
         "e_due_date": ("due_date", due_error),
         "e_due_order": (
@@ -304,9 +337,15 @@ def _explain(
             ),
         ),
     }
+    parents = (
+        prepared.filter(pl.col("parent_id") != "")
+        .group_by("customer_id")
+        .agg(pl.col("parent_id").unique().sort().str.join(", ").alias("parents"))
+    )
     order = {name: i for i, name in enumerate(checks)}
     long = (
         bad.join(duplicates, on="invoice_number", how="left")
+        .join(parents, on="customer_id", how="left")
         .select("row", *(expr.cast(pl.String).alias(name) for name, (_, expr) in checks.items()))
         .unpivot(index="row", variable_name="check", value_name="reason")
         .drop_nulls("reason")

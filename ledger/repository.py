@@ -31,6 +31,7 @@ class ImportSummary:
     closed_invoices: int = 0
     new_customers: int = 0
     renamed_customers: int = 0
+    reparented_customers: int = 0
     already_imported: bool = False
 
     def as_dict(self) -> dict[str, Any]:
@@ -141,22 +142,51 @@ def import_open_items(
 def _write_open_items(
     con: Connection, file_id: str, rows: int, now: Any, actor: str, close_missing: bool
 ) -> ImportSummary:
-    # Customers first: new ones, then renames (the old name stays as an alias).
+    # Customers first: new ones, then renames (the old name stays as an alias), then parents
+    # (a blank parent leaves the ledger's as it is: an export without them clears nothing).
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE incoming_customers AS
-        SELECT customer_id, first(customer_name ORDER BY row) AS name
+        SELECT customer_id, first(customer_name ORDER BY row) AS name,
+               max(nullif(parent_id, '')) AS parent_id
         FROM incoming GROUP BY customer_id
         """
     )
     new_customers = con.execute(
         """
         INSERT INTO customers
-        SELECT c.customer_id, c.name, NULL, ?, ?
+        SELECT c.customer_id, c.name, c.parent_id, ?, ?
         FROM incoming_customers c ANTI JOIN customers USING (customer_id)
         """,
         [now, now],
     ).fetchall()[0][0]
+    reparented = con.execute(
+        """
+        SELECT l.customer_id, l.parent_id, c.parent_id
+        FROM incoming_customers c JOIN customers l USING (customer_id)
+        WHERE c.parent_id IS NOT NULL AND c.parent_id IS DISTINCT FROM l.parent_id
+        ORDER BY l.customer_id
+        """
+    ).fetchall()
+    for customer_id, _, parent_id in reparented:
+        con.execute(
+            "UPDATE customers SET parent_id = ?, updated_at = ? WHERE customer_id = ?",
+            [parent_id, now, customer_id],
+        )
+    audit.append(
+        con,
+        [
+            audit.NewEntry(
+                actor,
+                "change_customer_parent",
+                "customer",
+                cid,
+                {"old_parent": old, "new_parent": new},
+            )
+            for cid, old, new in reparented
+        ],
+        at=now,
+    )
     renamed = con.execute(
         """
         SELECT l.customer_id, l.name, c.name
@@ -276,6 +306,7 @@ def _write_open_items(
         closed_invoices=len(closed),
         new_customers=int(new_customers),
         renamed_customers=len(renamed),
+        reparented_customers=len(reparented),
     )
 
 

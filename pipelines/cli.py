@@ -86,7 +86,8 @@ def import_erp(
             f"{file.name}: {summary.rows} rows: {summary.new_invoices} new, "
             f"{summary.updated_invoices} updated, {summary.unchanged_invoices} unchanged, "
             f"{summary.closed_invoices} closed; customers: {summary.new_customers} new, "
-            f"{summary.renamed_customers} renamed"
+            f"{summary.renamed_customers} renamed, "
+            f"{summary.reparented_customers} with a new parent"
         )
 
 

@@ -99,12 +99,16 @@ def prepared_world(spec: WorldSpec, root: Path) -> tuple[Path, Path, Path]:
     files only) and the same ledger once the world's past payments were imported
     (``history``: bank accounts and payer names learned).
     """
+    from simulator.output import WORLD_FORMAT
+
     base = root / spec.name
     world, home, history, ready = base / "world", base / "home", base / "history", base / "loaded"
-    marker = f"written and ingested into a ledger of schema {LATEST_VERSION}\n"
+    written_as = f"world format {WORLD_FORMAT} written"
+    marker = f"{written_as} and ingested into a ledger of schema {LATEST_VERSION}\n"
     if not ready.exists() or ready.read_text() != marker:
-        # Ingested by an older arpilot: the world's files stand, its ledgers are made again.
-        written = ready.exists()
+        # Ingested by an older arpilot: the world's files stand if their format is today's
+        # (its ledgers are made again), else the world is written again too.
+        written = ready.exists() and ready.read_text().startswith(f"{written_as} ")
         for stale in (home, history) if written else (world, home, history):
             if stale.exists():
                 shutil.rmtree(stale)

@@ -2,7 +2,8 @@
 
 Layout of the folder::
 
-    erp/open_items.csv            open items when the window's cash arrives (DESIGN columns)
+    erp/open_items.csv            open items when the window's cash arrives (DESIGN columns and
+                                  the customer's parent, as an ERP's customer hierarchy has it)
     erp/invoice_history.csv       invoices issued before the window, outcomes known then
     history/payments.csv          past payments as the ledger holds them
     history/allocations.csv       their true applications (a team's past decisions)
@@ -76,6 +77,11 @@ ACCOUNTS = (
     ),
 )
 BAI_TYPE = {"ach": "142", "wire": "195", "lockbox": "115", "sepa": "142"}
+
+
+WORLD_FORMAT = 2
+"""Version of the folder layout and columns a world is written in: 2 added the customer's
+parent to the open items. A world kept from an older version must be written again."""
 
 
 def _account_for(rng: random.Random, p: Payment) -> BankAccount:
@@ -265,6 +271,7 @@ def write_world(world: World, out: Path) -> dict[str, Any]:
             i.terms,
             i.po_number,
             i.doc_type,
+            customers[i.customer_id].parent_id or "",
         )
         for i in world.invoices
         if i.issue_date < world.end
@@ -285,6 +292,7 @@ def write_world(world: World, out: Path) -> dict[str, Any]:
             "terms",
             "po_number",
             "doc_type",
+            "parent_id",
         ),
         open_rows,
     )
@@ -522,6 +530,7 @@ def write_world(world: World, out: Path) -> dict[str, Any]:
     files = sorted(p for p in out.rglob("*") if p.is_file())
     manifest: dict[str, Any] = {
         "generator": "arpilot simulate",
+        "format": WORLD_FORMAT,
         "seed": world.seed,
         "preset": world.preset.name,
         "customers": len(world.customers),

@@ -225,3 +225,75 @@ def test_large_generated_file_round_trips_totals(home: Path, tmp_path: Path, see
     summary = import_erp_file(path, LedgerSettings(home=home))
     assert summary.new_invoices == 20_000 and summary.new_customers == 997
     assert table(home, "SELECT sum(amount_minor)::BIGINT FROM invoices") == [(total,)]
+
+
+def test_parents_are_stored_changed_with_audit_and_never_cleared_by_a_blank(
+    home: Path, tmp_path: Path
+) -> None:
+    settings = LedgerSettings(home=home)
+    header = HEADER + ",parent_id"
+
+    def export(name: str, *rows: str) -> Path:
+        path = tmp_path / name
+        path.write_text("\n".join([header, *rows]) + "\n")
+        return path
+
+    summary = import_erp_file(
+        export(
+            "a.csv",
+            "I1,C1,Summit Construction,2026-01-01,2026-01-31,USD,10.00,10.00,,,invoice,P1",
+            "I2,C1,Summit Construction,2026-01-01,2026-01-31,USD,20.00,20.00,,,invoice,",
+            "I3,P1,Titan Textiles Group,2026-01-01,2026-01-31,USD,30.00,30.00,,,invoice,",
+        ),
+        settings,
+    )
+    assert summary.new_customers == 2 and summary.reparented_customers == 0
+    parents = "SELECT customer_id, parent_id FROM customers ORDER BY customer_id"
+    assert table(home, parents) == [("C1", "P1"), ("P1", None)]
+
+    # An export without the column (or with it blank) leaves the hierarchy as it is.
+    import_erp_file(
+        write_csv(
+            tmp_path / "b.csv",
+            "I1,C1,Summit Construction,2026-01-01,2026-01-31,USD,10.00,5.00,,,invoice",
+        ),
+        settings,
+    )
+    assert table(home, parents) == [("C1", "P1"), ("P1", None)]
+
+    moved = import_erp_file(
+        export(
+            "c.csv", "I1,C1,Summit Construction,2026-01-01,2026-01-31,USD,10.00,5.00,,,invoice,P2"
+        ),
+        settings,
+    )
+    assert moved.reparented_customers == 1
+    assert table(home, parents) == [("C1", "P2"), ("P1", None)]
+    entries = table(home, "SELECT payload FROM audit_log WHERE action = 'change_customer_parent'")
+    assert [json.loads(str(p)) for (p,) in entries] == [{"old_parent": "P1", "new_parent": "P2"}]
+
+
+def test_a_customer_with_two_parents_or_its_own_is_refused_with_rows(
+    home: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "parents.csv"
+    path.write_text(
+        "\n".join(
+            [
+                HEADER + ",parent_id",
+                "I1,C1,Summit,2026-01-01,2026-01-31,USD,10.00,10.00,,,invoice,P1",
+                "I2,C1,Summit,2026-01-01,2026-01-31,USD,10.00,10.00,,,invoice,P2",
+                "I3,C2,Cobalt,2026-01-01,2026-01-31,USD,10.00,10.00,,,invoice,C2",
+                "I4,C3,Atlas,2026-01-01,2026-01-31,USD,10.00,10.00,,,invoice,",
+            ]
+        )
+        + "\n"
+    )
+    with pytest.raises(ValidationFailed) as caught:
+        import_erp_file(path, LedgerSettings(home=home))
+    assert [(p.row, p.column, p.reason) for p in caught.value.problems] == [
+        (2, "parent_id", "customer 'C1' is given more than one parent in this file (P1, P2)"),
+        (3, "parent_id", "customer 'C1' is given more than one parent in this file (P1, P2)"),
+        (4, "parent_id", "a customer cannot be its own parent"),
+    ]
+    assert not (home / "ledger.duckdb").exists()  # refused before anything is written

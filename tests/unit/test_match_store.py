@@ -168,3 +168,22 @@ def test_an_analyst_choice_among_suggestions_becomes_training_data(ledger_con: A
     labels = ledger_labels(ledger_con)
     assert sorted(label.right for label in labels) == [False, True]
     assert all(label.features for label in labels)
+
+
+@pytest.mark.parametrize("parent", [None, "C2"])
+def test_a_parent_known_to_the_ledger_pays_for_its_subsidiary(
+    ledger_con: Any, parent: str | None
+) -> None:
+    # Borealis (C2) pays Acme's (C1) invoice with no remittance; only the ERP's customer
+    # hierarchy says it may.
+    _seed(ledger_con)
+    ledger_con.execute("UPDATE customers SET parent_id = ? WHERE customer_id = 'C1'", [parent])
+    _payment(ledger_con, "PAY-P", 70_000, "BOREALIS GMBH", "", "", date(2025, 6, 2))
+    summary = match_ledger(ledger_con, RuleScorer(), MatchSettings())
+    applied = ledger_con.execute(
+        "SELECT invoice_number, applied_minor FROM applications WHERE payment_id = 'PAY-P'"
+    ).fetchall()
+    if parent is None:
+        assert (summary.applied, applied) == (0, [])
+    else:
+        assert (summary.applied, applied) == (1, [("INV-1002", 70_000)])

@@ -10,6 +10,7 @@ import pytest
 
 from ledger.db import open_ledger
 from pipelines.train_matcher import WorldSpec, prepared_world, world_specs
+from simulator.output import WORLD_FORMAT
 
 
 def test_one_size_trains_on_the_first_worlds_and_holds_out_the_rest() -> None:
@@ -71,8 +72,11 @@ def test_worlds_ingested_by_an_older_arpilot_get_new_ledgers_from_the_same_files
     world, home, history = prepared_world(spec, tmp_path)
     files = sorted((p.relative_to(world), p.stat().st_mtime_ns) for p in world.rglob("*"))
     ready = tmp_path / spec.name / "loaded"
-    # What an arpilot before the payments' arrival order left: the old marker, no source lines.
-    ready.write_text("written and ingested\n")
+    # What an arpilot before the payments' arrival order left: a ledger of schema 2 without
+    # source lines, from world files of today's format.
+    ready.write_text(
+        f"world format {WORLD_FORMAT} written and ingested into a ledger of schema 2\n"
+    )
     with open_ledger(home / "ledger.duckdb") as con:
         con.execute("UPDATE payments SET source_line = NULL")
     again = prepared_world(spec, tmp_path)
@@ -86,3 +90,16 @@ def test_worlds_ingested_by_an_older_arpilot_get_new_ledgers_from_the_same_files
         assert total > 0
         assert missing == 0
     assert prepared_world(spec, tmp_path) == (world, home, history)
+
+
+def test_a_world_kept_from_an_older_format_is_written_again(tmp_path: Path) -> None:
+    spec = WorldSpec(5, "realistic", 12, 2)
+    world, _, _ = prepared_world(spec, tmp_path)
+    # A world of format 1: open items without the customers' parents, and its old marker.
+    items = world / "erp" / "open_items.csv"
+    lines = items.read_text().splitlines()
+    items.write_text("\n".join(line.rsplit(",", 1)[0] for line in lines) + "\n")
+    (tmp_path / spec.name / "loaded").write_text("written and ingested into a ledger of schema 3\n")
+    prepared_world(spec, tmp_path)
+    assert items.read_text().splitlines() == lines
+    assert lines[0].endswith(",parent_id")
