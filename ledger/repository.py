@@ -160,33 +160,6 @@ def _write_open_items(
         """,
         [now, now],
     ).fetchall()[0][0]
-    reparented = con.execute(
-        """
-        SELECT l.customer_id, l.parent_id, c.parent_id
-        FROM incoming_customers c JOIN customers l USING (customer_id)
-        WHERE c.parent_id IS NOT NULL AND c.parent_id IS DISTINCT FROM l.parent_id
-        ORDER BY l.customer_id
-        """
-    ).fetchall()
-    for customer_id, _, parent_id in reparented:
-        con.execute(
-            "UPDATE customers SET parent_id = ?, updated_at = ? WHERE customer_id = ?",
-            [parent_id, now, customer_id],
-        )
-    audit.append(
-        con,
-        [
-            audit.NewEntry(
-                actor,
-                "change_customer_parent",
-                "customer",
-                cid,
-                {"old_parent": old, "new_parent": new},
-            )
-            for cid, old, new in reparented
-        ],
-        at=now,
-    )
     renamed = con.execute(
         """
         SELECT l.customer_id, l.name, c.name
@@ -210,6 +183,38 @@ def _write_open_items(
                 actor, "rename_customer", "customer", cid, {"old_name": old, "new_name": new}
             )
             for cid, old, new in renamed
+        ],
+        at=now,
+    )
+
+    reparented = con.execute(
+        """
+        SELECT l.customer_id, l.parent_id, c.parent_id
+        FROM incoming_customers c JOIN customers l USING (customer_id)
+        WHERE c.parent_id IS NOT NULL AND c.parent_id IS DISTINCT FROM l.parent_id
+        ORDER BY l.customer_id
+        """
+    ).fetchall()
+    con.execute(
+        """
+        UPDATE customers SET parent_id = c.parent_id, updated_at = ?
+        FROM incoming_customers c
+        WHERE customers.customer_id = c.customer_id
+          AND c.parent_id IS NOT NULL AND c.parent_id IS DISTINCT FROM customers.parent_id
+        """,
+        [now],
+    )
+    audit.append(
+        con,
+        [
+            audit.NewEntry(
+                actor,
+                "change_customer_parent",
+                "customer",
+                cid,
+                {"old_parent": old, "new_parent": new},
+            )
+            for cid, old, new in reparented
         ],
         at=now,
     )
