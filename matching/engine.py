@@ -1181,7 +1181,7 @@ class Engine:
         if not proposals:
             return ()
         rows = self._rows(proposals, False)
-        return tuple(self._ranked(proposals, rows, self.scorer.predict(rows)))
+        return tuple(self._ranked(proposals, rows, self.scorer.predict(rows))[:MAX_SUGGESTIONS])
 
     def _discounted_to(self, payment: IncomingPayment) -> list[str]:
         """The open invoices whose early-payment discount, earned by the payment's date (give or
@@ -1385,14 +1385,15 @@ class Engine:
     def _ranked(
         proposals: list[Proposal], rows: list[dict[str, float]], chances: Sequence[float]
     ) -> list[tuple[Proposal, float]]:
-        ranked = sorted(
+        """Every proposal with its chance, most likely first (a decision shows the first
+        :data:`MAX_SUGGESTIONS`; all of them weigh in the verdict)."""
+        return sorted(
             (
                 (replace(p, features=r), prob)
                 for p, r, prob in zip(proposals, rows, chances, strict=True)
             ),
             key=lambda pair: -pair[1],
         )
-        return ranked[:MAX_SUGGESTIONS]
 
     def _verdict(
         self,
@@ -1421,7 +1422,7 @@ class Engine:
                 None,
                 0.0,
                 ExceptionReason.SUSPECTED_DUPLICATE,
-                tuple(ranked),
+                tuple(ranked[:MAX_SUGGESTIONS]),
                 evidence,
             )
         if not ranked:
@@ -1434,17 +1435,25 @@ class Engine:
             )
         best, probability = ranked[0]
         runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
+        shown = tuple(ranked[:MAX_SUGGESTIONS])
         if best.features.get("mismatch", 0) > 0:
             reason = ExceptionReason.AMOUNT_MISMATCH
         elif probability >= self.scorer.threshold and runner_up < 0.5:
-            return Decision(payment.payment_id, best, probability, None, tuple(ranked), evidence)
+            return Decision(payment.payment_id, best, probability, None, shown, evidence)
+        elif probability >= self.scorer.threshold and (
+            (chosen := _best_of_rivals([p for _, p in ranked])) >= self.scorer.threshold
+        ):
+            # A rival is likely too, but far less so than the best: applied when the best is
+            # still the one right proposal with the threshold's chance.
+            evidence["best_among_rivals"] = round(chosen, 4)
+            return Decision(payment.payment_id, best, probability, None, shown, evidence)
         elif not context.payers and best.strategy == "amount":
             reason = ExceptionReason.UNKNOWN_PAYER
         elif len(ranked) > 1 and runner_up >= 0.5 * probability:
             reason = ExceptionReason.AMBIGUOUS
         else:
             reason = ExceptionReason.LOW_CONFIDENCE
-        return Decision(payment.payment_id, None, probability, reason, tuple(ranked), evidence)
+        return Decision(payment.payment_id, None, probability, reason, shown, evidence)
 
     # -- duplicates and helpers --------------------------------------------------------------
 
@@ -1532,6 +1541,19 @@ def _nearest_items(items: Sequence[OpenAmount], amount: int, low: int, high: int
             (abs(i.amount - amount), i.key) for i in items if low <= i.amount <= high
         )
     ]
+
+
+def _best_of_rivals(chances: Sequence[float]) -> float:
+    """The chance that the first proposal is the right one, given that at most one of the
+    payment's proposals is, from each one's own calibrated chance (taken as independent): its
+    odds over one plus everyone's odds. Two proposals both certain make it 0 (nothing to
+    choose between them); the only certain one makes it 1."""
+    if any(chance >= 1.0 for chance in chances[1:]):
+        return 0.0
+    if chances[0] >= 1.0:
+        return 1.0
+    odds = [chance / (1.0 - chance) for chance in chances]
+    return odds[0] / (1.0 + sum(odds))
 
 
 def _exact(proposal: Proposal) -> bool:

@@ -316,6 +316,45 @@ def test_a_strangers_payment_of_an_invoice_less_a_bank_charge_is_suggested_never
     assert not _engine().decide(_pay(77_700 - 2_517, "TITAN HOLDINGS GROUP")).ranked
 
 
+class _FavoursTheOverdue(RuleScorer):
+    """Chance ``overdue`` for a proposal of invoices past due, ``other`` for the rest."""
+
+    threshold = 0.95
+
+    def __init__(self, overdue: float, other: float) -> None:
+        self.overdue, self.other = overdue, other
+
+    def predict(self, rows: Sequence[dict[str, float]]) -> list[float]:
+        return [self.overdue if row["days_late_max"] > 0 else self.other for row in rows]
+
+
+@pytest.mark.parametrize(
+    ("overdue", "other", "applied"),
+    [
+        (0.99, 0.6, True),  # odds 99 against 1.5: the overdue one is right 97.5% of the time
+        (0.99, 0.9, False),  # odds 99 against 9: 90.8%, below the threshold
+        (1.0, 0.9, True),  # only one is certain
+        (1.0, 1.0, False),  # two certain proposals: nothing to choose between them
+        (0.9, 0.1, False),  # the best itself is below the threshold
+    ],
+)
+def test_a_likely_rival_holds_the_best_proposal_only_when_it_leaves_it_in_doubt(
+    overdue: float, other: float, applied: bool
+) -> None:
+    book = [
+        _invoice("INV-1", "C100", 125_000, days_old=40),  # ten days overdue
+        _invoice("INV-2", "C100", 125_000, days_old=10),
+    ]
+    engine = Engine(book, PayerIndex(CUSTOMERS), _FavoursTheOverdue(overdue, other))
+    decision = engine.decide(_pay(125_000, "Acme Widgets"))
+    assert len(decision.ranked) == 2
+    if applied:
+        assert decision.applied is not None and decision.applied.invoices == ("INV-1",)
+    else:
+        assert decision.applied is None
+        assert decision.reason in (ExceptionReason.AMBIGUOUS, ExceptionReason.LOW_CONFIDENCE)
+
+
 def test_an_advice_line_that_fits_the_invoice_a_digit_away_is_taken_for_it() -> None:
     book = [
         _invoice("INV-103393", "C100", 134_200),
