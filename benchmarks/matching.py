@@ -115,7 +115,9 @@ def _baseline_rows(home: Path, which: str) -> list[tuple[str, Proposal | None, l
         invoices = load_invoices(con)
         payments = load_payments(con)
         advices = load_advices(con)
-        customers = con.execute("SELECT customer_id, name FROM customers").fetchall()
+        customers = con.execute(
+            "SELECT customer_id, name FROM customers ORDER BY customer_id"
+        ).fetchall()
     linked, _ = link_advices(payments, advices, MatchSettings())
     baseline = (
         ExactReference(invoices) if which == "exact" else GreedyOldestFirst(invoices, customers)
