@@ -31,7 +31,7 @@ class ImportSummary:
     closed_invoices: int = 0
     new_customers: int = 0
     renamed_customers: int = 0
-    reparented_customers: int = 0
+    reparented_customers: int = 0  # given a parent: new customers with one, or a changed one
     already_imported: bool = False
 
     def as_dict(self) -> dict[str, Any]:
@@ -152,6 +152,12 @@ def _write_open_items(
         FROM incoming GROUP BY customer_id
         """
     )
+    new_with_parent = con.execute(
+        """
+        SELECT count(*) FROM incoming_customers c ANTI JOIN customers USING (customer_id)
+        WHERE c.parent_id IS NOT NULL
+        """
+    ).fetchall()[0][0]
     new_customers = con.execute(
         """
         INSERT INTO customers
@@ -311,7 +317,7 @@ def _write_open_items(
         closed_invoices=len(closed),
         new_customers=int(new_customers),
         renamed_customers=len(renamed),
-        reparented_customers=len(reparented),
+        reparented_customers=int(new_with_parent) + len(reparented),
     )
 
 
