@@ -38,7 +38,9 @@ SCENARIOS = (
 class TruePayment:
     """What a simulated payment really pays.
 
-    allocations: (invoice_number or '' for on account, cash applied in minor units), sorted.
+    allocations: (invoice_number or '' for on account, cash applied in minor units), sorted;
+    cleared: the same with what was written off added (what each invoice is cleared by);
+    written_off: (reason, minor units) of every write-off, discount or deduction, sorted.
     """
 
     payment_id: str
@@ -49,6 +51,8 @@ class TruePayment:
     duplicate_of: str = ""
     bank_file: str = ""
     value_date: str = ""
+    cleared: tuple[tuple[str, int], ...] = ()
+    written_off: tuple[tuple[str, int], ...] = ()
 
     @property
     def invoices(self) -> set[str]:
@@ -88,10 +92,16 @@ def load_world(world: Path, home: Path) -> None:
 def read_truth(world: Path) -> dict[str, TruePayment]:
     """The window's payments by simulated payment id."""
     allocations: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    cleared: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    written_off: dict[str, list[tuple[str, int]]] = defaultdict(list)
     with (world / "truth" / "allocations.csv").open(newline="") as f:
         for row in csv.DictReader(f):
             applied = parse_amount(row["applied_amount"], row["currency"])
+            adjusted = parse_amount(row["adjustment_amount"], row["currency"])
             allocations[row["payment_id"]].append((row["invoice_number"], applied))
+            cleared[row["payment_id"]].append((row["invoice_number"], applied + adjusted))
+            if adjusted:
+                written_off[row["payment_id"]].append((row["reason"], adjusted))
     truth = {}
     with (world / "truth" / "payments.csv").open(newline="") as f:
         for row in csv.DictReader(f):
@@ -105,6 +115,8 @@ def read_truth(world: Path) -> dict[str, TruePayment]:
                 row["duplicate_of"],
                 Path(row["bank_file"]).name,
                 row["date"],
+                _canonical(cleared[pid]),
+                tuple(sorted(written_off[pid])),
             )
     return truth
 
@@ -139,13 +151,33 @@ def _canonical(pairs: Iterable[tuple[str, int]]) -> tuple[tuple[str, int], ...]:
     return tuple(sorted((k, v) for k, v in sums.items() if v != 0 or k))
 
 
+CHARGES = frozenset({"bank_fee", "fx_difference"})
+"""Differences the payer's bank takes off the payment as a whole, not off one invoice."""
+
+
 def proposal_is_right(proposal: Proposal, true: TruePayment) -> bool:
     """Right when it puts the same cash on the same invoices (and on account) as the truth;
-    a duplicate payment has no right proposal: it must not be applied."""
+    a duplicate payment has no right proposal: it must not be applied.
+
+    A bank charge or FX difference is the payment's: which of the invoices it clears carries
+    the write-off is a convention nothing in the payment states. So for a payment with one,
+    the same invoices cleared by the same amounts, the same cash on account and the same
+    write-offs for the same reasons is the same application, whichever invoice carries them.
+    """
     if true.duplicate_of:
         return False
     mine = _canonical((a.invoice_number, a.applied_minor) for a in proposal.allocations)
-    return mine == true.allocations
+    if mine == true.allocations:
+        return True
+    if not true.tags & CHARGES:
+        return False
+    cleared = _canonical(
+        (a.invoice_number, a.applied_minor + a.adjustment_minor) for a in proposal.allocations
+    )
+    written_off = tuple(
+        sorted((a.reason, a.adjustment_minor) for a in proposal.allocations if a.adjustment_minor)
+    )
+    return cleared == true.cleared and written_off == true.written_off
 
 
 @dataclass

@@ -1,9 +1,11 @@
-"""How the benchmark scores a world: held duplicates and the suggestions of exceptions."""
+"""How the benchmark scores a world: held duplicates, the suggestions of exceptions, charges."""
 
 from __future__ import annotations
 
+import pytest
+
 from matching.model import Allocation, ApplicationKind, Proposal
-from pipelines.worlds import Scorecard, TruePayment
+from pipelines.worlds import Scorecard, TruePayment, proposal_is_right
 
 INVOICE = "INV-1"
 
@@ -41,3 +43,50 @@ def test_an_applied_duplicate_is_neither_held_nor_right() -> None:
     figures = card.figures()
     assert figures["duplicates_held"] == 0.0
     assert figures["precision"] == 0.0
+
+
+def _charged(tags: set[str]) -> TruePayment:
+    # Two invoices of 1,000.00 and 500.00 paid less a 25.00 bank charge, written off on INV-1.
+    return TruePayment(
+        payment_id="P9",
+        customer_id="C1",
+        amount_minor=147_500,
+        tags=frozenset(tags),
+        allocations=(("INV-1", 97_500), ("INV-2", 50_000)),
+        cleared=(("INV-1", 100_000), ("INV-2", 50_000)),
+        written_off=(("bank_fee", 2_500),),
+    )
+
+
+def _two(first: Allocation, second: Allocation) -> Proposal:
+    return Proposal(customer_id="C1", allocations=(first, second), strategy="subset")
+
+
+FULL_1 = Allocation("INV-1", 100_000, 0, ApplicationKind.FULL)
+
+
+@pytest.mark.parametrize(
+    ("tags", "second", "right"),
+    [
+        # The charge on the other invoice: both cleared, the same written off to the same reason.
+        (
+            {"bank_fee"},
+            Allocation("INV-2", 47_500, 2_500, ApplicationKind.WRITE_OFF, "bank_fee"),
+            True,
+        ),
+        # The same amount as a deduction is not a bank charge.
+        (
+            {"bank_fee"},
+            Allocation("INV-2", 47_500, 2_500, ApplicationKind.SHORT_PAY, "unspecified"),
+            False,
+        ),
+        # The other invoice left partly open.
+        ({"bank_fee"}, Allocation("INV-2", 47_500, 0, ApplicationKind.PARTIAL), False),
+        # Without a charge in the payment, cash on other invoices is another application.
+        (set(), Allocation("INV-2", 47_500, 2_500, ApplicationKind.WRITE_OFF, "bank_fee"), False),
+    ],
+)
+def test_which_invoice_carries_a_bank_charge_does_not_make_an_application_wrong(
+    tags: set[str], second: Allocation, right: bool
+) -> None:
+    assert proposal_is_right(_two(FULL_1, second), _charged(tags)) is right
