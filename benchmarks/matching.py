@@ -136,13 +136,13 @@ def _engine_rows(
         summary = match_ledger(con, scorer, MatchSettings())
         seconds = time.perf_counter() - start
         applied: dict[str, list[Allocation]] = {}
-        for payment_id, invoice, applied_minor, adjustment, kind in con.execute(
-            "SELECT payment_id, coalesce(invoice_number, ''), applied_minor, adjustment_minor, kind "
-            "FROM applications WHERE run_id = ?",
+        for payment_id, invoice, applied_minor, adjustment, kind, reason in con.execute(
+            "SELECT payment_id, coalesce(invoice_number, ''), applied_minor, adjustment_minor, "
+            "kind, coalesce(reason, '') FROM applications WHERE run_id = ?",
             [summary.run_id],
         ).fetchall():
             applied.setdefault(payment_id, []).append(
-                Allocation(invoice, applied_minor, adjustment, ApplicationKind(kind))
+                Allocation(invoice, applied_minor, adjustment, ApplicationKind(kind), reason)
             )
         suggestions: dict[str, list[Proposal]] = {}
         for payment_id, text in con.execute(
@@ -157,6 +157,7 @@ def _engine_rows(
                             a["applied_minor"],
                             a["adjustment_minor"],
                             ApplicationKind(a["kind"]),
+                            a.get("reason", ""),
                         )
                         for a in s["allocations"]
                     ),
