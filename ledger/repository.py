@@ -152,20 +152,18 @@ def _write_open_items(
         FROM incoming GROUP BY customer_id
         """
     )
-    new_with_parent = con.execute(
-        """
-        SELECT count(*) FROM incoming_customers c ANTI JOIN customers USING (customer_id)
-        WHERE c.parent_id IS NOT NULL
-        """
-    ).fetchall()[0][0]
-    new_customers = con.execute(
-        """
-        INSERT INTO customers
-        SELECT c.customer_id, c.name, c.parent_id, ?, ?
-        FROM incoming_customers c ANTI JOIN customers USING (customer_id)
-        """,
-        [now, now],
-    ).fetchall()[0][0]
+    new_parents = [
+        parent
+        for (parent,) in con.execute(
+            """
+            INSERT INTO customers
+            SELECT c.customer_id, c.name, c.parent_id, ?, ?
+            FROM incoming_customers c ANTI JOIN customers USING (customer_id)
+            RETURNING parent_id
+            """,
+            [now, now],
+        ).fetchall()
+    ]
     renamed = con.execute(
         """
         SELECT l.customer_id, l.name, c.name
@@ -315,9 +313,9 @@ def _write_open_items(
         updated_invoices=changed.height,
         unchanged_invoices=rows - int(new_invoices) - changed.height,
         closed_invoices=len(closed),
-        new_customers=int(new_customers),
+        new_customers=len(new_parents),
         renamed_customers=len(renamed),
-        reparented_customers=int(new_with_parent) + len(reparented),
+        reparented_customers=sum(p is not None for p in new_parents) + len(reparented),
     )
 
 

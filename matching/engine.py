@@ -1136,14 +1136,7 @@ class Engine:
         is exactly the amount; with ``pairs``, when none is, two invoices of one customer that
         add up to it (see :meth:`_pairs_of`)."""
         payment = context.payment
-        same = [
-            n
-            for n in self.by_amount.get(payment.amount_minor, ())
-            if self.open[n] == payment.amount_minor
-            and self.invoices[n].issue_date <= payment.value_date
-            and self.invoices[n].currency == payment.currency
-        ]
-        sets: list[tuple[str, ...]] = [(n,) for n in same]
+        sets: list[tuple[str, ...]] = [(n,) for n in self._open_at(payment, payment.amount_minor)]
         if not sets:
             sets = [(n,) for n in self._discounted_to(payment)]
         if not sets and pairs:
@@ -1168,10 +1161,7 @@ class Engine:
         listed = [
             [_Listed(self.invoices[number], None, refs.Quality.EXACT)]
             for charge in self._kept_charges(payment.currency)
-            for number in self.by_amount.get(payment.amount_minor + charge, ())
-            if self.open[number] == payment.amount_minor + charge
-            and self.invoices[number].currency == payment.currency
-            and self.invoices[number].issue_date <= payment.value_date
+            for number in self._open_at(payment, payment.amount_minor + charge)
         ]
         proposals = [
             replace(proposal, evidence={**proposal.evidence, SUGGESTION_ONLY: "less a charge"})
@@ -1182,6 +1172,17 @@ class Engine:
             return ()
         rows = self._rows(proposals, False)
         return tuple(self._ranked(proposals, rows, self.scorer.predict(rows))[:MAX_SUGGESTIONS])
+
+    def _open_at(self, payment: IncomingPayment, minor: int) -> list[str]:
+        """The open invoices, of any customer, whose open amount is exactly ``minor`` in the
+        payment's currency, issued by its date."""
+        return [
+            number
+            for number in self.by_amount.get(minor, ())
+            if self.open[number] == minor
+            and self.invoices[number].currency == payment.currency
+            and self.invoices[number].issue_date <= payment.value_date
+        ]
 
     def _discounted_to(self, payment: IncomingPayment) -> list[str]:
         """The open invoices whose early-payment discount, earned by the payment's date (give or
@@ -1438,14 +1439,14 @@ class Engine:
         shown = tuple(ranked[:MAX_SUGGESTIONS])
         if best.features.get("mismatch", 0) > 0:
             reason = ExceptionReason.AMOUNT_MISMATCH
-        elif probability >= self.scorer.threshold and runner_up < 0.5:
-            return Decision(payment.payment_id, best, probability, None, shown, evidence)
         elif probability >= self.scorer.threshold and (
-            (chosen := _best_of_rivals([p for _, p in ranked])) >= self.scorer.threshold
-        ):
+            runner_up < 0.5
             # A rival is likely too, but far less so than the best: applied when the best is
             # still the one right proposal with the threshold's chance.
-            evidence["best_among_rivals"] = round(chosen, 4)
+            or (chosen := _best_of_rivals([p for _, p in ranked])) >= self.scorer.threshold
+        ):
+            if runner_up >= 0.5:
+                evidence["best_among_rivals"] = round(chosen, 4)
             return Decision(payment.payment_id, best, probability, None, shown, evidence)
         elif not context.payers and best.strategy == "amount":
             reason = ExceptionReason.UNKNOWN_PAYER

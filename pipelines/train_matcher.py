@@ -105,10 +105,11 @@ def prepared_world(spec: WorldSpec, root: Path) -> tuple[Path, Path, Path]:
     world, home, history, ready = base / "world", base / "home", base / "history", base / "loaded"
     written_as = f"world format {WORLD_FORMAT} written"
     marker = f"{written_as} and ingested into a ledger of schema {LATEST_VERSION}\n"
-    if not ready.exists() or ready.read_text() != marker:
+    kept = ready.read_text() if ready.exists() else ""
+    if kept != marker:
         # Ingested by an older arpilot: the world's files stand if their format is today's
         # (its ledgers are made again), else the world is written again too.
-        written = ready.exists() and ready.read_text().startswith(f"{written_as} ")
+        written = kept.startswith(f"{written_as} ")
         for stale in (home, history) if written else (world, home, history):
             if stale.exists():
                 shutil.rmtree(stale)
