@@ -9,14 +9,18 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_LOGGING_LEVEL := WARNING
 export OMP_THREAD_LIMIT := 1
 
-.PHONY: setup demo test lint typecheck unit bench serve clean
+.PHONY: setup native demo test lint typecheck unit bench serve clean
 
 setup: $(STAMP)
+
+# Optional C accelerators (the camt element tree); without a compiler the pure-Python code runs.
+native: $(STAMP)
+	@$(PY) scripts/build_native.py
 
 $(STAMP): pyproject.toml uv.lock scripts/bootstrap.sh
 	@scripts/bootstrap.sh
 
-demo: $(STAMP)
+demo: native
 	@scripts/demo.sh "$(DEMO_HOME)"
 
 lint: $(STAMP)
@@ -26,12 +30,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-unit: $(STAMP)
+unit: native
 	$(PY) -m pytest -q
 
 test: lint typecheck unit
 
-bench: $(STAMP)
+bench: native
 	$(PY) -m benchmarks.run
 
 serve: $(STAMP)
@@ -39,3 +43,4 @@ serve: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -f ingest/bank/*.so

@@ -97,6 +97,18 @@ def write(file_format: str, statement: Statement, folder: Path) -> Path:
     return path
 
 
+PURE_PYTHON = {"ARPILOT_NATIVE": "0"}
+
+
+def _camt_reader() -> str:
+    """Which element tree the camt rows above were read with."""
+    from ingest.bank import camt
+
+    if camt._native is None:
+        return "the pure-Python element tree (the C tree builder is not built here)"
+    return "lxml's parser with the element tree built in C (`ingest/bank/_camt_tree.c`)"
+
+
 def write_file(file_format: str, n: int, folder: str) -> None:
     """Child process: write the benchmark file, so the measuring parent stays small (a forked
     child's peak memory would otherwise include the parent's)."""
@@ -151,19 +163,21 @@ BASELINE = {
 }
 
 
-def _child(file_format: str, path: Path, mode: str) -> tuple[float, float, int]:
+def _child(
+    file_format: str, path: Path, mode: str, env: dict[str, str] | None = None
+) -> tuple[float, float, int]:
     args = [
         sys.executable,
         "-c",
         f"from benchmarks.ingest import worker; worker({file_format!r}, {str(path)!r}, {mode!r})",
     ]
-    timed = run_timed(args)
+    timed = run_timed(args, env)
     result = json.loads(timed.stdout)
     return float(result["seconds"]), timed.peak_mib, int(result["transactions"])
 
 
 def run(repeats: int = 3, n: int = TRANSACTIONS) -> str:
-    rows = []
+    rows, pure_python = [], []
     with tempfile.TemporaryDirectory(prefix="arpilot-bench-ingest-") as tmp:
         folder = Path(tmp)
         ingest_files = []
@@ -184,6 +198,12 @@ def run(repeats: int = 3, n: int = TRANSACTIONS) -> str:
             base = [_child(file_format, path, "baseline") for _ in range(repeats)]
             ours_s, base_s = median([o[0] for o in ours]), median([b[0] for b in base])
             count = ours[0][2]
+            if file_format.startswith("camt"):  # the same reader with its C tree builder off
+                pure = [_child(file_format, path, "ours", PURE_PYTHON) for _ in range(repeats)]
+                pure_s = median([p[0] for p in pure])
+                pure_python.append(
+                    f"{file_format} {count / pure_s:,.0f}/s ({pure_s / ours_s:.2f}× slower)"
+                )
             rows.append(
                 f"| {file_format} | {count:,} | {path.stat().st_size / 2**20:,.0f} | {ours_s:.2f} | "
                 f"{count / ours_s:,.0f} | {max(o[1] for o in ours):,.0f} | {BASELINE[file_format]}: "
@@ -213,6 +233,9 @@ def run(repeats: int = 3, n: int = TRANSACTIONS) -> str:
             "speed vs baseline |",
             "|---|---:|---:|---:|---:|---:|---|---:|",
             *rows,
+            "",
+            f"camt reader: {_camt_reader()}. The same files with it turned off "
+            f"(`ARPILOT_NATIVE=0`, the pure-Python tree), same run: {'; '.join(pure_python)}.",
             "",
             f"Full `arpilot ingest` of all five files ({total:,} transactions) into a fresh ledger, "
             f"process start to exit: median {ingest_s:.1f} s, {total / ingest_s:,.0f} transactions/s, "

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from ingest.bank.csv_statement import CsvProfile
 from ingest.statements import ParsedFile
 from ledger.errors import ParseError
@@ -11,6 +15,29 @@ def parse_bank_file(
     data: bytes, file_format: str, *, source: str = "", profile: CsvProfile | None = None
 ) -> ParsedFile:
     """Parse ``data`` as ``file_format``; every failure is a :class:`ParseError`."""
+    with _cycle_collector_paused():
+        return _parse(data, file_format, source=source, profile=profile)
+
+
+@contextmanager
+def _cycle_collector_paused() -> Iterator[None]:
+    """Python's cycle collector held off for one parse, then restored as it was.
+
+    A parse keeps every transaction it reads until the file is done (hundreds of thousands of
+    objects, none in a reference cycle), and each full collection meanwhile walks all of them
+    again: about a sixth of the time of a 100,000-transaction camt file. Nothing is lost by
+    waiting: whatever cycles arise meanwhile are collected at the next collection after it.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _parse(data: bytes, file_format: str, *, source: str, profile: CsvProfile | None) -> ParsedFile:
     if file_format == "bai2":
         from ingest.bank.bai2 import parse_bai2
 

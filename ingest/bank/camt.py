@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import functools
 import io
+import os
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from lxml import etree
 from stdnum import iso11649
 
+from ingest.native import native_digest
 from ingest.statements import BankTransaction, ParsedFile, ParsedStatement, StructuredRemittance
 from ledger.currencies import is_known
 from ledger.errors import MoneyError, ParseError, UnbalancedStatement
@@ -112,18 +115,42 @@ def _only_indentation_is_blank(data: bytes) -> bool:
     files in an ASCII-compatible encoding without any of those (beyond the XML declaration).
     """
     head = data.removeprefix(b"\xef\xbb\xbf")
-    return (
-        head[:1] == b"<"
-        and head[1:2] not in (b"\x00", b"")
-        and b"<!" not in data
-        and data.count(b"<?") == (1 if head.startswith(b"<?xml") else 0)
-    )
+    if head[:1] != b"<" or head[1:2] in (b"\x00", b"") or _find_pair(data, b"<!") >= 0:
+        return False
+    declaration = len(data) - len(head) if head.startswith(b"<?xml") else -2
+    return _find_pair(data, b"<?", declaration + 2) < 0  # none but the XML declaration
+
+
+def _find_pair(data: bytes, pair: bytes, start: int = 0) -> int:
+    """``data.find(pair, start)`` for a pair whose second byte is rare in camt ('!', '?').
+
+    Looking for the rare byte and checking the one before is several times faster than a search
+    for the pair, whose first byte, '<', comes every few bytes; these scans run over every byte
+    of files of hundreds of megabytes."""
+    lead, rare = pair[0], pair[1:]
+    at = data.find(rare, start + 1)
+    while at >= 0:
+        if data[at - 1] == lead:
+            return at - 1
+        at = data.find(rare, at + 1)
+    return -1
+
+
+def _find_mark(data: bytes, mark: bytes) -> int:
+    """``data.find(mark)``, for the marks of :data:`_DOCTYPE_MARKS`."""
+    if mark.startswith(b"<!"):  # UTF-8: at one of the file's '<!', if any
+        at = _find_pair(data, b"<!")
+        while at >= 0 and not data.startswith(mark, at):
+            at = _find_pair(data, b"<!", at + 1)
+        return at
+    # UTF-16: every such mark holds a NUL byte, which an ASCII-compatible file has none of
+    return data.find(mark) if b"\x00" in data else -1
 
 
 def _refuse_doctype(data: bytes, source: str) -> None:
     """DTDs and entities have no place in camt and are how XXE and entity bombs get in."""
     for mark in _DOCTYPE_MARKS:
-        at = data.find(mark)
+        at = _find_mark(data, mark)
         if at >= 0:
             raise ParseError(
                 "the document declares a DOCTYPE or entity, which camt files never need; "
@@ -160,34 +187,13 @@ def _refuse_parsed_doctype(element: Any, source: str) -> None:
 
 class _Node(NamedTuple):
     """An element of this document's namespace as plain Python: lxml path look-ups cost
-    microseconds each, and an entry needs dozens of them."""
+    microseconds each, and an entry needs dozens of them. ``line`` is None for a leaf that is
+    not an amount: nothing reports its line, and reading it for every element costs."""
 
     text: str
     ccy: str
-    element: Any
+    line: int | None
     children: dict[str, list[_Node]]
-
-    @property
-    def line(self) -> int | None:
-        # Asked for on errors and a few amounts only, so not read for every element up front.
-        line: int | None = self.element.sourceline
-        return line
-
-    def find(self, path: str) -> _Node | None:
-        """The first element at ``path`` ('Refs/EndToEndId'), or None."""
-        node = self
-        for step in _STEPS.get(path) or _steps(path):
-            found = node.children.get(step)
-            if not found:
-                return None
-            node = found[0]
-        return node
-
-    def findall(self, path: str) -> list[_Node]:
-        nodes = [self]
-        for step in _steps(path):
-            nodes = [child for node in nodes for child in node.children.get(step, ())]
-        return nodes
 
 
 class _LocalNames(dict[Any, tuple[str, bool]]):
@@ -209,10 +215,32 @@ class _LocalNames(dict[Any, tuple[str, bool]]):
 _NO_CHILDREN: dict[str, list[_Node]] = {}  # shared by every leaf, never added to
 
 
-def _tree(element: Any, names: _LocalNames) -> _Node:
-    """``element`` and its descendants in the namespace of ``names`` (others, e.g. a bank's own,
-    are left out)."""
-    return _subtree(element, names, False)
+def _load_native() -> Any:
+    """The C tree builder (``_camt_tree.c``) when it is built from this very source, else None.
+
+    ``ARPILOT_NATIVE=0`` turns it off (the benchmark measures both ways)."""
+    if os.environ.get("ARPILOT_NATIVE", "1") == "0":
+        return None
+    try:
+        from ingest.bank import _camt_tree  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    if native_digest(Path(__file__).with_name("_camt_tree.c")) != _camt_tree.SOURCE_DIGEST:
+        return None  # built from another version of the source: rebuilt by `make`
+    return _camt_tree
+
+
+_native = _load_native()
+
+
+def tree_builder(namespace: str) -> Callable[[Any], _Node]:
+    """What turns an lxml element into nodes of ``namespace`` (others, e.g. a bank's own, are
+    left out): the C builder when it is built, else :func:`_subtree`; both build the same."""
+    if _native is not None:
+        builder: Callable[[Any], _Node] = _native.TreeBuilder(_Node, namespace, _NO_CHILDREN)
+        return builder
+    names = _LocalNames(namespace)
+    return functools.partial(_subtree, names=names, is_amount=False)
 
 
 def _subtree(element: Any, names: _LocalNames, is_amount: bool) -> _Node:
@@ -224,7 +252,10 @@ def _subtree(element: Any, names: _LocalNames, is_amount: bool) -> _Node:
                 node = _subtree(child, names, amount)
             else:  # a leaf, most elements: built here rather than by a call per element
                 currency = (child.get("Ccy") or "").strip() if amount else ""
-                node = _new_node(_Node, (child.text or "", currency, child, _NO_CHILDREN))
+                # Of the leaves only amounts are ever asked for their line (in errors).
+                line = child.sourceline if amount else None
+                leaf = (child.text or "", currency, line, _NO_CHILDREN)
+                node = _new_node(_Node, leaf)
             if children is _NO_CHILDREN:
                 children = {name: [node]}
             else:
@@ -238,7 +269,7 @@ def _subtree(element: Any, names: _LocalNames, is_amount: bool) -> _Node:
     currency = (element.get("Ccy") or "").strip() if is_amount else ""
     # tuple.__new__ directly: an entry has some forty elements, and the named tuple's own
     # constructor is a Python call per element.
-    return _new_node(_Node, (text, currency, element, children))
+    return _new_node(_Node, (text, currency, element.sourceline, children))
 
 
 _new_node = tuple.__new__
@@ -254,9 +285,27 @@ def _steps(path: str) -> tuple[str, ...]:
     return steps
 
 
-def _text(node: _Node | None, path: str) -> str:
+def _py_find(node: _Node, path: str) -> _Node | None:
+    """The first element at ``path`` ('Refs/EndToEndId') under ``node``, or None."""
+    for step in _STEPS.get(path) or _steps(path):
+        found = node.children.get(step)
+        if not found:
+            return None
+        node = found[0]
+    return node
+
+
+def _py_findall(node: _Node, path: str) -> list[_Node]:
+    """Every element at ``path`` under ``node``, in document order."""
+    nodes = [node]
+    for step in _steps(path):
+        nodes = [child for node in nodes for child in node.children.get(step, ())]
+    return nodes
+
+
+def _py_text(node: _Node | None, path: str) -> str:
     """The stripped text at ``path`` under ``node`` ('' when absent)."""
-    # The walk of _Node.find, inlined: an entry asks for some forty texts.
+    # The walk of _py_find, inlined: an entry asks for some forty texts.
     if node is None:
         return ""
     for step in _STEPS.get(path) or _steps(path):
@@ -265,6 +314,12 @@ def _text(node: _Node | None, path: str) -> str:
             return ""
         node = found[0]
     return node.text.strip()
+
+
+# The same three look-ups in C when the tree builder is built (a test checks them against these).
+_find: Callable[[_Node, str], _Node | None] = _native.find if _native else _py_find
+_findall: Callable[[_Node, str], list[_Node]] = _native.findall if _native else _py_findall
+_text: Callable[[_Node | None, str], str] = _native.text if _native else _py_text
 
 
 @dataclass(slots=True)
@@ -300,8 +355,7 @@ class _Details:
     bank_reference: str
     customer_reference: str
     end_to_end_id: str
-    debtor: tuple[str, str]
-    creditor: tuple[str, str]
+    parties: tuple[_Node | None, ...]  # RltdPties of each TxDtls (several once merged)
     remittance_text: str
     structured: list[StructuredRemittance]
     creditor_reference: str
@@ -315,10 +369,12 @@ class _CamtReader:
         self.source = source
         self.check_balances = check_balances
         self.namespace = ""
-        self.names = _LocalNames("")
+        self.tree = tree_builder("")
         self.message = ""
         self.version = ""
         self.report_tag = ""
+        self.report_qtag = ""
+        self.entry_tag = ""  # set with the namespace: nothing is an entry before it is known
         self._report: _Report | None = None
         self.statements: list[ParsedStatement] = []
         self.counts: Counter[str] = Counter()
@@ -338,6 +394,9 @@ class _CamtReader:
 
     def feed(self, element: Any) -> None:
         tag = element.tag
+        if tag == self.entry_tag:  # nearly every element the stream gives
+            self._entry(element)
+            return
         if not isinstance(tag, str) or not tag.startswith("{"):
             return
         namespace, _, local = tag[1:].partition("}")
@@ -361,10 +420,12 @@ class _CamtReader:
                 line,
             )
         self.namespace = namespace
-        self.names = _LocalNames(namespace)  # one per document: a bank may add any tags
+        self.tree = tree_builder(namespace)  # one per document: a bank may add any tags
         self.message = match.group(1)
         self.version = match.group(2)
         self.report_tag = _MESSAGES[self.message][1]
+        self.report_qtag = self.q(self.report_tag)
+        self.entry_tag = self.q("Ntry")
 
     def result(self, root: Any) -> ParsedFile:
         _refuse_parsed_doctype(root, self.source)
@@ -378,7 +439,7 @@ class _CamtReader:
         file_format = _MESSAGES[self.message][0]
         details: dict[str, Any] = {
             "version": self.version,
-            "message_id": _text(_tree(root, self.names), f"{_body_tag(self.message)}/GrpHdr/MsgId")
+            "message_id": _text(self.tree(root), f"{_body_tag(self.message)}/GrpHdr/MsgId")
             if _local(root) == "Document"
             else "",
             "statements": len(self.statements),
@@ -397,7 +458,7 @@ class _CamtReader:
 
     def _report_for(self, element: Any) -> _Report:
         if self._report is None or self._report.element is not element:
-            self._report = _Report(element, self._account(_tree(element, self.names)))
+            self._report = _Report(element, self._account(self.tree(element)))
         return self._report
 
     def _account(self, report: _Node) -> str:
@@ -414,7 +475,7 @@ class _CamtReader:
     def _finish_report(self, finished: Any) -> None:
         report = self._report_for(finished)
         self._report = None
-        element = _tree(finished, self.names)  # its entries are already read and dropped
+        element = self.tree(finished)  # its entries are already read and dropped
         line = element.line
         statement_id = _text(element, "Id")
         if not statement_id:
@@ -445,7 +506,7 @@ class _CamtReader:
         if not currency and report.entries:
             currency = report.entries[0].currency
         if not currency:
-            balance = element.find("Bal/Amt")
+            balance = _find(element, "Bal/Amt")
             currency = balance.ccy if balance is not None else ""
         if not is_known(currency):
             what = f"unknown currency {currency!r}" if currency else "no currency"
@@ -458,11 +519,11 @@ class _CamtReader:
 
     def _balances(self, element: _Node, statement_id: str) -> tuple[Money | None, Money | None]:
         found: dict[str, Money] = {}
-        for balance in element.findall("Bal"):
+        for balance in _findall(element, "Bal"):
             code = _text(balance, "Tp/CdOrPrtry/Cd").upper()
             if code in (*OPENING_BALANCES, CLOSING_BALANCE) and code not in found:
                 what = f"{code} balance of statement {statement_id}"
-                amount = self._amount(balance.find("Amt"), what, balance.line)
+                amount = self._amount(_find(balance, "Amt"), what, balance.line)
                 credit = self._indicator(balance, what, balance.line)
                 found[code] = amount if credit else -amount
         opening = next((found[code] for code in OPENING_BALANCES if code in found), None)
@@ -496,7 +557,7 @@ class _CamtReader:
                         source=self.source,
                         line=line,
                     )
-        summary = element.find("TxsSummry")
+        summary = _find(element, "TxsSummry")
         if summary is not None:
             self._check_summary(summary, statement_id, currency, report.entries)
 
@@ -508,7 +569,7 @@ class _CamtReader:
     ) -> None:
         """TxsSummry totals against the entries; banks differ on whether pending ones count."""
         for tag, wanted in (("TtlNtries", None), ("TtlCdtNtries", True), ("TtlDbtNtries", False)):
-            block = summary.find(tag)
+            block = _find(summary, tag)
             if block is None:
                 continue
             chosen = [e for e in entries if wanted is None or e.credit is wanted]
@@ -539,7 +600,7 @@ class _CamtReader:
         if total and self._plain_amount(total, currency, block) != sum(e.minor for e in entries):
             actual = format_amount(sum(e.minor for e in entries), currency)
             return f"sums to {total}, the entries to {actual} {currency}"
-        net = block.find("TtlNetNtry")
+        net = _find(block, "TtlNetNtry")
         net_text, net_holder = (
             (_text(net, "Amt"), net) if net is not None else (_text(block, "TtlNetNtryAmt"), block)
         )
@@ -558,13 +619,14 @@ class _CamtReader:
     # -- entries ---------------------------------------------------------------------------------
 
     def _entry(self, entry: Any) -> None:
-        line = entry.sourceline
         parent = entry.getparent()
-        if parent is None or parent.tag != self.q(self.report_tag):
-            raise self.fail(f"entry (Ntry) outside a {self.report_tag}", line)
+        if parent is None or parent.tag != self.report_qtag:
+            raise self.fail(f"entry (Ntry) outside a {self.report_tag}", entry.sourceline)
         report = self._report_for(parent)
+        node = self.tree(entry)
+        line = node.line
         try:
-            total, transactions = self._read_entry(_tree(entry, self.names), report.account, line)
+            total, transactions = self._read_entry(node, report.account, line)
         except MoneyError as exc:
             raise self.fail(f"entry: {exc}", line) from None
         report.entries.append(total)
@@ -574,7 +636,7 @@ class _CamtReader:
     def _read_entry(
         self, entry: _Node, account: str, line: int | None
     ) -> tuple[_EntryTotal, list[BankTransaction]]:
-        amount = self._amount(entry.find("Amt"), "entry amount", line)
+        amount = self._amount(_find(entry, "Amt"), "entry amount", line)
         credit = self._indicator(entry, "entry", line)
         status = self._status(entry)
         total = _EntryTotal(credit, amount.minor, amount.currency, status in ("", BOOKED))
@@ -595,14 +657,13 @@ class _CamtReader:
             _text(entry, "ValDt/Dt") or _text(entry, "ValDt/DtTm"), "ValDt", line
         )
         entry_reference = _reference(_text(entry, "AcctSvcrRef"))
-        entry_code = self._type_code(entry.find("BkTxCd"))
-        parts = [self._details(tx, credit, line) for tx in entry.findall("NtryDtls/TxDtls")]
+        entry_code = self._type_code(_find(entry, "BkTxCd"))
+        parts = [self._details(tx, credit, line) for tx in _findall(entry, "NtryDtls/TxDtls")]
 
         def transaction(
             amount: Money, credit: bool, part: _Details, bank_reference: str, code: str
         ) -> BankTransaction:
-            # The counterparty: who paid us on a credit, whom we paid on a debit.
-            payer_name, payer_account = part.debtor if credit else part.creditor
+            payer_name, payer_account = _counterparty(part.parties, credit)
             return BankTransaction(
                 account=account,
                 amount=amount,
@@ -642,28 +703,28 @@ class _CamtReader:
         ]
 
     def _status(self, entry: _Node) -> str:
-        status = entry.find("Sts")
+        status = _find(entry, "Sts")
         if status is None:
             return ""
         code = _text(status, "Cd") or _text(status, "Prtry") or status.text
         return code.strip().upper()
 
     def _details(self, tx: _Node, entry_credit: bool, line: int | None) -> _Details:
-        own = tx.find("Amt")
+        own = _find(tx, "Amt")
         if own is None:
-            own = tx.find("AmtDtls/TxAmt/Amt")
+            own = _find(tx, "AmtDtls/TxAmt/Amt")
         amount = self._amount(own, "transaction amount", own.line) if own is not None else None
         indicator = _text(tx, "CdtDbtInd")
         credit = entry_credit if indicator not in ("CRDT", "DBIT") else indicator == "CRDT"
-        parties = tx.find("RltdPties")
-        remittance = tx.find("RmtInf")
+        parties = _find(tx, "RltdPties")
+        remittance = _find(tx, "RmtInf")
         pieces: list[str] = []
         structured: list[StructuredRemittance] = []
         if remittance is not None:
-            pieces = [element.text for element in remittance.findall("Ustrd")]
-            for block in remittance.findall("Strd"):
+            pieces = [element.text for element in _findall(remittance, "Ustrd")]
+            for block in _findall(remittance, "Strd"):
                 structured.extend(self._structured(block, line))
-                pieces.extend(element.text for element in block.findall("AddtlRmtInf"))
+                pieces.extend(element.text for element in _findall(block, "AddtlRmtInf"))
         creditor_reference = next(
             (
                 iso11649.compact(item.reference)
@@ -680,36 +741,20 @@ class _CamtReader:
                 _text(tx, "Refs/InstrId") or _text(tx, "Refs/ChqNb") or _text(tx, "Refs/MsgId")
             ),
             end_to_end_id=_reference(_text(tx, "Refs/EndToEndId")),
-            debtor=self._party(parties, "Dbtr"),
-            creditor=self._party(parties, "Cdtr"),
+            parties=(parties,),
             remittance_text=join_unstructured(pieces),
             structured=structured,
             creditor_reference=creditor_reference,
-            type_code=self._type_code(tx.find("BkTxCd")),
+            type_code=self._type_code(_find(tx, "BkTxCd")),
         )
-
-    def _party(self, parties: _Node | None, role: str) -> tuple[str, str]:
-        """Name and account of the debtor or creditor; the ultimate party names an absent one."""
-        name = self._party_name(parties, role) or self._party_name(parties, "Ultmt" + role)
-        account = _text(parties, f"{role}Acct/Id/IBAN") or _text(parties, f"{role}Acct/Id/Othr/Id")
-        return name, account
-
-    def _party_name(self, parties: _Node | None, role: str) -> str:
-        if parties is None:
-            return ""
-        party = parties.find(role)
-        if party is None:
-            return ""
-        # Nm up to v07, Pty/Nm from v08, Agt/FinInstnId/Nm when the party is a bank.
-        return _text(party, "Nm") or _text(party, "Pty/Nm") or _text(party, "Agt/FinInstnId/Nm")
 
     def _structured(self, block: _Node, line: int | None) -> list[StructuredRemittance]:
         """One Strd block: its referred documents and creditor reference, with its amounts."""
-        amounts_element = block.find("RfrdDocAmt")
+        amounts_element = _find(block, "RfrdDocAmt")
         amounts = self._document_amounts(amounts_element) if amounts_element is not None else {}
         documents = [
             (number, self._document_kind(document))
-            for document in block.findall("RfrdDocInf")
+            for document in _findall(block, "RfrdDocInf")
             if (number := _text(document, "Nb"))
         ]
         creditor = _text(block, "CdtrRefInf/Ref")
@@ -741,23 +786,23 @@ class _CamtReader:
         """RfrdDocAmt as StructuredRemittance fields: paid, discount and adjustment taken off."""
         line = element.line
         fields: dict[str, Any] = {}
-        remitted = element.find("RmtdAmt")
-        credit_note = element.find("CdtNoteAmt")
+        remitted = _find(element, "RmtdAmt")
+        credit_note = _find(element, "CdtNoteAmt")
         if remitted is not None:
             fields["amount"] = self._amount(remitted, "RmtdAmt", line)
         elif credit_note is not None:
             fields["amount"] = -self._amount(credit_note, "CdtNoteAmt", line)
         discounts = []
-        for discount in element.findall("DscntApldAmt"):
-            inner = discount.find("Amt")  # from v03 the amount sits in Amt, with a Tp
+        for discount in _findall(element, "DscntApldAmt"):
+            inner = _find(discount, "Amt")  # from v03 the amount sits in Amt, with a Tp
             discounts.append(
                 self._amount(inner if inner is not None else discount, "DscntApldAmt", line)
             )
         if discounts:
             fields["discount"] = _sum(discounts)
         adjustments, reasons = [], []
-        for adjustment in element.findall("AdjstmntAmtAndRsn"):
-            amount = self._amount(adjustment.find("Amt"), "AdjstmntAmtAndRsn", line)
+        for adjustment in _findall(element, "AdjstmntAmtAndRsn"):
+            amount = self._amount(_find(adjustment, "Amt"), "AdjstmntAmtAndRsn", line)
             # DBIT: taken off the amount due (a deduction, positive here); CRDT: added to it.
             adjustments.append(-amount if _text(adjustment, "CdtDbtInd") == "CRDT" else amount)
             reason = _text(adjustment, "Rsn") or _text(adjustment, "AddtlInf")
@@ -772,7 +817,7 @@ class _CamtReader:
         """Domain/family/sub-family as 'PMNT/RCDT/ESCT', else the proprietary code."""
         if code is None:
             return ""
-        domain = code.find("Domn")
+        domain = _find(code, "Domn")
         if domain is not None:
             parts = (
                 _text(domain, "Cd"),
@@ -881,20 +926,46 @@ def _merge(parts: list[_Details]) -> _Details:
     def first(values: Iterable[str]) -> str:
         return next((value for value in values if value), "")
 
-    no_party = ("", "")
     return _Details(
         amount=None,
         credit=parts[0].credit if parts else True,
         bank_reference=first(p.bank_reference for p in parts),
         customer_reference=first(p.customer_reference for p in parts),
         end_to_end_id=first(p.end_to_end_id for p in parts),
-        debtor=next((p.debtor for p in parts if any(p.debtor)), no_party),
-        creditor=next((p.creditor for p in parts if any(p.creditor)), no_party),
+        parties=tuple(node for p in parts for node in p.parties),
         remittance_text=" ".join(p.remittance_text for p in parts if p.remittance_text),
         structured=[item for p in parts for item in p.structured],
         creditor_reference=first(p.creditor_reference for p in parts),
         type_code=first(p.type_code for p in parts),
     )
+
+
+def _counterparty(parties: tuple[_Node | None, ...], credit: bool) -> tuple[str, str]:
+    """Who paid us on a credit, whom we paid on a debit: name and account from the first
+    TxDtls that names one (read only for the side a transaction needs)."""
+    role = "Dbtr" if credit else "Cdtr"
+    for node in parties:
+        party = _party(node, role)
+        if party[0] or party[1]:
+            return party
+    return ("", "")
+
+
+def _party(parties: _Node | None, role: str) -> tuple[str, str]:
+    """Name and account of the debtor or creditor; the ultimate party names an absent one."""
+    if parties is None:
+        return ("", "")
+    name = _party_name(parties, role) or _party_name(parties, "Ultmt" + role)
+    account = _text(parties, f"{role}Acct/Id/IBAN") or _text(parties, f"{role}Acct/Id/Othr/Id")
+    return name, account
+
+
+def _party_name(parties: _Node, role: str) -> str:
+    party = _find(parties, role)
+    if party is None:
+        return ""
+    # Nm up to v07, Pty/Nm from v08, Agt/FinInstnId/Nm when the party is a bank.
+    return _text(party, "Nm") or _text(party, "Pty/Nm") or _text(party, "Agt/FinInstnId/Nm")
 
 
 def _sum(amounts: list[Money]) -> Money:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
 
 import mt940
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from lxml import etree
 
 from ingest.bank import camt
@@ -76,38 +79,116 @@ def test_line_dates_match_the_library(
     assert _line_dates(year, month, day, *entry) == _library_dates(year, month, day, *entry)
 
 
-def _plain_tree(node: camt._Node) -> tuple[str, str, dict[str, list[object]]]:
+def _plain_tree(node: camt._Node) -> tuple[str, str, int | None, dict[str, list[object]]]:
     return (
         node.text,
         node.ccy,
+        node.line,
         {name: [_plain_tree(child) for child in nodes] for name, nodes in node.children.items()},
     )
 
 
 def _reference_tree(
-    element: etree._Element, prefix: str
-) -> tuple[str, str, dict[str, list[object]]]:
+    element: etree._Element, prefix: str, root: bool = True
+) -> tuple[str, str, int | None, dict[str, list[object]]]:
     """The document's elements in its namespace, read with nothing but lxml: the slow twin."""
     children: dict[str, list[object]] = {}
     for child in element:
         if isinstance(child.tag, str) and child.tag.startswith(prefix):
             name = child.tag[len(prefix) :]
-            children.setdefault(name, []).append(_reference_tree(child, prefix))
+            children.setdefault(name, []).append(_reference_tree(child, prefix, root=False))
     tag = element.tag if isinstance(element.tag, str) else ""
-    currency = (element.get("Ccy") or "").strip() if tag.endswith("Amt") else ""
-    return ("" if children else element.text or "", currency, children)
+    amount = tag.endswith("Amt") and not root
+    currency = (element.get("Ccy") or "").strip() if amount else ""
+    line = element.sourceline if len(element) or amount else None
+    return ("" if children else element.text or "", currency, line, children)
 
 
 _MIXED = b"""<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02" xmlns:b="urn:bank">
 <Amt Ccy=" EUR ">1.00<b:Note>own</b:Note></Amt><B><b:X/></B><C><!-- c --><D>d</D><D/></C>
-<TxAmt><Amt Ccy="USD">2</Amt></TxAmt></Document>"""
+<TxAmt><Amt Ccy="USD">2</Amt></TxAmt><E>a<![CDATA[<b>]]>&amp;c<!-- x -->tail</E><F><?pi x?></F>
+<G Ccy="EUR"> 3 </G><RmtdAmt>4</RmtdAmt><B/><Amt Ccy="\xc2\xa0EUR\t"/></Document>"""
+
+# Lines past 65535, where libxml2 keeps the line apart: 70,000 blank lines, then entries.
+_LONG = (
+    b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02">'
+    + b"\n" * 70_000
+    + b"<Ntry><Amt Ccy='EUR'>1.00</Amt><NtryDtls><TxDtls><Refs><EndToEndId>\nE2E</EndToEndId>"
+    + b"</Refs></TxDtls></NtryDtls></Ntry></Document>"
+)
+
+_BUILDERS = ["python", "c"]
 
 
-@pytest.mark.parametrize("path", [*CAMT_FIXTURES, None], ids=lambda p: p.name if p else "mixed")
-def test_the_element_tree_holds_what_lxml_holds(path: Path | None) -> None:
-    root = etree.fromstring(path.read_bytes() if path else _MIXED)
+def _builder(kind: str, namespace: str) -> object:
+    if kind == "python":
+        names = camt._LocalNames(namespace)
+        return lambda element: camt._subtree(element, names, False)
+    if camt._native is None:
+        pytest.skip(_NATIVE_MISSING)
+    return camt.tree_builder(namespace)
+
+
+_NATIVE_MISSING = (
+    "the C tree builder is not built or not current (make native; ARPILOT_NATIVE=0 turns it off)"
+)
+
+
+@pytest.mark.parametrize("kind", _BUILDERS)
+@pytest.mark.parametrize(
+    "path", [*CAMT_FIXTURES, "mixed", "long"], ids=lambda p: p.name if isinstance(p, Path) else p
+)
+def test_the_element_tree_holds_what_lxml_holds(path: Path | str, kind: str) -> None:
+    data = {"mixed": _MIXED, "long": _LONG}.get(path) if isinstance(path, str) else None
+    root = etree.fromstring(data or Path(path).read_bytes())
     namespace = root.tag[1:].partition("}")[0]
-    prefix = f"{{{namespace}}}"
-    assert _plain_tree(camt._tree(root, camt._LocalNames(namespace))) == _reference_tree(
-        root, prefix
-    )
+    build = _builder(kind, namespace)
+    assert _plain_tree(build(root)) == _reference_tree(root, f"{{{namespace}}}")  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("path", [*CAMT_FIXTURES, "mixed"], ids=lambda p: getattr(p, "name", p))
+def test_the_c_look_ups_answer_as_the_python_ones(path: Path | str) -> None:
+    if camt._native is None:
+        pytest.skip(_NATIVE_MISSING)
+    root = etree.fromstring(_MIXED if path == "mixed" else Path(path).read_bytes())
+    tree = camt.tree_builder(root.tag[1:].partition("}")[0])(root)
+    paths = {""}
+    nodes = [(tree, "")]
+    while nodes:  # every path in the document, from the root and from each element
+        node, at = nodes.pop()
+        for name, children in node.children.items():
+            paths.add(f"{at}/{name}".lstrip("/"))
+            nodes.extend((child, f"{at}/{name}") for child in children)
+    every_node = [tree]
+    for node in every_node:
+        every_node.extend(child for children in node.children.values() for child in children)
+    for node in every_node[:200]:
+        for path_ in sorted(paths)[:400]:
+            for step in (path_, path_.rpartition("/")[2], "Missing/" + path_):
+                assert camt._native.find(node, step) == camt._py_find(node, step)
+                assert camt._native.findall(node, step) == camt._py_findall(node, step)
+                assert camt._native.text(node, step) == camt._py_text(node, step)
+    assert camt._native.text(None, "Amt") == camt._py_text(None, "Amt") == ""
+
+
+def test_the_c_tree_builder_is_in_use() -> None:
+    """The speed in BENCHMARKS.md depends on it: a build that silently fails must not pass."""
+    from scripts.build_native import problem
+
+    if os.environ.get("ARPILOT_NATIVE") == "0" or problem():
+        pytest.skip(f"no C build here: {problem() or 'ARPILOT_NATIVE=0'}")
+    assert camt._native is not None, _NATIVE_MISSING
+
+
+@pytest.mark.parametrize("pair", [b"<!", b"<?"])
+@given(data=st.binary(max_size=60), start=st.integers(0, 62))
+def test_the_pair_scan_finds_what_bytes_find_finds(pair: bytes, data: bytes, start: int) -> None:
+    data = data.replace(b"x", pair)
+    assert camt._find_pair(data, pair, start) == data.find(pair, start)
+
+
+@given(st.lists(st.sampled_from([*camt._DOCTYPE_MARKS, b"<", b"!", b"\x00", b"<!-", b"a"])))
+def test_the_mark_scan_finds_what_bytes_find_finds(pieces: list[bytes]) -> None:
+    data = b"".join(pieces)
+    for mark in camt._DOCTYPE_MARKS:
+        assert camt._find_mark(data, mark) == data.find(mark)
