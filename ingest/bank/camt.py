@@ -17,7 +17,7 @@ import io
 import os
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -101,7 +101,20 @@ def parse_camt(data: bytes, *, source: str = "", check_balances: bool = True) ->
         remove_pis=True,
         remove_blank_text=_only_indentation_is_blank(data),
     )
-    for element in _guarded(stream, source):
+    first = True
+    while True:
+        try:
+            _event, element = next(stream)
+        except StopIteration:
+            break
+        except etree.XMLSyntaxError as exc:
+            line = exc.lineno or None
+            raise ParseError(f"malformed XML: {exc.msg}", source=source, line=line) from None
+        except (etree.LxmlError, ValueError, LookupError) as exc:
+            raise ParseError(f"unreadable XML: {exc}", source=source) from None
+        if first:
+            _refuse_parsed_doctype(element, source)
+            first = False
         reader.feed(element)
     return reader.result(stream.root)
 
@@ -158,25 +171,6 @@ def _refuse_doctype(data: bytes, source: str) -> None:
                 source=source,
                 line=data[:at].count(b"\n") + 1,
             )
-
-
-def _guarded(stream: Any, source: str) -> Iterator[Any]:
-    """The parser's elements, with its failures turned into :class:`ParseError`."""
-    first = True
-    while True:
-        try:
-            _event, element = next(stream)
-        except StopIteration:
-            return
-        except etree.XMLSyntaxError as exc:
-            line = exc.lineno or None
-            raise ParseError(f"malformed XML: {exc.msg}", source=source, line=line) from None
-        except (etree.LxmlError, ValueError, LookupError) as exc:
-            raise ParseError(f"unreadable XML: {exc}", source=source) from None
-        if first:
-            _refuse_parsed_doctype(element, source)
-            first = False
-        yield element
 
 
 def _refuse_parsed_doctype(element: Any, source: str) -> None:
