@@ -192,3 +192,34 @@ def test_the_mark_scan_finds_what_bytes_find_finds(pieces: list[bytes]) -> None:
     data = b"".join(pieces)
     for mark in camt._DOCTYPE_MARKS:
         assert camt._find_mark(data, mark) == data.find(mark)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+@pytest.mark.parametrize("fails", [False, True])
+def test_a_parse_holds_off_the_cycle_collector_and_restores_it(
+    enabled: bool, fails: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    import ingest.bank
+
+    seen = []
+
+    def parse(*args: object, **kwargs: object) -> None:
+        seen.append(gc.isenabled())
+        if fails:
+            raise ParseError("refused", source="x")
+
+    monkeypatch.setattr(ingest.bank, "_parse", parse)
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        if fails:
+            with pytest.raises(ParseError):
+                ingest.bank.parse_bank_file(b"x", "camt053")
+        else:
+            ingest.bank.parse_bank_file(b"x", "camt053")
+        assert seen == [False]
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
