@@ -886,6 +886,8 @@ def join_unstructured(pieces: Iterable[str]) -> str:
     A line that fills the whole Max140Text width was cut from a longer text, so the next line
     continues it directly: adding a space there would change the payer's words.
     """
+    if isinstance(pieces, list) and len(pieces) <= 1:  # most entries: what follows gives this
+        return pieces[0].strip() if pieces else ""
     parts: list[str] = []
     continues = False
     for raw in pieces:

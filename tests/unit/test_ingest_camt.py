@@ -319,6 +319,19 @@ def test_unstructured_lines_join_with_single_spaces() -> None:
     assert join_unstructured([full, "continued", "next"]) == full + "continued next"
 
 
+@given(
+    st.lists(
+        st.one_of(
+            st.text(alphabet=" \tAB\u00a0", max_size=8),
+            st.text(alphabet=" x", min_size=USTRD_WIDTH - 2, max_size=USTRD_WIDTH + 2),
+        ),
+        max_size=1,
+    )
+)
+def test_one_unstructured_line_reads_as_the_general_join_reads_it(pieces: list[str]) -> None:
+    assert join_unstructured(pieces) == join_unstructured(iter(pieces))  # a list takes a shortcut
+
+
 # ------------------------------------------------------------------ batches, statuses, reversals
 
 
