@@ -27,19 +27,23 @@ def target(source: Path) -> Path:
     return source.with_name(source.stem + sysconfig.get_config_var("EXT_SUFFIX"))
 
 
-def compile_command(source: Path, output: Path) -> list[str]:
+def _compiler() -> list[str]:
+    """The C compiler Python itself was built with, and its flags."""
+    return shlex.split(sysconfig.get_config_var("CC") or "cc")
+
+
+def compile_command(source: Path, output: Path, source_digest: str) -> list[str]:
     import lxml
 
-    compiler = shlex.split(sysconfig.get_config_var("CC") or "cc")
     includes = [sysconfig.get_paths()["include"], *lxml.get_include()]
     return [
-        *compiler,
+        *_compiler(),
         "-shared",
         "-fPIC",
         "-O2",
         "-Wall",
         "-Werror",
-        f'-DSOURCE_DIGEST="{digest(source)}"',
+        f'-DSOURCE_DIGEST="{source_digest}"',
         *(f"-I{path}" for path in includes),
         str(source),
         "-o",
@@ -48,13 +52,9 @@ def compile_command(source: Path, output: Path) -> list[str]:
     ]
 
 
-def is_current(source: Path, output: Path) -> bool:
-    return output.exists() and digest(source).encode() in output.read_bytes()
-
-
 def problem() -> str | None:
     """Why nothing can be compiled here, or None."""
-    compiler = shlex.split(sysconfig.get_config_var("CC") or "cc")[0]
+    compiler = _compiler()[0]
     if shutil.which(compiler) is None:
         return f"no C compiler ({compiler}); on Debian: apt-get install -y gcc"
     if not (Path(sysconfig.get_paths()["include"]) / "Python.h").exists():
@@ -76,10 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if args.strict else 0
     failed = 0
     for source in SOURCES:
-        output = target(source)
-        if is_current(source, output):
-            continue
-        command = compile_command(source, output.with_suffix(".tmp"))
+        output, source_digest = target(source), digest(source)
+        if output.exists() and source_digest.encode() in output.read_bytes():
+            continue  # built from this source and lxml already
+        command = compile_command(source, output.with_suffix(".tmp"), source_digest)
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             failed += 1

@@ -33,7 +33,6 @@ static long (*line_of)(const xmlNode *) = NULL;
 typedef struct {
     const xmlChar *key; /* libxml2 interns names per document: usually the same pointer */
     PyObject *name;     /* the local name, interned */
-    int is_amount;      /* Amt, RmtdAmt, TxAmt, ...: carries a Ccy attribute */
 } NameSlot;
 
 typedef struct {
@@ -54,31 +53,30 @@ ends_with_amt(const xmlChar *name)
     return length >= 3 && memcmp(name + length - 3, "Amt", 3) == 0;
 }
 
-/* The local name of an element of the document's namespace; borrowed. */
-static NameSlot *
-local_name(TreeBuilder *self, const xmlChar *name)
+/* The local name of an element of the document's namespace (a new reference), and whether it
+ * names an amount; NULL with an error set when it cannot be made. */
+static PyObject *
+local_name(TreeBuilder *self, const xmlChar *name, int *is_amount)
 {
+    *is_amount = ends_with_amt(name);
     size_t start = ((size_t)name >> 4) % NAME_SLOTS;
     for (size_t probe = 0; probe < NAME_SLOTS; probe++) {
         NameSlot *slot = &self->names[(start + probe) % NAME_SLOTS];
         if (slot->key == NULL) {
-            PyObject *text = PyUnicode_DecodeUTF8((const char *)name, strlen((const char *)name),
-                                                  "strict");
+            PyObject *text = PyUnicode_FromString((const char *)name);
             if (text == NULL)
                 return NULL;
             PyUnicode_InternInPlace(&text);
             slot->key = name;
             slot->name = text;
-            slot->is_amount = ends_with_amt(name);
-            return slot;
+            return Py_NewRef(text);
         }
         /* a pointer from another document may now hold another name: compare the text too */
-        if (slot->key == name && strcmp((const char *)PyUnicode_AsUTF8(slot->name),
-                                        (const char *)name) == 0)
-            return slot;
+        if (slot->key == name && strcmp(PyUnicode_AsUTF8(slot->name), (const char *)name) == 0)
+            return Py_NewRef(slot->name);
     }
     /* table full (a hostile file with thousands of names): slower, still right */
-    return NULL;
+    return PyUnicode_FromString((const char *)name);
 }
 
 static PyObject *
@@ -153,56 +151,31 @@ subtree(TreeBuilder *self, xmlNode *c_node, int is_amount, const xmlChar *namesp
         if (child->type != XML_ELEMENT_NODE || child->ns == NULL || child->ns->href == NULL ||
             strcmp((const char *)child->ns->href, (const char *)namespace) != 0)
             continue;
-        NameSlot *slot = local_name(self, child->name);
-        PyObject *name;
         int amount;
-        if (slot != NULL) {
-            name = Py_NewRef(slot->name);
-            amount = slot->is_amount;
-        } else {
-            if (PyErr_Occurred())
-                goto error;
-            name = PyUnicode_FromString((const char *)child->name);
-            if (name == NULL)
-                goto error;
-            amount = ends_with_amt(child->name);
-        }
+        PyObject *name = local_name(self, child->name, &amount);
+        if (name == NULL)
+            goto error;
         PyObject *node = subtree(self, child, amount, namespace);
         if (node == NULL) {
             Py_DECREF(name);
             goto error;
         }
-        int failed;
-        if (children == NULL) {
+        if (children == NULL)
             children = PyDict_New();
-            failed = children == NULL;
+        PyObject *siblings = children ? PyDict_GetItemWithError(children, name) : NULL;
+        int failed = children == NULL || (siblings == NULL && PyErr_Occurred());
+        if (!failed && siblings != NULL) {
+            failed = PyList_Append(siblings, node) < 0;
+        } else if (!failed) {
+            siblings = PyList_New(1);
+            failed = siblings == NULL;
             if (!failed) {
-                PyObject *siblings = PyList_New(1);
-                failed = siblings == NULL;
-                if (!failed) {
-                    PyList_SET_ITEM(siblings, 0, node);
-                    node = NULL;
-                    failed = PyDict_SetItem(children, name, siblings) < 0;
-                    Py_DECREF(siblings);
-                }
-            }
-        } else {
-            PyObject *siblings = PyDict_GetItemWithError(children, name);
-            if (siblings != NULL) {
-                failed = PyList_Append(siblings, node) < 0;
-            } else if (PyErr_Occurred()) {
-                failed = 1;
-            } else {
-                siblings = PyList_New(1);
-                failed = siblings == NULL;
-                if (!failed) {
-                    PyList_SET_ITEM(siblings, 0, Py_NewRef(node));
-                    failed = PyDict_SetItem(children, name, siblings) < 0;
-                    Py_DECREF(siblings);
-                }
+                PyList_SET_ITEM(siblings, 0, Py_NewRef(node));
+                failed = PyDict_SetItem(children, name, siblings) < 0;
+                Py_DECREF(siblings);
             }
         }
-        Py_XDECREF(node);
+        Py_DECREF(node);
         Py_DECREF(name);
         if (failed)
             goto error;

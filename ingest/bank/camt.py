@@ -233,8 +233,11 @@ def tree_builder(namespace: str) -> Callable[[Any], _Node]:
     if _native is not None:
         builder: Callable[[Any], _Node] = _native.TreeBuilder(_Node, namespace, _NO_CHILDREN)
         return builder
-    names = _LocalNames(namespace)
-    return functools.partial(_subtree, names=names, is_amount=False)
+    return _python_tree_builder(namespace)
+
+
+def _python_tree_builder(namespace: str) -> Callable[[Any], _Node]:
+    return functools.partial(_subtree, names=_LocalNames(namespace), is_amount=False)
 
 
 def _subtree(element: Any, names: _LocalNames, is_amount: bool) -> _Node:
