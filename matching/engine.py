@@ -64,6 +64,11 @@ DUE_POOL_MAX = 20
 completes a list: with more, sets that add up to the cent by chance become likely."""
 MAX_OLDER_MEMOS = 6
 """A cut-off list is completed with at most this many of the payer's older credit memos tried."""
+TOLD_TOO_LITTLE = frozenset(
+    (ExceptionReason.LOW_CONFIDENCE, ExceptionReason.NO_CANDIDATE, ExceptionReason.UNKNOWN_PAYER)
+)
+"""Why the first copy of a payment sent twice may wait for an analyst when the second, naming
+what it pays, would be applied: it said too little (not: it was in doubt between proposals)."""
 DISCOUNT_GRACE_DAYS = 5
 """A payment sent on the discount period's last day reaches the bank a few days later: a payer
 nobody can name is taken to pay net of a discount up to this many days after the period."""
@@ -209,6 +214,17 @@ class Engine:
                 ):
                     waiting.append(payment)
                     continue
+                if now_duplicate is not None:
+                    first = self._first_copy_applied(
+                        context,
+                        ranked,
+                        now_duplicate,
+                        decisions.get(now_duplicate.payment_id),
+                        to_come,
+                    )
+                    if first is not None and first.applied is not None:
+                        decisions[first.payment_id] = first
+                        touched |= self.payers.family(first.applied.customer_id)
                 decision = self._finish(payment, verdict)
                 if decision.applied is not None:
                     touched |= self.payers.family(decision.applied.customer_id)
@@ -232,6 +248,38 @@ class Engine:
             for a in proposal.allocations
             if a.invoice_number and self.open[a.invoice_number] > 0
         )
+
+    def _first_copy_applied(
+        self,
+        context: _Context,
+        ranked: list[tuple[Proposal, float]],
+        copy: IncomingPayment,
+        first: Decision | None,
+        to_come: Counter[tuple[str, int]],
+    ) -> Decision | None:
+        """A payment sent twice whose first copy waits for an analyst because it said too
+        little, while the second names what it pays: the first copy applied as the second
+        would have been (the second stays held as the duplicate). Not when the first copy was
+        in doubt between proposals of its own: the second copy may be another payment then.
+        None when it does not apply."""
+        if first is None or first.applied is not None or first.reason not in TOLD_TOO_LITTLE:
+            return None
+        # Scored again as a payment of its own: as the duplicate, every proposal is unlikely.
+        proposals = [proposal for proposal, _ in ranked]
+        rows = self._rows(proposals, duplicate=False)
+        ranked = self._ranked(proposals, rows, self.scorer.predict(rows))
+        verdict = self._verdict(context, ranked, None)
+        applied = verdict.applied
+        if applied is None or self._claims_an_exact_twin(
+            applied, context.payment.currency, to_come
+        ):
+            return None
+        evidence = {**verdict.evidence, "remittance_of_its_copy": context.payment.payment_id}
+        decision = Decision(
+            first.payment_id, applied, verdict.confidence, None, verdict.ranked, evidence
+        )
+        self._take(copy, decision)
+        return decision
 
     def decide(self, payment: IncomingPayment, advices: Sequence[Advice] = ()) -> Decision:
         """Decide one payment; when it is applied, its allocations come off the open items."""
@@ -257,6 +305,12 @@ class Engine:
 
     def _finish(self, payment: IncomingPayment, decision: Decision) -> Decision:
         """Take an applied decision's allocations off the open items; remember the payment."""
+        self._take(payment, decision)
+        self._remember(payment)
+        return decision
+
+    def _take(self, payment: IncomingPayment, decision: Decision) -> None:
+        """An applied decision's allocations off the open items, the payment settled."""
         if decision.applied is not None:
             for allocation in decision.applied.allocations:
                 if allocation.invoice_number:
@@ -266,8 +320,6 @@ class Engine:
             self._settled[(payment.currency, payment.amount_minor)].append(
                 Settled(payment, decision.applied.customer_id, frozenset(decision.applied.invoices))
             )
-        self._remember(payment)
-        return decision
 
     def _payer_families(self, context: _Context) -> set[str]:
         """The candidate payers and the customers they may pay for."""
@@ -1467,8 +1519,11 @@ class Engine:
 
     def _duplicate_of(self, context: _Context) -> IncomingPayment | None:
         """The same money sent twice: an earlier payment of the same amount a few days before,
-        either from the same payer with the same remittance, or applied to a customer this
-        payer may be whose invoices include everything this payment names (or it names none)."""
+        applied to a customer this payer may be whose invoices include everything this payment
+        names (or it names none); or from the same payer with the same remittance; or from the
+        same payer and still unapplied, whatever its remittance says (a payer who sends a
+        payment again often words it differently, and the first copy waits for an analyst:
+        the second must not settle what the first may be for)."""
         payment = context.payment
         window = timedelta(days=self.settings.duplicate_window_days)
         families = None
@@ -1489,11 +1544,19 @@ class Engine:
         ):
             if earlier.payment_id == payment.payment_id:
                 continue
-            close = abs(payment.value_date - earlier.value_date) <= window
+            if abs(payment.value_date - earlier.value_date) > window:
+                continue
             same_text = compact(earlier.remittance_text) == compact(payment.remittance_text)
-            if close and same_text:
+            if same_text or not self._applied(earlier):
                 return earlier
         return None
+
+    def _applied(self, payment: IncomingPayment) -> bool:
+        """Whether ``payment`` was applied (in this run or recently before it)."""
+        return any(
+            settled.payment.payment_id == payment.payment_id
+            for settled in self._settled.get((payment.currency, payment.amount_minor), ())
+        )
 
     def _minor(self, currency: str, major: Any) -> int:
         return from_decimal(major, currency)

@@ -13,7 +13,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ledger.records import ApplicationKind, ExceptionReason
-from matching.engine import SUGGESTION_ONLY, WRITE_OFF_REASONS, Engine
+from matching.engine import SUGGESTION_ONLY, TOLD_TOO_LITTLE, WRITE_OFF_REASONS, Engine
 from matching.model import Advice, AdviceLine, Decision, IncomingPayment, OpenInvoice
 from matching.payers import PayerIndex
 from matching.scoring import RuleScorer
@@ -514,6 +514,70 @@ def test_a_run_short_by_a_bank_charge_is_found_and_the_charge_written_off() -> N
     }
     assert best.evidence["subset"]["charge_minor"] == 1_500
     assert [a.reason for a in best.allocations if a.adjustment_minor] == ["bank_fee"]
+
+
+def test_a_second_copy_of_a_payment_still_waiting_for_an_analyst_is_held_whatever_it_says() -> None:
+    # The first copy says nothing and waits in the queue; the second names the invoice it
+    # would settle. Applying it would settle what the first may be for.
+    first = _pay(120_000, "ACME WIDGETS", "ACH CREDIT", "PAY-1")
+    copy = _pay(120_000, "ACME WIDGETS", "RE: INV-100001", "PAY-2", DAY + timedelta(days=1))
+    decisions = {d.payment_id: d for d in _engine().run([first, copy])}
+    assert decisions["PAY-1"].applied is None
+    assert decisions["PAY-2"].applied is None
+    assert decisions["PAY-2"].reason is ExceptionReason.SUSPECTED_DUPLICATE
+    assert decisions["PAY-2"].evidence["duplicate_of"] == "PAY-1"
+    # Outside the duplicate window it is a payment of its own.
+    window = timedelta(days=MatchSettings().duplicate_window_days + 1)
+    decisions = {
+        d.payment_id: d for d in _engine().run([first, replace(copy, value_date=DAY + window)])
+    }
+    assert decisions["PAY-2"].reason is not ExceptionReason.SUSPECTED_DUPLICATE
+    assert "duplicate_of" not in decisions["PAY-2"].evidence
+
+
+def test_the_first_copy_of_a_payment_sent_twice_is_applied_as_the_second_names_it() -> None:
+    first = _pay(224_999, "ACME WIDGETS", "ACH CREDIT", "PAY-1")
+    copy = _pay(224_999, "ACME WIDGETS", "INV-100001 INV-100003", "PAY-2", DAY + timedelta(days=1))
+    alone = _engine().run([first])[0]
+    assert alone.applied is None and alone.reason in TOLD_TOO_LITTLE
+    decisions = {d.payment_id: d for d in _engine().run([first, copy])}
+    applied = decisions["PAY-1"].applied
+    assert applied is not None
+    assert {(a.invoice_number, a.applied_minor) for a in applied.allocations} == {
+        ("INV-100001", 125_000),
+        ("INV-100003", 99_999),
+    }
+    assert decisions["PAY-1"].evidence["remittance_of_its_copy"] == "PAY-2"
+    assert decisions["PAY-2"].applied is None
+    assert decisions["PAY-2"].reason is ExceptionReason.SUSPECTED_DUPLICATE
+
+
+@pytest.mark.parametrize(
+    ("first_says", "first_applied", "second_held"),
+    [
+        # The first payment names its invoice and is applied: the second is a payment too.
+        ("INV-100002", True, False),
+        # The first is in doubt between the two invoices, so the second may be for the other
+        # one: the analyst decides both (the second held as the first's possible copy).
+        ("ACH CREDIT", False, True),
+    ],
+)
+def test_the_same_amount_again_from_a_payer_with_two_invoices_of_that_amount(
+    first_says: str, first_applied: bool, second_held: bool
+) -> None:
+    book = [*BOOK, _invoice("INV-100004", "C100", 230_050, days_old=10)]
+    first = _pay(230_050, "ACME WIDGETS", first_says, "PAY-1")
+    second = _pay(230_050, "ACME WIDGETS", "INV-100004", "PAY-2", DAY + timedelta(days=2))
+    decisions = {d.payment_id: d for d in _engine(book).run([first, second])}
+    assert (decisions["PAY-1"].applied is not None) is first_applied
+    if not first_applied:
+        assert decisions["PAY-1"].reason is ExceptionReason.AMBIGUOUS
+    held = decisions["PAY-2"].reason is ExceptionReason.SUSPECTED_DUPLICATE
+    assert held is second_held
+    if not second_held:
+        applied = decisions["PAY-2"].applied
+        assert applied is not None
+        assert [a.invoice_number for a in applied.allocations] == ["INV-100004"]
 
 
 def test_a_cheque_presented_twice_gets_its_advice_once_and_the_copy_is_held() -> None:
