@@ -908,7 +908,7 @@ class Engine:
         return _More(
             keys,
             {"added_by_subset": float(len(keys)), "added_shape": 2.0},
-            {"how": "only_fitting_set"},
+            {"how": "only_fitting_set", "among": len(rest)},
         )
 
     def _run_after(

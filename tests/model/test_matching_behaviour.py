@@ -233,6 +233,18 @@ def test_a_cut_off_list_is_completed_by_the_one_set_of_the_items_falling_due() -
     assert len(best.evidence["added_items"]["held_back"]) == 6
 
 
+def test_a_list_completed_by_the_only_set_of_older_items_that_fits_says_among_how_many() -> None:
+    # The text names the fourth item; the rest of the payment is two of the older ones, the
+    # only set of the other open items that fits.
+    book = _ledger("C100", SCATTERED[:5])
+    amount = SCATTERED[3] + SCATTERED[0] + SCATTERED[2]
+    assert _sets_of([SCATTERED[k] for k in (0, 1, 2, 4)], amount - SCATTERED[3]) == [(0, 2)]
+    decision = _engine(book).decide(_pay(amount, "Acme Widgets", "INV 500004"))
+    best = decision.ranked[0][0]
+    assert set(best.invoices) == {"INV-500001", "INV-500003", "INV-500004"}
+    assert best.evidence["added_items"] == {"how": "only_fitting_set", "among": 4}
+
+
 def test_a_cut_off_list_is_not_completed_when_two_sets_of_the_items_due_fit() -> None:
     amounts = [*SCATTERED[:10], 111_045, SCATTERED[11]]  # items 5, 8, 9, 11 now fit as well
     book = _ledger("C100", amounts)
