@@ -61,7 +61,9 @@ DUE_WINDOW_DAYS = 7
 """A payment run settles what falls due within about a week of it."""
 DUE_POOL_MAX = 20
 """At most this many items due by then are searched for the one set that makes up a payment or
-completes a list: with more, sets that add up to the cent by chance become likely."""
+completes a list, and a list is completed by the only set of several of the payer's other items
+that fits only when it has at most this many: with more, sets that add up to the cent by chance
+become likely."""
 MAX_OLDER_MEMOS = 6
 """A cut-off list is completed with at most this many of the payer's older credit memos tried."""
 TOLD_TOO_LITTLE = frozenset(
@@ -883,7 +885,9 @@ class Engine:
         """First the list's continuation: the items after the last named one in due-date
         order, a few of them maybe held back; else the one set of those items due by ``due_by``
         that fits (when there are few enough of them for a set to fit by chance rarely); else
-        any one set of items, when exactly one set fits and the search proved it."""
+        any one set of items, when exactly one set fits and the search proved it (a set of
+        several items only among at most :data:`DUE_POOL_MAX`: among more, one fits by chance
+        too often)."""
         last = max((i.rank for i in items if i.key in named), default=-1)
         rest = [i for i in items if i.key not in named]
         if not rest:
@@ -905,6 +909,8 @@ class Engine:
         if len(search.solutions) != 1 or not search.complete:
             return None
         keys = search.solutions[0]
+        if len(keys) > 1 and len(rest) > DUE_POOL_MAX:
+            return None
         return _More(
             keys,
             {"added_by_subset": float(len(keys)), "added_shape": 2.0},

@@ -13,7 +13,13 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ledger.records import ApplicationKind, ExceptionReason
-from matching.engine import SUGGESTION_ONLY, TOLD_TOO_LITTLE, WRITE_OFF_REASONS, Engine
+from matching.engine import (
+    DUE_POOL_MAX,
+    SUGGESTION_ONLY,
+    TOLD_TOO_LITTLE,
+    WRITE_OFF_REASONS,
+    Engine,
+)
 from matching.model import Advice, AdviceLine, Decision, IncomingPayment, OpenInvoice
 from matching.payers import PayerIndex
 from matching.scoring import RuleScorer
@@ -243,6 +249,22 @@ def test_a_list_completed_by_the_only_set_of_older_items_that_fits_says_among_ho
     best = decision.ranked[0][0]
     assert set(best.invoices) == {"INV-500001", "INV-500003", "INV-500004"}
     assert best.evidence["added_items"] == {"how": "only_fitting_set", "among": 4}
+
+
+@pytest.mark.parametrize(("paid", "completed"), [((3,), True), ((3, 7), False)])
+def test_among_more_open_items_than_a_due_pool_only_one_item_completes_a_list(
+    paid: tuple[int, ...], completed: bool
+) -> None:
+    # Every set of these amounts has its own sum, so the set that fits is the only one; but a
+    # payer with this many open items has many sets near any amount, and one of several items
+    # fitting to the cent says little (the list may be short by a deduction nobody names).
+    amounts = [1_000 * 2**k + 1 for k in range(DUE_POOL_MAX + 4)]
+    book = _ledger("C100", amounts)
+    named = f"INV-{500_001 + len(amounts) - 1}"
+    amount = amounts[-1] + sum(amounts[k] for k in paid)
+    decision = _engine(book).decide(_pay(amount, "Acme Widgets", f"INV {named}"))
+    wanted = {named, *(f"INV-{500_001 + k}" for k in paid)}
+    assert (frozenset(wanted) in [frozenset(p.invoices) for p, _ in decision.ranked]) is completed
 
 
 def test_a_cut_off_list_is_not_completed_when_two_sets_of_the_items_due_fit() -> None:
