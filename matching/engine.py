@@ -255,16 +255,16 @@ class Engine:
         self,
         context: _Context,
         ranked: list[tuple[Proposal, float]],
-        copy: IncomingPayment,
-        first: Decision | None,
+        first: IncomingPayment,
+        decided: Decision | None,
         to_come: Counter[tuple[str, int]],
     ) -> Decision | None:
-        """A payment sent twice whose first copy waits for an analyst because it said too
-        little, while the second names what it pays: the first copy applied as the second
-        would have been (the second stays held as the duplicate). Not when the first copy was
-        in doubt between proposals of its own: the second copy may be another payment then.
-        None when it does not apply."""
-        if first is None or first.applied is not None or first.reason not in TOLD_TOO_LITTLE:
+        """A payment sent twice whose first copy (``first``, ``decided`` so far) waits for an
+        analyst because it said too little, while the second (``context``'s, held as its
+        duplicate) names what it pays: the first copy applied as the second would have been.
+        Not when the first copy was in doubt between proposals of its own: the second may be
+        another payment then. None when it does not apply."""
+        if decided is None or decided.applied is not None or decided.reason not in TOLD_TOO_LITTLE:
             return None
         # Scored again as a payment of its own: as the duplicate, every proposal is unlikely.
         proposals = [proposal for proposal, _ in ranked]
@@ -280,7 +280,7 @@ class Engine:
         decision = Decision(
             first.payment_id, applied, verdict.confidence, None, verdict.ranked, evidence
         )
-        self._take(copy, decision)
+        self._take(first, decision)
         return decision
 
     def decide(self, payment: IncomingPayment, advices: Sequence[Advice] = ()) -> Decision:
