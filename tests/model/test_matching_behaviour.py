@@ -20,7 +20,14 @@ from matching.engine import (
     WRITE_OFF_REASONS,
     Engine,
 )
-from matching.model import Advice, AdviceLine, Decision, IncomingPayment, OpenInvoice
+from matching.model import (
+    Advice,
+    AdviceLine,
+    Decision,
+    IncomingPayment,
+    OpenInvoice,
+    Settled,
+)
 from matching.payers import PayerIndex
 from matching.scoring import RuleScorer
 from matching.settings import MatchSettings
@@ -584,6 +591,15 @@ def test_the_first_copy_of_a_payment_sent_twice_is_applied_as_the_second_names_i
     assert decisions["PAY-1"].evidence["remittance_of_its_copy"] == "PAY-2"
     assert decisions["PAY-2"].applied is None
     assert decisions["PAY-2"].reason is ExceptionReason.SUSPECTED_DUPLICATE
+    # Matched again, the first copy is an applied payment and the second is still its copy.
+    again = Engine(
+        BOOK,
+        PayerIndex(CUSTOMERS),
+        RuleScorer(),
+        recent=[Settled(first, applied.customer_id, frozenset(applied.invoices))],
+    ).run([copy])[0]
+    assert again.reason is ExceptionReason.SUSPECTED_DUPLICATE
+    assert again.evidence["duplicate_of"] == "PAY-1"
 
 
 @pytest.mark.parametrize(
