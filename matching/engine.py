@@ -217,14 +217,11 @@ class Engine:
                     waiting.append(payment)
                     continue
                 if now_duplicate is not None:
-                    first = self._first_copy_applied(
-                        context,
-                        ranked,
-                        now_duplicate,
-                        decisions.get(now_duplicate.payment_id),
-                        to_come,
+                    first = self._as_its_copy_names(
+                        context, ranked, decisions.get(now_duplicate.payment_id), to_come
                     )
                     if first is not None and first.applied is not None:
+                        self._take(now_duplicate, first)
                         decisions[first.payment_id] = first
                         touched |= self.payers.family(first.applied.customer_id)
                 decision = self._finish(payment, verdict)
@@ -251,19 +248,18 @@ class Engine:
             if a.invoice_number and self.open[a.invoice_number] > 0
         )
 
-    def _first_copy_applied(
+    def _as_its_copy_names(
         self,
         context: _Context,
         ranked: list[tuple[Proposal, float]],
-        first: IncomingPayment,
         decided: Decision | None,
         to_come: Counter[tuple[str, int]],
     ) -> Decision | None:
-        """A payment sent twice whose first copy (``first``, ``decided`` so far) waits for an
-        analyst because it said too little, while the second (``context``'s, held as its
-        duplicate) names what it pays: the first copy applied as the second would have been.
-        Not when the first copy was in doubt between proposals of its own: the second may be
-        another payment then. None when it does not apply."""
+        """A payment sent twice whose first copy (``decided`` so far) waits for an analyst
+        because it said too little, while the second (``context``'s, held as its duplicate)
+        names what it pays: the first copy's new decision, applied as the second would have
+        been. Not when the first copy was in doubt between proposals of its own: the second may
+        be another payment then. None when it does not apply."""
         if decided is None or decided.applied is not None or decided.reason not in TOLD_TOO_LITTLE:
             return None
         # Scored again as a payment of its own: as the duplicate, every proposal is unlikely.
@@ -277,11 +273,9 @@ class Engine:
         ):
             return None
         evidence = {**verdict.evidence, "remittance_of_its_copy": context.payment.payment_id}
-        decision = Decision(
-            first.payment_id, applied, verdict.confidence, None, verdict.ranked, evidence
+        return Decision(
+            decided.payment_id, applied, verdict.confidence, None, verdict.ranked, evidence
         )
-        self._take(first, decision)
-        return decision
 
     def decide(self, payment: IncomingPayment, advices: Sequence[Advice] = ()) -> Decision:
         """Decide one payment; when it is applied, its allocations come off the open items."""
