@@ -183,13 +183,18 @@ class Engine:
         Exact matches come first: a payment that would settle an invoice only with a tolerance
         (a write-off, a deduction, an overpayment) while a payment still to come is exactly
         that invoice's open amount waits until every other payment is decided, and is then
-        decided again on what is left.
+        decided again on what is left. So does a payment that would settle an invoice it does
+        not name while a payment still to come names that invoice by its number.
         """
         # Stable: within a day, payments keep the order given (the bank's, from load_payments),
         # so of two copies of one payment the first reported is the one applied.
         ordered = sorted(payments, key=lambda p: p.value_date)
         linked, link_evidence = link_advices(ordered, advices, self.settings)
         to_come = Counter((p.currency, p.amount_minor) for p in ordered)
+        names = {
+            p.payment_id: self._names_exactly(p, linked.get(p.payment_id, [])) for p in ordered
+        }
+        named_to_come = Counter(n for numbers in names.values() for n in numbers)
         decisions: dict[str, Decision] = {}
         waiting: list[IncomingPayment] = []
         for start in range(0, len(ordered), batch):
@@ -203,6 +208,7 @@ class Engine:
                 chunk, prepared, scored, strict=True
             ):
                 to_come[(payment.currency, payment.amount_minor)] -= 1
+                named_to_come.subtract(names[payment.payment_id])
                 now_duplicate = self._duplicate_of(context)
                 if (now_duplicate is not None) != duplicate or touched & self._families(context):
                     context, ranked, now_duplicate = self._ranking(
@@ -211,8 +217,9 @@ class Engine:
                 else:
                     ranked = self._ranked(proposals, batch_rows, chances)
                 verdict = self._verdict(context, ranked, now_duplicate)
-                if verdict.applied is not None and self._claims_an_exact_twin(
-                    verdict.applied, payment.currency, to_come
+                if verdict.applied is not None and (
+                    self._claims_an_exact_twin(verdict.applied, payment.currency, to_come)
+                    or self._claims_what_another_names(verdict.applied, context, named_to_come)
                 ):
                     waiting.append(payment)
                     continue
@@ -246,6 +253,31 @@ class Engine:
             to_come[(currency, self.open[a.invoice_number])] > 0
             for a in proposal.allocations
             if a.invoice_number and self.open[a.invoice_number] > 0
+        )
+
+    def _names_exactly(self, payment: IncomingPayment, advices: Sequence[Advice]) -> set[str]:
+        """Open invoices ``payment`` names by their own number (prefix or leading zeros aside):
+        in its advices' lines when it has any, else in its text."""
+        written = [line.reference for advice in advices for line in advice.lines if line.reference]
+        if not written:
+            written = refs.tokens(payment.remittance_text)
+        return {
+            hit.invoice_number
+            for reference in written
+            for hit in self.references.lookup(reference, ())
+            if hit.quality <= refs.Quality.CORE
+        }
+
+    @staticmethod
+    def _claims_what_another_names(
+        proposal: Proposal, context: _Context, named_to_come: Counter[str]
+    ) -> bool:
+        """Whether ``proposal`` settles an invoice the payment does not name while a payment
+        still to come names it by its number: that payment has the better claim to it."""
+        return any(
+            named_to_come[a.invoice_number] > 0
+            for a in proposal.allocations
+            if a.invoice_number and a.invoice_number not in context.named
         )
 
     def _as_its_copy_names(

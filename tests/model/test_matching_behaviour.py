@@ -856,6 +856,27 @@ def test_an_exact_payment_to_come_keeps_its_invoice_from_a_write_off() -> None:
     assert first.applied is None or "INV-700011" not in first.applied.invoices
 
 
+def test_an_invoice_a_payment_to_come_names_is_left_to_it() -> None:
+    book = [_invoice("INV-700020", "C100", 189_501), _invoice("INV-700021", "C100", 500_000)]
+    # 1,886.61 without remittance is 8.40 short of INV-700020: alone, it settles it with a
+    # small-difference write-off.
+    silent = _pay(188_661, "Acme Widgets", pid="PAY-1")
+    alone = Engine(book, PayerIndex(CUSTOMERS), _LenientRules()).run([silent])[0]
+    assert alone.applied is not None and alone.applied.invoices == ("INV-700020",)
+    # Later the same day the payer's next payment names INV-700020, less a 15.00 bank charge.
+    naming = _pay(188_001, "Acme Widgets", "INV-700020", pid="PAY-2")
+    first, second = Engine(book, PayerIndex(CUSTOMERS), _LenientRules()).run([silent, naming])
+    assert second.applied is not None
+    assert [
+        (a.invoice_number, a.adjustment_minor, a.reason) for a in second.applied.allocations
+    ] == [("INV-700020", 1_500, "bank_fee")]
+    assert first.applied is None or "INV-700020" not in first.applied.invoices
+    # A payment that names the invoice itself is not held back by another that names it too.
+    both = _pay(189_501, "Acme Widgets", "INV-700020", pid="PAY-3")
+    decided = Engine(book, PayerIndex(CUSTOMERS), _LenientRules()).run([both, naming])[0]
+    assert decided.applied is not None and decided.applied.invoices == ("INV-700020",)
+
+
 def test_a_known_payer_whose_items_do_not_fit_gets_the_invoices_of_its_amount_suggested() -> None:
     # Borealis (C200) pays exactly Cobalt's invoice: a parent paying for a subsidiary the
     # ledger does not know as one. Borealis' own items add up to nothing near it.
