@@ -455,7 +455,10 @@ class Engine:
         fit the invoice its reference names, when exactly one invoice a transposed or mistyped
         digit away fits them exactly: the payer meant that one ('INV-103393' for
         'INV-103339'). Looked for among the payers' items first, then among everyone's (the
-        payer may pay for a company not known as its own). Otherwise the hit stands."""
+        payer may pay for a company not known as its own). A payment naming one reference in
+        its text that pays none of them exactly may pay the payer's own neighbour less a bank
+        charge or net of an earned discount, when the named invoice fits neither and exactly
+        one neighbour does. Otherwise the hit stands."""
         wanted = _line_amounts(line) if line is not None else {context.payment.amount_minor}
         if not wanted or self.open[hit.invoice_number] in wanted:
             return [hit]
@@ -472,8 +475,39 @@ class Engine:
                 context.refitted += 1
                 return fitting
             if fitting:
-                break
+                return [hit]
+        # Paid less a bank charge or net of an earned discount: only the payer's own neighbour.
+        payment = context.payment
+        if (
+            line is not None
+            or not scope
+            or self._fits_less_a_tolerance(payment, hit.invoice_number)
+        ):
+            return [hit]
+        fitting = [
+            h
+            for h in self.references.neighbours(hit.reference, scope)
+            if h.invoice_number not in taken
+            and self._fits_less_a_tolerance(payment, h.invoice_number)
+        ]
+        if len(fitting) == 1:
+            context.refitted += 1
+            return fitting
         return [hit]
+
+    def _fits_less_a_tolerance(self, payment: IncomingPayment, number: str) -> bool:
+        """Whether ``payment`` pays invoice ``number`` in full less a charge its bank kept (whole
+        units up to the bank-fee limit) or net of the early-payment discount it earned."""
+        open_minor = self.open.get(number, 0)
+        if open_minor - payment.amount_minor in self._kept_charges(payment.currency):
+            return True
+        invoice = self.invoices[number]
+        terms = DiscountTerms.parse(invoice.terms)
+        return (
+            terms is not None
+            and open_minor - terms.discount(open_minor) == payment.amount_minor
+            and terms.earned(invoice.issue_date, payment.value_date, DISCOUNT_GRACE_DAYS)
+        )
 
     def _own_instead(
         self,

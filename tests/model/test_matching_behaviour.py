@@ -425,6 +425,37 @@ def test_a_payment_naming_one_invoice_that_fits_its_neighbour_a_digit_away_is_fo
 
 
 @pytest.mark.parametrize(
+    ("neighbour", "amount", "written_off"),
+    [
+        # Digits swapped, and the bank kept a 35.00 charge.
+        (_invoice("INV-107616", "C100", 222_052), 218_552, (3_500, "bank_fee")),
+        # Digits swapped, and the payer took the 2% it earned by paying within ten days.
+        (
+            _invoice("INV-107616", "C100", 128_052, 7, "2/10 NET 30"),
+            125_491,
+            (2_561, "earned"),
+        ),
+    ],
+)
+def test_a_named_invoice_the_amount_does_not_fit_is_its_neighbour_paid_less_a_tolerance(
+    neighbour: OpenInvoice, amount: int, written_off: tuple[int, str]
+) -> None:
+    book = [_invoice("INV-107661", "C100", 900_000), neighbour]
+    decision = _engine(book).decide(_pay(amount, "ACME WIDGETS", "PAYMENT INV-107661"))
+    best = decision.ranked[0][0]
+    assert best.invoices == ("INV-107616",) and best.features["refs_refitted"] == 1
+    assert [(a.adjustment_minor, a.reason) for a in best.allocations] == [written_off]
+    # The named invoice paid less a charge itself: it stands.
+    named = [_invoice("INV-107661", "C100", amount + 2_000), neighbour]
+    decision = _engine(named).decide(_pay(amount, "ACME WIDGETS", "PAYMENT INV-107661"))
+    assert decision.ranked[0][0].invoices == ("INV-107661",)
+    # Two neighbours that fit less a tolerance: the payer's reference stands.
+    twins = [*book, replace(neighbour, invoice_number="INV-107671")]
+    decision = _engine(twins).decide(_pay(amount, "ACME WIDGETS", "PAYMENT INV-107661"))
+    assert all(p.features["refs_refitted"] == 0 for p, _ in decision.ranked)
+
+
+@pytest.mark.parametrize(
     ("misread", "invoice", "read", "other", "kind_as_read"),
     [
         # OCR lost the '5' of '58.19': as read, a part payment.
