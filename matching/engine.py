@@ -192,7 +192,9 @@ class Engine:
         linked, link_evidence = link_advices(ordered, advices, self.settings)
         to_come = Counter((p.currency, p.amount_minor) for p in ordered)
         names = {
-            p.payment_id: self._names_exactly(p, linked.get(p.payment_id, [])) for p in ordered
+            p.payment_id: numbers
+            for p in ordered
+            if (numbers := self._names_exactly(p, linked.get(p.payment_id, [])))
         }
         named_to_come = Counter(n for numbers in names.values() for n in numbers)
         decisions: dict[str, Decision] = {}
@@ -208,7 +210,7 @@ class Engine:
                 chunk, prepared, scored, strict=True
             ):
                 to_come[(payment.currency, payment.amount_minor)] -= 1
-                named_to_come.subtract(names[payment.payment_id])
+                named_to_come.subtract(names.get(payment.payment_id, ()))
                 now_duplicate = self._duplicate_of(context)
                 if (now_duplicate is not None) != duplicate or touched & self._families(context):
                     context, ranked, now_duplicate = self._ranking(
