@@ -196,7 +196,11 @@ class Engine:
             for p in ordered
             if (numbers := self._names_exactly(p, linked.get(p.payment_id, [])))
         }
-        named_to_come = Counter(n for numbers in names.values() for n in numbers)
+        # Invoice -> (currency, amount) of each payment still to come that names it.
+        named_to_come: defaultdict[str, Counter[tuple[str, int]]] = defaultdict(Counter)
+        for p in ordered:
+            for number in names.get(p.payment_id, ()):
+                named_to_come[number][(p.currency, p.amount_minor)] += 1
         decisions: dict[str, Decision] = {}
         waiting: list[IncomingPayment] = []
         for start in range(0, len(ordered), batch):
@@ -210,7 +214,8 @@ class Engine:
                 chunk, prepared, scored, strict=True
             ):
                 to_come[(payment.currency, payment.amount_minor)] -= 1
-                named_to_come.subtract(names.get(payment.payment_id, ()))
+                for number in names.get(payment.payment_id, ()):
+                    named_to_come[number][(payment.currency, payment.amount_minor)] -= 1
                 now_duplicate = self._duplicate_of(context)
                 if (now_duplicate is not None) != duplicate or touched & self._families(context):
                     context, ranked, now_duplicate = self._ranking(
@@ -272,14 +277,20 @@ class Engine:
 
     @staticmethod
     def _claims_what_another_names(
-        proposal: Proposal, context: _Context, named_to_come: Counter[str]
+        proposal: Proposal,
+        context: _Context,
+        named_to_come: dict[str, Counter[tuple[str, int]]],
     ) -> bool:
         """Whether ``proposal`` settles an invoice the payment does not name while a payment
-        still to come names it by its number: that payment has the better claim to it."""
+        of another amount still to come names it by its number: that payment has the better
+        claim to it. One of the same amount may be this payment sent again, which names what
+        the first copy pays."""
+        own = (context.payment.currency, context.payment.amount_minor)
         return any(
-            named_to_come[a.invoice_number] > 0
+            count > 0 and key != own
             for a in proposal.allocations
             if a.invoice_number and a.invoice_number not in context.named
+            for key, count in named_to_come.get(a.invoice_number, Counter()).items()
         )
 
     def _as_its_copy_names(

@@ -902,6 +902,13 @@ def test_an_invoice_a_payment_to_come_names_is_left_to_it() -> None:
         (a.invoice_number, a.adjustment_minor, a.reason) for a in second.applied.allocations
     ] == [("INV-700020", 1_500, "bank_fee")]
     assert first.applied is None or "INV-700020" not in first.applied.invoices
+    # The same money sent again, days later, naming the invoice: the first copy takes it and
+    # the second is held as its duplicate.
+    again = _pay(188_661, "Acme Widgets", "INV-700020", pid="PAY-4", day=DAY + timedelta(days=3))
+    exact = [_invoice("INV-700020", "C100", 188_661), _invoice("INV-700021", "C100", 500_000)]
+    first, copy = Engine(exact, PayerIndex(CUSTOMERS), _LenientRules()).run([silent, again])
+    assert first.applied is not None and first.applied.invoices == ("INV-700020",)
+    assert copy.applied is None and copy.reason is ExceptionReason.SUSPECTED_DUPLICATE
     # A payment that names the invoice itself is not held back by another that names it too.
     both = _pay(189_501, "Acme Widgets", "INV-700020", pid="PAY-3")
     decided = Engine(book, PayerIndex(CUSTOMERS), _LenientRules()).run([both, naming])[0]
