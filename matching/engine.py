@@ -511,10 +511,11 @@ class Engine:
     def _fits_less_a_tolerance(self, payment: IncomingPayment, number: str) -> bool:
         """Whether ``payment`` pays invoice ``number`` in full less a charge its bank kept (whole
         units up to the bank-fee limit) or net of the early-payment discount it earned."""
-        open_minor = self.open.get(number, 0)
+        invoice, open_minor = self.invoices[number], self.open.get(number, 0)
+        if invoice.currency != payment.currency:
+            return False
         if open_minor - payment.amount_minor in self._kept_charges(payment.currency):
             return True
-        invoice = self.invoices[number]
         terms = DiscountTerms.parse(invoice.terms)
         return (
             terms is not None
