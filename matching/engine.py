@@ -191,16 +191,15 @@ class Engine:
         ordered = sorted(payments, key=lambda p: p.value_date)
         linked, link_evidence = link_advices(ordered, advices, self.settings)
         to_come = Counter((p.currency, p.amount_minor) for p in ordered)
-        names = {
-            p.payment_id: numbers
-            for p in ordered
-            if (numbers := self._names_exactly(p, linked.get(p.payment_id, [])))
-        }
-        # Invoice -> (currency, amount) of each payment still to come that names it.
+        # What each payment names by number, and invoice -> (currency, amount) of each payment
+        # still to come that names it.
+        names: dict[str, set[str]] = {}
         named_to_come: defaultdict[str, Counter[tuple[str, int]]] = defaultdict(Counter)
         for p in ordered:
-            for number in names.get(p.payment_id, ()):
-                named_to_come[number][(p.currency, p.amount_minor)] += 1
+            if numbers := self._names_exactly(p, linked.get(p.payment_id, [])):
+                names[p.payment_id] = numbers
+                for number in numbers:
+                    named_to_come[number][(p.currency, p.amount_minor)] += 1
         decisions: dict[str, Decision] = {}
         waiting: list[IncomingPayment] = []
         for start in range(0, len(ordered), batch):
@@ -290,7 +289,7 @@ class Engine:
             count > 0 and key != own
             for a in proposal.allocations
             if a.invoice_number and a.invoice_number not in context.named
-            for key, count in named_to_come.get(a.invoice_number, Counter()).items()
+            for key, count in named_to_come.get(a.invoice_number, {}).items()
         )
 
     def _as_its_copy_names(
@@ -511,15 +510,23 @@ class Engine:
     def _fits_less_a_tolerance(self, payment: IncomingPayment, number: str) -> bool:
         """Whether ``payment`` pays invoice ``number`` in full less a charge its bank kept (whole
         units up to the bank-fee limit) or net of the early-payment discount it earned."""
-        invoice, open_minor = self.invoices[number], self.open.get(number, 0)
-        if invoice.currency != payment.currency:
+        if self.invoices[number].currency != payment.currency:
             return False
-        if open_minor - payment.amount_minor in self._kept_charges(payment.currency):
-            return True
+        short = self.open.get(number, 0) - payment.amount_minor
+        return short in self._kept_charges(payment.currency) or self._net_of_earned_discount(
+            payment, number
+        )
+
+    def _net_of_earned_discount(self, payment: IncomingPayment, number: str) -> bool:
+        """Whether ``payment`` is invoice ``number``'s open amount net of its early-payment
+        discount, in its currency and earned by the payment's date (give or take the days
+        money takes to arrive)."""
+        invoice, open_minor = self.invoices[number], self.open[number]
         terms = DiscountTerms.parse(invoice.terms)
         return (
             terms is not None
             and open_minor - terms.discount(open_minor) == payment.amount_minor
+            and invoice.currency == payment.currency
             and terms.earned(invoice.issue_date, payment.value_date, DISCOUNT_GRACE_DAYS)
         )
 
@@ -1327,19 +1334,12 @@ class Engine:
                 terms = DiscountTerms.parse(self.invoices[number].terms)
                 if terms is not None and open_minor > 0:
                     self._by_discounted[open_minor - terms.discount(open_minor)].append(number)
-        found = []
-        for number in self._by_discounted.get(payment.amount_minor, ()):
-            invoice, open_minor = self.invoices[number], self.open[number]
-            terms = DiscountTerms.parse(invoice.terms)
-            if (
-                terms is not None
-                and open_minor - terms.discount(open_minor) == payment.amount_minor
-                and invoice.currency == payment.currency
-                and invoice.issue_date <= payment.value_date
-                and terms.earned(invoice.issue_date, payment.value_date, DISCOUNT_GRACE_DAYS)
-            ):
-                found.append(number)
-        return found
+        return [
+            number
+            for number in self._by_discounted.get(payment.amount_minor, ())
+            if self.invoices[number].issue_date <= payment.value_date
+            and self._net_of_earned_discount(payment, number)
+        ]
 
     def _pairs_of(self, payment: IncomingPayment) -> list[tuple[str, ...]]:
         """Two invoices of one customer, next to each other in due-date order (or one apart),
