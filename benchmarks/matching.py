@@ -37,9 +37,24 @@ from matching.store import load_advices, load_invoices, load_payments, match_led
 from pipelines.history_import import import_history
 from pipelines.match import PRETRAINED, scorer_for
 from pipelines.train_matcher import WorldSpec, make_world
-from pipelines.worlds import SCENARIOS, Evaluation, evaluate, ledger_links, load_world, read_truth
+from pipelines.worlds import (
+    SCENARIOS,
+    Evaluation,
+    Scorecard,
+    evaluate,
+    ledger_links,
+    load_world,
+    read_truth,
+)
 
 WORLDS = (WorldSpec(9001, "realistic", 300, 6), WorldSpec(9002, "hard", 300, 6))
+SPREAD = tuple(
+    WorldSpec(seed, preset, 300, 6)
+    for preset, first in (("realistic", 9011), ("hard", 9012))
+    for seed in range(first, first + 8, 2)
+)
+"""More fresh worlds of each preset, seeds no scorer was trained on: how much one world's
+figures vary from world to world."""
 METRICS = (
     ("account_hit_rate", "account-level hit"),
     ("invoice_hit_rate", "invoice-level hit"),
@@ -255,6 +270,77 @@ def _quality(tmp: Path) -> list[str]:
     return lines
 
 
+def _spread(tmp: Path) -> list[str]:
+    """The shipped scorer on a new ledger and the exact-reference baseline on each world of
+    :data:`SPREAD`: every world's figures, their median and the worlds pooled."""
+    if not (PRETRAINED / "scorer.json").exists():
+        return []
+    lines = [
+        "### How much the figures vary from world to world",
+        "",
+        "The shipped scorer on a new ledger, on more fresh worlds of each preset "
+        f"({SPREAD[0].customers} customers × {SPREAD[0].months} months each, seeds no scorer "
+        "was trained on), beside the exact-reference baseline run on the same ledger. 'Pooled' "
+        "counts every world's payments and invoices together.",
+        "",
+    ]
+    for preset in dict.fromkeys(s.preset for s in SPREAD):
+        lines += [
+            f"`{preset}`:",
+            "",
+            "| world | payments | invoices | invoice-level hit | precision (count) "
+            "| precision (amount) | exceptions / 1,000 | baseline: exact reference, invoice-level |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        cards: list[tuple[Scorecard, Scorecard]] = []
+        for spec in (s for s in SPREAD if s.preset == preset):
+            world = make_world(spec, tmp / spec.name / "world")
+            home = tmp / spec.name / "home"
+            load_world(world, home)
+            truth = read_truth(world)
+            with open_ledger(LedgerSettings(home=home).ledger_path, read_only=True) as con:
+                links = ledger_links(con, truth)
+                customer_of = dict(
+                    con.execute("SELECT invoice_number, customer_id FROM invoices").fetchall()
+                )
+            baseline = evaluate(_baseline_rows(home, "exact"), links, truth, customer_of)
+            rows, _, _ = _engine_rows(home, "pretrained")
+            card = evaluate(rows, links, truth, customer_of).overall
+            cards.append((card, baseline.overall))
+            lines.append(_spread_row(f"seed {spec.seed}", card, baseline.overall))
+            shutil.rmtree(tmp / spec.name)
+        pooled, pooled_baseline = Scorecard(), Scorecard()
+        for card, base in cards:
+            pooled.merge(card)
+            pooled_baseline.merge(base)
+        medians = {
+            m: median([c.figures()[m] for c, _ in cards])
+            for m in ("invoice_hit_rate", "precision", "precision_by_amount", "exceptions_per_1000")
+        }
+        base_median = median([b.figures()["invoice_hit_rate"] for _, b in cards])
+        lines += [
+            f"| median of {len(cards)} | | | {_fmt(medians['invoice_hit_rate'], 'x')} "
+            f"| {_fmt(medians['precision'], 'x')} | {_fmt(medians['precision_by_amount'], 'x')} "
+            f"| {_fmt(medians['exceptions_per_1000'], 'exceptions_per_1000')} "
+            f"| {_fmt(base_median, 'x')} |",
+            _spread_row("pooled", pooled, pooled_baseline),
+            "",
+        ]
+    return lines
+
+
+def _spread_row(label: str, card: Scorecard, baseline: Scorecard) -> str:
+    f = card.figures()
+    return (
+        f"| {label} | {card.payments:,} | {card.invoices:,} "
+        f"| {_fmt(f['invoice_hit_rate'], 'x')} ({card.invoices_right:,}) "
+        f"| {_fmt(f['precision'], 'x')} ({card.applied - card.applied_right} wrong of "
+        f"{card.applied:,}) | {_fmt(f['precision_by_amount'], 'x')} "
+        f"| {_fmt(f['exceptions_per_1000'], 'exceptions_per_1000')} "
+        f"| {_fmt(baseline.figures()['invoice_hit_rate'], 'x')} |"
+    )
+
+
 # -- throughput ------------------------------------------------------------------------------
 
 
@@ -390,7 +476,7 @@ def _throughput(
 
 def run() -> str:
     with tempfile.TemporaryDirectory(prefix="arpilot-bench-match-") as tmp:
-        quality = _quality(Path(tmp))
+        quality = _quality(Path(tmp)) + _spread(Path(tmp))
     return "\n".join(
         [
             "## Cash application (issue 6)",

@@ -234,6 +234,11 @@ class Scorecard:
         ):
             self.account_right += 1
 
+    def merge(self, other: Scorecard) -> None:
+        """Add ``other``'s counts to these (several worlds pooled)."""
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
     def figures(self) -> dict[str, float]:
         def share(a: int, b: int) -> float:
             return a / b if b else float("nan")

@@ -90,3 +90,17 @@ def test_which_invoice_carries_a_bank_charge_does_not_make_an_application_wrong(
     tags: set[str], second: Allocation, right: bool
 ) -> None:
     assert proposal_is_right(_two(FULL_1, second), _charged(tags)) is right
+
+
+def test_worlds_pooled_count_every_payment_of_each() -> None:
+    first, second = Scorecard(), Scorecard()
+    first.add(_true("P1"), _proposal(10_000), [], {INVOICE: "C1"})
+    second.add(_true("P2"), _proposal(9_000), [], {INVOICE: "C1"})
+    second.add(_true("P3"), None, [_proposal(10_000)], {INVOICE: "C1"})
+    first.merge(second)
+    figures = first.figures()
+    assert (first.payments, first.invoices, first.applied) == (3, 3, 2)
+    assert figures["precision"] == 0.5  # P1 right, P2 wrong
+    assert figures["invoice_hit_rate"] == pytest.approx(1 / 3)
+    assert figures["suggestion_hit_rate"] == 1.0  # P3's suggestion is its answer
+    assert second.payments == 2  # the other card is left as it was
