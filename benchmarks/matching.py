@@ -41,6 +41,7 @@ from pipelines.worlds import (
     SCENARIOS,
     Evaluation,
     Scorecard,
+    TruePayment,
     evaluate,
     ledger_links,
     load_world,
@@ -200,18 +201,28 @@ def _fmt(value: float, metric: str) -> str:
     return f"{100 * value:.1f}%"
 
 
+def _loaded_world(
+    spec: WorldSpec, tmp: Path, home: Path
+) -> tuple[Path, dict[str, TruePayment], dict[str, str], dict[str, str]]:
+    """The world of ``spec`` written under ``tmp`` and ingested into a new ledger at ``home``:
+    its folder, its truth, the links from ledger payments to true ones and each invoice's
+    customer."""
+    world = make_world(spec, tmp / spec.name / "world")
+    load_world(world, home)
+    truth = read_truth(world)
+    with open_ledger(LedgerSettings(home=home).ledger_path, read_only=True) as con:
+        links = ledger_links(con, truth)
+        customer_of = dict(
+            con.execute("SELECT invoice_number, customer_id FROM invoices").fetchall()
+        )
+    return world, truth, links, customer_of
+
+
 def _quality(tmp: Path) -> list[str]:
     lines: list[str] = []
     for spec in WORLDS:
-        world = make_world(spec, tmp / spec.name / "world")
         pristine = tmp / spec.name / "pristine"
-        load_world(world, pristine)
-        truth = read_truth(world)
-        with open_ledger(LedgerSettings(home=pristine).ledger_path, read_only=True) as con:
-            links = ledger_links(con, truth)
-            customer_of = dict(
-                con.execute("SELECT invoice_number, customer_id FROM invoices").fetchall()
-            )
+        world, truth, links, customer_of = _loaded_world(spec, tmp, pristine)
         results: dict[str, Evaluation] = {}
         notes: dict[str, str] = {}
         for label, choice, history in (
@@ -294,15 +305,8 @@ def _spread(tmp: Path) -> list[str]:
         ]
         cards: list[tuple[Scorecard, Scorecard]] = []
         for spec in (s for s in SPREAD if s.preset == preset):
-            world = make_world(spec, tmp / spec.name / "world")
             home = tmp / spec.name / "home"
-            load_world(world, home)
-            truth = read_truth(world)
-            with open_ledger(LedgerSettings(home=home).ledger_path, read_only=True) as con:
-                links = ledger_links(con, truth)
-                customer_of = dict(
-                    con.execute("SELECT invoice_number, customer_id FROM invoices").fetchall()
-                )
+            _, truth, links, customer_of = _loaded_world(spec, tmp, home)
             baseline = evaluate(_baseline_rows(home, "exact"), links, truth, customer_of)
             rows, _, _ = _engine_rows(home, "pretrained")
             card = evaluate(rows, links, truth, customer_of).overall
