@@ -1032,7 +1032,8 @@ class Engine:
             ]
         if charges and not any(fits for _, fits in variants):
             # Only an unbroken run (with items held back too, a charge fits by chance), and
-            # one with an invoice larger than the charge to carry it.
+            # one with an invoice larger than the charge to carry it; or the one item that
+            # comes next, less a charge smaller than what reached it.
             amounts = {i.key: i.amount for i in after}
             runs = [
                 run
@@ -1041,6 +1042,8 @@ class Engine:
                 )
                 if any(amounts[key] > run.charge for key in run.keys)
             ]
+            if after and (kept := after[0].amount - residual) in charges and residual > kept:
+                runs.append(GappedRun((after[0].key,), (), 0, kept))
             variants = [((), runs)]
         found = [(len(run.skipped), taken, run) for taken, fits in variants for run in fits]
         if not found:

@@ -1055,20 +1055,19 @@ def test_a_cut_off_list_is_completed_with_an_older_credit_memo_of_the_payer() ->
     assert best.evidence["added_items"]["older_credit_memos_taken"] == ["CM-900050"]
 
 
-def test_a_cut_off_list_is_completed_by_the_items_after_it_less_a_bank_charge() -> None:
+@pytest.mark.parametrize("paid", [5, 3], ids=["three items after it", "the one item after it"])
+def test_a_cut_off_list_is_completed_by_the_items_after_it_less_a_bank_charge(paid: int) -> None:
     amounts = [10_007, 23_011, 31_013, 47_017, 52_021, 68_023, 71_029, 89_031, 94_033]
     book = _ledger("C100", amounts)
-    amount = 10_007 + 23_011 + 31_013 + 47_017 + 52_021 - 1_500  # the bank kept 15.00
+    amount = sum(amounts[:paid]) - 1_500  # the bank kept 15.00
     best = _engine(book).decide(_pay(amount, "Acme Widgets", "INV 500001 500002")).ranked[0][0]
+    *in_full, last = [f"INV-{500_001 + k}" for k in range(paid)]
     assert {
         (a.invoice_number, a.applied_minor, a.adjustment_minor, a.kind, a.reason)
         for a in best.allocations
     } == {
-        ("INV-500001", 10_007, 0, ApplicationKind.FULL, ""),
-        ("INV-500002", 23_011, 0, ApplicationKind.FULL, ""),
-        ("INV-500003", 31_013, 0, ApplicationKind.FULL, ""),
-        ("INV-500004", 47_017, 0, ApplicationKind.FULL, ""),
-        ("INV-500005", 52_021 - 1_500, 1_500, ApplicationKind.WRITE_OFF, "bank_fee"),
+        *((n, amounts[k], 0, ApplicationKind.FULL, "") for k, n in enumerate(in_full)),
+        (last, amounts[paid - 1] - 1_500, 1_500, ApplicationKind.WRITE_OFF, "bank_fee"),
     }
     assert best.evidence["added_items"]["charge_minor"] == 1_500
 
