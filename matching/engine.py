@@ -156,6 +156,7 @@ class Engine:
         )
         self.credits_for = _credits_by_invoice(self.invoices.values())
         self.credited = {memo for memos in self.credits_for.values() for memo in memos}
+        self.home_currency = _home_currency(self.invoices.values())
         self._pair_sums: _PairSums | None = None
         self._by_discounted: dict[int, list[str]] | None = None
         self._seen: dict[tuple[str, int, str], list[IncomingPayment]] = defaultdict(list)
@@ -848,7 +849,7 @@ class Engine:
         if last is None:
             return allocations, -short, "unexplained"
         fee_limit = self._minor(payment.currency, self.settings.bank_fee_limit)
-        fx_limit = payment.amount_minor * self.settings.fx_tolerance_bp // 10_000
+        fx_limit = self._fx_limit(payment)
         # One invoice among credit memos: only the invoice can carry a deduction.
         debits = sum(1 for x in listed if self.open[x.invoice.invoice_number] > 0)
         reason = ""
@@ -1092,7 +1093,7 @@ class Engine:
         proposals: list[Proposal] = []
         fee_limit = self._minor(payment.currency, self.settings.bank_fee_limit)
         amount = payment.amount_minor
-        charge = max(fee_limit, amount * self.settings.fx_tolerance_bp // 10_000)
+        charge = max(fee_limit, self._fx_limit(payment))
         over = amount * self.settings.overpayment_percent // 100
         started = time.perf_counter()
         for customer_id in customers:
@@ -1266,6 +1267,14 @@ class Engine:
             for among, memos in variants
             for run in gapped_runs(among, amount, limit=4, charges=charges)
         ]
+
+    def _fx_limit(self, payment: IncomingPayment) -> int:
+        """The largest shortfall read as an FX difference: the configured basis points of the
+        payment, and none for a payment in the book's own currency (see
+        :func:`_home_currency`)."""
+        if payment.currency == self.home_currency:
+            return 0
+        return payment.amount_minor * self.settings.fx_tolerance_bp // 10_000
 
     def _kept_charges(self, currency: str) -> range:
         """What a bank may keep of a payment: whole units up to the bank-fee limit."""
@@ -1730,6 +1739,14 @@ def _nearest(payments: list[IncomingPayment], day: date) -> list[IncomingPayment
     """The payments whose value date is nearest ``day`` (all of them on a tie)."""
     nearest = min(abs(p.value_date - day) for p in payments)
     return [p for p in payments if abs(p.value_date - day) == nearest]
+
+
+def _home_currency(invoices: Iterable[OpenInvoice]) -> str:
+    """The currency most open items are in: the seller's own. Money in it was sent in it, with
+    no conversion on the way to lose cents; a payment in another currency comes from abroad,
+    converted at the payer's bank's rate. On a tie, the first in alphabetical order."""
+    counts = Counter(i.currency for i in invoices)
+    return min(counts, key=lambda c: (-counts[c], c)) if counts else ""
 
 
 def _credits_by_invoice(invoices: Iterable[OpenInvoice]) -> dict[str, tuple[str, ...]]:

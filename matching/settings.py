@@ -14,8 +14,10 @@ class MatchSettings(BaseSettings):
     target_precision: share of auto-applied payments that must be right; the scorer's threshold
     is chosen on held-out worlds to keep it. bank_fee_limit: the largest shortfall, in major
     units of the payment's currency, written off as a bank charge. fx_tolerance_bp: shortfall in
-    basis points of the payment written off as an FX difference. small_difference_limit: what
-    may be written off without a reason, in major units. short_pay_percent: largest deduction,
+    basis points of the payment written off as an FX difference (only on a payment in a
+    currency other than the one most open items are in: money at home is not converted).
+    small_difference_limit: what may be written off without a reason, in major units.
+    short_pay_percent: largest deduction,
     in percent of an invoice, taken as a short-pay rather than a mismatch. overpayment_percent:
     largest excess, in percent of the payment, put on account. duplicate_window_days: how close
     two identical payments must be to suspect a duplicate. advice_window_days: how far apart an

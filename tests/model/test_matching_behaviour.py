@@ -938,22 +938,48 @@ def test_a_lump_sum_without_remittance_is_the_one_set_of_the_items_falling_due()
     assert len(found[0].evidence["subset"]["held_back"]) == 6
 
 
+def _abroad(invoice: OpenInvoice) -> tuple[list[OpenInvoice], str]:
+    """A book mostly in dollars with ``invoice`` in euros, and the euros."""
+    return [replace(invoice, currency="EUR"), *BOOK], "EUR"
+
+
 @pytest.mark.parametrize(
     ("invoice", "short", "reason", "whole"),
     [
         (281_556, 1_500, "bank_fee", 1.0),  # whole dollars, within the bank-fee limit
-        (281_556, 1_213, "fx_difference", 0.0),  # within 50 basis points
+        (281_556, 1_213, "fx_difference", 0.0),  # paid from abroad, within 50 basis points
         (50_000, 440, "small_difference", 0.0),  # beyond them, within 5.00
     ],
 )
 def test_the_scorer_is_told_why_a_difference_was_written_off(
     invoice: int, short: int, reason: str, whole: float
 ) -> None:
-    book = [_invoice("INV-700020", "C100", invoice)]
-    best = _engine(book).decide(_pay(invoice - short, "Acme Widgets")).ranked[0][0]
+    book, currency = [_invoice("INV-700020", "C100", invoice)], "USD"
+    if reason == "fx_difference":
+        book, currency = _abroad(book[0])
+    payment = replace(_pay(invoice - short, "Acme Widgets", "INV-700020"), currency=currency)
+    best = _engine(book).decide(payment).ranked[0][0]
     assert best.allocations[0].reason == reason
     assert best.features["adjustment_whole_units"] == whole
     assert {r for r in WRITE_OFF_REASONS if best.features[f"written_off_{r}"]} == {reason}
+
+
+def test_money_in_the_book_s_own_currency_has_no_fx_difference_to_write_off() -> None:
+    # 12.13 short of 2,815.56: within 50 basis points, neither whole dollars nor within 5.00.
+    # From abroad (euros, in a book of dollars) that is the conversion; at home no conversion
+    # took place, so it is not written off as one.
+    invoice = _invoice("INV-700021", "C100", 281_556)
+    at_home = _engine([invoice, *BOOK]).decide(_pay(281_556 - 1_213, "Acme Widgets", "INV-700021"))
+    book, euros = _abroad(invoice)
+    abroad = replace(_pay(281_556 - 1_213, "Acme Widgets", "INV-700021"), currency=euros)
+    from_abroad = _engine(book).decide(abroad)
+    best = from_abroad.ranked[0][0]
+    assert best.key == frozenset({("INV-700021", 281_556 - 1_213)})
+    assert best.allocations[0].reason == "fx_difference"
+    assert at_home.applied is None
+    assert not any("fx_difference" in a.reason for p, _ in at_home.ranked for a in p.allocations), (
+        at_home.ranked
+    )
 
 
 def test_a_named_invoice_with_a_credit_memo_beside_it_carries_the_deduction() -> None:
