@@ -317,11 +317,12 @@ def _spread(tmp: Path) -> list[str]:
         for card, base in cards:
             pooled.merge(card)
             pooled_baseline.merge(base)
+        figures = [(card.figures(), base.figures()) for card, base in cards]
         medians = {
-            m: median([c.figures()[m] for c, _ in cards])
+            m: median([f[m] for f, _ in figures])
             for m in ("invoice_hit_rate", "precision", "precision_by_amount", "exceptions_per_1000")
         }
-        base_median = median([b.figures()["invoice_hit_rate"] for _, b in cards])
+        base_median = median([b["invoice_hit_rate"] for _, b in figures])
         lines += [
             f"| median of {len(cards)} | | | {_fmt(medians['invoice_hit_rate'], 'x')} "
             f"| {_fmt(medians['precision'], 'x')} | {_fmt(medians['precision_by_amount'], 'x')} "

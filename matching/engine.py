@@ -513,7 +513,7 @@ class Engine:
         units up to the bank-fee limit) or net of the early-payment discount it earned."""
         if self.invoices[number].currency != payment.currency:
             return False
-        short = self.open.get(number, 0) - payment.amount_minor
+        short = self.open[number] - payment.amount_minor
         return short in self._kept_charges(payment.currency) or self._net_of_earned_discount(
             payment, number
         )

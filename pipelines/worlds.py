@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -236,8 +236,8 @@ class Scorecard:
 
     def merge(self, other: Scorecard) -> None:
         """Add ``other``'s counts to these (several worlds pooled)."""
-        for name in self.__dataclass_fields__:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for count in fields(self):
+            setattr(self, count.name, getattr(self, count.name) + getattr(other, count.name))
 
     def figures(self) -> dict[str, float]:
         def share(a: int, b: int) -> float:
