@@ -4,7 +4,9 @@ each turned into ranked customer candidates with the evidence behind them.
 Sources, most trusted first: a bank account learned from earlier applications, the customer's
 own number written in the remittance, the payer name equal to a customer's name or alias once
 folded (``matching.names.compact``), a truncated name (a prefix of one customer's name), and a
-fuzzy name (rapidfuzz) that clearly beats the runner-up.
+fuzzy name (rapidfuzz) that clearly beats the runner-up. A name or account learnt for customers
+of more than one family belongs to an intermediary (a payment platform such as those that pay
+suppliers for many buyers) and is no evidence of who paid.
 """
 
 from __future__ import annotations
@@ -91,7 +93,11 @@ class PayerCandidate:
 
 
 class PayerIndex:
-    """Customers by learned bank account, number, folded name and alias, with their families."""
+    """Customers by learned bank account, number, folded name and alias, with their families.
+
+    Names and accounts learnt for customers of more than one family (intermediaries: the
+    payment platforms, banks and factors that pay on behalf of many) identify no one.
+    """
 
     def __init__(
         self,
@@ -111,10 +117,15 @@ class PayerIndex:
             if parent_id:
                 self._parent[customer_id] = parent_id
                 self._children[parent_id].add(customer_id)
-        self._aliases: dict[str, set[str]] = defaultdict(set)
+        learnt: dict[str, set[str]] = defaultdict(set)
         for customer_id, alias in aliases:
             if compact(alias):
-                self._aliases[compact(alias)].add(customer_id)
+                learnt[compact(alias)].add(customer_id)
+        # A name learnt for customers of more than one family is an intermediary's (a payment
+        # platform, a bank, a factor paying for many): it says nothing about who paid.
+        self._aliases: dict[str, set[str]] = {
+            alias: owners for alias, owners in learnt.items() if self._one_family(owners)
+        }
         self._accounts: dict[str, set[str]] = defaultdict(set)
         for account, customer_id in accounts:
             self._accounts[_account_key(account)].add(customer_id)
@@ -132,8 +143,15 @@ class PayerIndex:
         return {top, customer_id} | self._children.get(top, set()) | self._children[customer_id]
 
     def by_account(self, account: str) -> list[PayerCandidate]:
+        """The customers who pay from ``account``; none when it has paid for customers of more
+        than one family (an intermediary's account, as with names)."""
         owners = self._accounts.get(_account_key(account), set()) if account else set()
+        if not self._one_family(owners):
+            return []
         return [PayerCandidate(c, 1.0, "bank_account", account) for c in sorted(owners)]
+
+    def _one_family(self, customers: set[str]) -> bool:
+        return len({self._parent.get(c, c) for c in customers}) <= 1
 
     def by_number(self, *texts: str) -> list[PayerCandidate]:
         """Customers whose own number appears as a word in any of ``texts``."""

@@ -112,6 +112,16 @@ def test_a_payer_nobody_knows_with_no_reference_goes_to_exceptions() -> None:
     assert decision.reason is ExceptionReason.UNKNOWN_PAYER
 
 
+def test_a_platform_name_learnt_for_several_customers_does_not_hide_the_one_in_the_text() -> None:
+    # Analysts applied payments sent through a payment platform to two customers; the next one
+    # the platform sends, for a third, names the third in its text and is applied to it.
+    payers = PayerIndex(CUSTOMERS, aliases=[("C100", "BILL.COM"), ("C200", "BILL.COM")])
+    engine = Engine(BOOK, payers, RuleScorer())
+    decision = engine.decide(_pay(77_700, "BILL.COM", "COBALT AND SONS PAYMENT"))
+    assert decision.applied is not None
+    assert decision.applied.invoices == ("INV-300001",)
+
+
 def test_the_same_money_sent_twice_is_not_applied_twice() -> None:
     engine = _engine()
     first = engine.decide(_pay(230_050, "ACME WIDGETS", "INV-100002", "PAY-1"))

@@ -54,3 +54,37 @@ def test_customers_a_name_stands_for_equally_come_in_customer_order() -> None:
     assert len({c.score for c in found}) == 1
     text = index.in_text("PAYMENT NORTHWIND HARBOR TRADERS")
     assert [c.customer_id for c in text] == ["C11", "C17", "C25", "C3", "C42", "C8"]
+
+
+FAMILY = [
+    ("P1", "Granite Holdings Inc", None),
+    ("P1-A", "Granite Retail Supply Inc", "P1"),
+    ("X9", "Nova Dental Distribution Co", None),
+]
+
+
+def test_a_name_learnt_for_customers_of_two_families_identifies_no_one() -> None:
+    # A payment platform pays for many customers: once its name has been learnt for two that
+    # are not related, it is an intermediary's name, not a payer's.
+    index = PayerIndex(FAMILY, aliases=[("P1-A", "BILL.COM"), ("X9", "Bill.com")])
+    assert index.by_name("BILL.COM") == []
+    assert index.in_text("ACH CREDIT BILL.COM") == []
+    assert [c.customer_id for c in index.in_text("NOVA DENTAL DIST PAYMENT BILL.COM")] == ["X9"]
+
+
+def test_a_name_learnt_for_one_family_still_finds_it() -> None:
+    index = PayerIndex(FAMILY, aliases=[("P1", "GRANITE GROUP AP"), ("P1-A", "Granite Group AP")])
+    assert [c.customer_id for c in index.by_name("GRANITE GROUP AP")] == ["P1", "P1-A"]
+    alone = PayerIndex(FAMILY, aliases=[("X9", "NDD TREASURY")])
+    assert [(c.customer_id, c.source) for c in alone.by_name("ndd treasury")] == [("X9", "alias")]
+
+
+def test_an_account_that_paid_for_customers_of_two_families_is_no_evidence() -> None:
+    shared = PayerIndex(FAMILY, accounts=[("DE45 7853 0549", "P1-A"), ("DE4578530549", "X9")])
+    assert shared.by_account("DE45785305 49") == []
+    family = PayerIndex(FAMILY, accounts=[("DE4578530549", "P1"), ("DE4578530549", "P1-A")])
+    assert [c.customer_id for c in family.by_account("DE4578530549")] == ["P1", "P1-A"]
+    learning = PayerIndex(FAMILY, accounts=[("4400012345", "X9")])
+    assert [c.customer_id for c in learning.by_account("4400012345")] == ["X9"]
+    learning.learn_account("4400012345", "P1")  # an application in this run
+    assert learning.by_account("4400012345") == []
