@@ -55,6 +55,8 @@ SUGGESTION_ONLY = "suggestion_only"
 the scorer is trained on proposals it may apply)."""
 SOURCES = ("bank_account", "customer_number", "name", "alias", "truncated_name", "fuzzy_name", "reference")  # fmt: skip
 STRATEGIES = ("advice", "references", "subset", "amount")
+TEACHING_STRATEGIES = ("advice", "references")
+"""Applications that teach the payer's bank account: the payer named its invoices itself."""
 TOLERANCES = ("exact", "discount", "charge", "discount_charge", "overpayment", "short_pay")
 WRITE_OFF_REASONS = ("bank_fee", "fx_difference", "small_difference", "unspecified")
 DUE_WINDOW_DAYS = 7
@@ -178,8 +180,9 @@ class Engine:
 
         Proposals are built and scored ``batch`` payments at a time (one scorer call per batch),
         then decided in order. A payment whose customers an earlier payment of the same batch
-        touched, or whose duplicate check changed, is rebuilt alone on the new open amounts,
-        so the result is the one of deciding the payments one by one.
+        touched, whose duplicate check changed, or whose bank account an earlier payment of the
+        batch taught (see :meth:`_learn`), is rebuilt alone on the new open amounts, so the
+        result is the one of deciding the payments one by one.
 
         Exact matches come first: a payment that would settle an invoice only with a tolerance
         (a write-off, a deduction, an overpayment) while a payment still to come is exactly
@@ -210,6 +213,7 @@ class Engine:
             probabilities = iter(self.scorer.predict(rows) if rows else [])
             scored = [[next(probabilities) for _ in batch_rows] for *_, batch_rows in prepared]
             touched: set[str] = set()
+            learnt: set[str] = set()  # bank accounts an earlier payment of the batch taught
             for payment, (context, proposals, duplicate, batch_rows), chances in zip(
                 chunk, prepared, scored, strict=True
             ):
@@ -217,7 +221,11 @@ class Engine:
                 for number in names.get(payment.payment_id, ()):
                     named_to_come[number][(payment.currency, payment.amount_minor)] -= 1
                 now_duplicate = self._duplicate_of(context)
-                if (now_duplicate is not None) != duplicate or touched & self._families(context):
+                if (
+                    (now_duplicate is not None) != duplicate
+                    or touched & self._families(context)
+                    or self.payers.account_key(payment.payer_account) in learnt
+                ):
                     context, ranked, now_duplicate = self._ranking(
                         payment, linked.get(payment.payment_id, [])
                     )
@@ -241,6 +249,8 @@ class Engine:
                 decision = self._finish(payment, verdict)
                 if decision.applied is not None:
                     touched |= self.payers.family(decision.applied.customer_id)
+                if account := self._learn(payment, decision):
+                    learnt.add(account)
                 decisions[payment.payment_id] = decision
         for payment in waiting:
             decisions[payment.payment_id] = self.decide(payment, linked.get(payment.payment_id, []))
@@ -325,7 +335,9 @@ class Engine:
     def decide(self, payment: IncomingPayment, advices: Sequence[Advice] = ()) -> Decision:
         """Decide one payment; when it is applied, its allocations come off the open items."""
         context, ranked, duplicate = self._ranking(payment, advices)
-        return self._finish(payment, self._verdict(context, ranked, duplicate))
+        decision = self._finish(payment, self._verdict(context, ranked, duplicate))
+        self._learn(payment, decision)
+        return decision
 
     def _ranking(
         self, payment: IncomingPayment, advices: Sequence[Advice]
@@ -349,6 +361,17 @@ class Engine:
         self._take(payment, decision)
         self._remember(payment)
         return decision
+
+    def _learn(self, payment: IncomingPayment, decision: Decision) -> str | None:
+        """A payment applied on the invoices its payer named teaches the payer's bank account
+        for the rest of the run, as the next day's run would know it from the ledger; the
+        account, when that is news."""
+        applied = decision.applied
+        if applied is None or applied.strategy not in TEACHING_STRATEGIES:
+            return None
+        if self.payers.learn_account(payment.payer_account, applied.customer_id):
+            return self.payers.account_key(payment.payer_account)
+        return None
 
     def _take(self, payment: IncomingPayment, decision: Decision) -> None:
         """An applied decision's allocations off the open items, the payment settled."""

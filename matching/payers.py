@@ -132,10 +132,19 @@ class PayerIndex:
         self._choices = sorted(set(self._names) | set(self._aliases))
         self._by_name: dict[str, list[PayerCandidate]] = {}
 
-    def learn_account(self, account: str, customer_id: str) -> None:
-        """Remember that ``customer_id`` pays from ``account`` (for the rest of this run)."""
-        if _account_key(account):
-            self._accounts[_account_key(account)].add(customer_id)
+    def learn_account(self, account: str, customer_id: str) -> bool:
+        """Remember that ``customer_id`` pays from ``account`` (for the rest of this run);
+        False when there is no account or it was known already."""
+        key = _account_key(account)
+        if not key or customer_id in self._accounts.get(key, ()):
+            return False
+        self._accounts[key].add(customer_id)
+        return True
+
+    @staticmethod
+    def account_key(account: str) -> str:
+        """``account`` as accounts are compared: upper case, letters and digits only."""
+        return _account_key(account)
 
     def family(self, customer_id: str) -> set[str]:
         """The customer, its parent and its parent's other children: who may pay for whom."""

@@ -17,7 +17,7 @@ from duckdb import DuckDBPyConnection as Connection
 from ledger import audit
 from ledger.db import transaction, utcnow
 from ledger.records import ApplicationMethod
-from matching.engine import Decision, Engine, Scorer
+from matching.engine import TEACHING_STRATEGIES, Decision, Engine, Scorer
 from matching.model import Advice, AdviceLine, IncomingPayment, OpenInvoice, Settled
 from matching.payers import PayerIndex
 from matching.settings import MatchSettings
@@ -27,8 +27,6 @@ _PAYMENT_COLUMNS = (
     "payment_id, currency, amount_minor, coalesce(value_date, booking_date), account, payer_name, "
     "payer_account, bank_reference, coalesce(customer_reference, ''), end_to_end_id, remittance_text"
 )
-TEACHING_STRATEGIES = ("advice", "references")
-"""Auto-applications that may teach a bank account: the payer named its invoices itself."""
 
 
 @dataclass(frozen=True, slots=True)

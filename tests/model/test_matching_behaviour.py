@@ -64,9 +64,14 @@ def _engine(book: list[OpenInvoice] = BOOK) -> Engine:
 
 
 def _pay(
-    amount: int, name: str = "", text: str = "", pid: str = "PAY-1", day: date = DAY
+    amount: int,
+    name: str = "",
+    text: str = "",
+    pid: str = "PAY-1",
+    day: date = DAY,
+    account: str = "",
 ) -> IncomingPayment:
-    return IncomingPayment(pid, "USD", amount, day, "acct", name, "", "", "", "", text)
+    return IncomingPayment(pid, "USD", amount, day, "acct", name, account, "", "", "", text)
 
 
 def test_an_exact_reference_that_ties_is_applied_in_full() -> None:
@@ -120,6 +125,20 @@ def test_a_platform_name_learnt_for_several_customers_does_not_hide_the_one_in_t
     decision = engine.decide(_pay(77_700, "BILL.COM", "COBALT AND SONS PAYMENT"))
     assert decision.applied is not None
     assert decision.applied.invoices == ("INV-300001",)
+
+
+def test_a_payment_applied_on_the_invoices_it_names_teaches_the_run_its_account() -> None:
+    book = [*BOOK, _invoice("INV-300002", "C300", 61_500)]
+    first = _pay(77_700, "", "INV-300001", "PAY-1", DAY, "NL91ABNA0417164300")
+    second = _pay(61_500, "", "", "PAY-2", DAY + timedelta(days=3), "NL91 ABNA 0417 1643 00")
+    alone = _engine(book).decide(second)
+    assert alone.applied is None  # no name, no reference: nobody knows who paid
+    decisions = _engine(book).run([first, second])
+    assert [d.applied.invoices if d.applied else None for d in decisions] == [
+        ("INV-300001",),
+        ("INV-300002",),
+    ]
+    assert decisions[1].applied is not None and decisions[1].applied.strategy == "subset"
 
 
 def test_the_same_money_sent_twice_is_not_applied_twice() -> None:
@@ -861,9 +880,10 @@ def test_deciding_in_batches_equals_deciding_one_by_one(seed: int) -> None:
     for k in range(rng.randint(2, 20)):
         invoice = rng.choice(book)
         text = rng.choice(["", invoice.invoice_number])
-        payments.append(
-            _pay(invoice.open_minor, names[invoice.customer_id], text, f"PAY-{k:02d}", DAY)
-        )
+        # A payer often leaves out its name; its account, once taught, still says who it is.
+        name = rng.choice([names[invoice.customer_id], ""])
+        account = rng.choice(["", f"ACC-{invoice.customer_id}", "ACC-SHARED"])
+        payments.append(_pay(invoice.open_minor, name, text, f"PAY-{k:02d}", DAY, account))
     one = [
         (d.payment_id, d.applied.key if d.applied else d.reason)
         for d in _engine(book).run(payments, batch=1)
