@@ -126,6 +126,7 @@ class PayerIndex:
         self._aliases: dict[str, set[str]] = {
             alias: owners for alias, owners in learnt.items() if self._one_family(owners)
         }
+        self._shared_names = frozenset(learnt) - frozenset(self._aliases)
         self._accounts: dict[str, set[str]] = defaultdict(set)
         for account, customer_id in accounts:
             self._accounts[_account_key(account)].add(customer_id)
@@ -140,6 +141,14 @@ class PayerIndex:
             return False
         self._accounts[key].add(customer_id)
         return True
+
+    def intermediaries(self) -> tuple[frozenset[str], frozenset[str]]:
+        """The learnt names (folded) and bank accounts (as compared) that stand for customers
+        of more than one family, and so identify no one."""
+        accounts = frozenset(
+            k for k, owners in self._accounts.items() if not self._one_family(owners)
+        )
+        return self._shared_names, accounts
 
     @staticmethod
     def account_key(account: str) -> str:

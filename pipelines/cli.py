@@ -111,6 +111,12 @@ def import_history_cmd(
         f"account(s) and {summary.aliases:,} payer name(s); {summary.unknown_customers:,} of "
         "customers the ledger does not hold"
     )
+    if summary.shared_names or summary.shared_accounts:
+        typer.echo(
+            f"{summary.shared_names:,} payer name(s) and {summary.shared_accounts:,} bank "
+            "account(s) stand for customers of more than one family (payment platforms and the "
+            "like): they identify no one"
+        )
 
 
 @app.command()

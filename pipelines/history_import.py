@@ -21,6 +21,7 @@ from ledger.db import open_ledger, transaction, utcnow
 from ledger.errors import RowProblem, ValidationFailed
 from ledger.settings import LedgerSettings
 from matching.names import compact
+from matching.store import load_payers
 
 COLUMNS = ("payment_id", "customer_id", "payer_name", "payer_account")
 
@@ -28,12 +29,16 @@ COLUMNS = ("payment_id", "customer_id", "payer_name", "payer_account")
 @dataclass(frozen=True, slots=True)
 class HistorySummary:
     """rows: payments read; accounts/aliases: mappings new to the ledger; unknown_customers:
-    payments of customers the ledger does not hold (nothing learned from them)."""
+    payments of customers the ledger does not hold (nothing learned from them);
+    shared_names/shared_accounts: learnt names and accounts that, after this import, stand for
+    customers of more than one family (payment platforms and the like: they identify no one)."""
 
     rows: int
     accounts: int
     aliases: int
     unknown_customers: int
+    shared_names: int = 0
+    shared_accounts: int = 0
 
 
 def import_history(path: Path, settings: LedgerSettings) -> HistorySummary:
@@ -94,7 +99,15 @@ def import_history(path: Path, settings: LedgerSettings) -> HistorySummary:
                     "INSERT INTO customer_aliases VALUES (?, ?, 'history', ?)",
                     [(c, n, now) for c, n in sorted(new_aliases)],
                 )
-            summary = HistorySummary(len(rows), len(new_accounts), len(new_aliases), unknown)
+            shared_names, shared_accounts = load_payers(con).intermediaries()
+            summary = HistorySummary(
+                len(rows),
+                len(new_accounts),
+                len(new_aliases),
+                unknown,
+                len(shared_names),
+                len(shared_accounts),
+            )
             audit.append(
                 con,
                 [

@@ -20,17 +20,22 @@ def arpilot(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.fixture(scope="module")
-def ledger(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("history")
+def _new_ledger(root: Path, customers: int, months: int, seed: int) -> tuple[Path, Path]:
+    """A simulated world and a ledger holding its open items (no payments yet)."""
     world, home = root / "world", root / "home"
     for step in (
-        ("simulate", "--out", str(world), "--customers", "30", "--months", "3", "--seed", "5", "--no-documents"),
+        ("simulate", "--out", str(world), "--customers", str(customers), "--months", str(months),
+         "--seed", str(seed), "--no-documents"),
         ("--home", str(home), "import-erp", str(world / "erp" / "open_items.csv")),
     ):  # fmt: skip
         result = arpilot(*step)
         assert result.returncode == 0, result.stderr
     return world, home
+
+
+@pytest.fixture(scope="module")
+def ledger(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return _new_ledger(tmp_path_factory.mktemp("history"), 30, 3, 5)
 
 
 def _learned(home: Path) -> tuple[set[tuple[str, str]], set[tuple[str, str]], int]:
@@ -89,3 +94,31 @@ def test_a_bad_history_file_is_refused_whole(
     assert result.returncode == 2, result.stdout
     assert reason in result.stderr and "history.csv" in result.stderr
     assert _learned(home) == before
+
+
+def test_a_platform_name_learnt_for_unrelated_customers_is_reported_as_identifying_no_one(
+    tmp_path: Path,
+) -> None:
+    _, home = _new_ledger(tmp_path, 12, 2, 9)
+    with duckdb.connect(str(home / "ledger.duckdb"), read_only=True) as con:
+        first, second = (
+            c
+            for (c,) in con.execute(
+                "SELECT customer_id FROM customers WHERE parent_id IS NULL AND customer_id NOT IN "
+                "(SELECT parent_id FROM customers WHERE parent_id IS NOT NULL) ORDER BY 1 LIMIT 2"
+            ).fetchall()
+        )
+    history = tmp_path / "history.csv"
+    history.write_text(
+        "payment_id,customer_id,payer_name,payer_account\n"
+        f"H1,{first},PAYMODE-X,\nH2,{first},Northwind Treasury,\n"
+    )
+    one = arpilot("--home", str(home), "import-history", str(history))
+    assert one.returncode == 0, one.stderr
+    assert "identify no one" not in one.stdout
+    history.write_text(f"payment_id,customer_id,payer_name,payer_account\nH3,{second},Paymode-X,\n")
+    both = arpilot("--home", str(home), "import-history", str(history))
+    assert both.returncode == 0, both.stderr
+    assert "1 payer name(s) and 0 bank account(s) stand for customers of more than one family" in (
+        both.stdout
+    )

@@ -187,3 +187,40 @@ def test_a_parent_known_to_the_ledger_pays_for_its_subsidiary(
         assert (summary.applied, applied) == (0, [])
     else:
         assert (summary.applied, applied) == (1, [("INV-1002", 70_000)])
+
+
+def test_an_analyst_learning_a_platform_name_for_a_second_customer_is_told_it_identifies_no_one(
+    ledger_con: Any,
+) -> None:
+    _seed(ledger_con)
+    for pid, minor, day in (
+        ("PAY-P", 50_000, date(2025, 6, 2)),
+        ("PAY-Q", 90_000, date(2025, 6, 3)),
+    ):
+        _payment(ledger_con, pid, minor, "BILL.COM", "US-PLATFORM-01", "", day)
+    match_ledger(ledger_con, RuleScorer(), MatchSettings())
+    exceptions = dict(
+        ledger_con.execute("SELECT payment_id, exception_id FROM exceptions").fetchall()
+    )
+
+    def resolve(pid: str, invoice: str, minor: int) -> tuple[str, ...]:
+        (version,) = ledger_con.execute(
+            "SELECT version FROM exceptions WHERE exception_id = ?", [exceptions[pid]]
+        ).fetchone()
+        done = resolve_exception(
+            ledger_con,
+            exceptions[pid],
+            analyst="jo",
+            expected_version=version,
+            allocations=[(invoice, minor)],
+        )
+        return done.learned
+
+    first = resolve("PAY-P", "INV-1001", 50_000)
+    assert not any("intermediary" in line for line in first)
+    assert [c.customer_id for c in load_payers(ledger_con).by_name("bill.com")] == ["C1"]
+    second = resolve("PAY-Q", "INV-2001", 90_000)
+    told = [line for line in second if "intermediary" in line]
+    assert len(told) == 2 and "'BILL.COM'" in told[1] and "'US-PLATFORM-01'" in told[0]
+    payers = load_payers(ledger_con)
+    assert payers.by_name("BILL.COM") == [] and payers.by_account("US-PLATFORM-01") == []
