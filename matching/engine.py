@@ -1583,6 +1583,8 @@ class Engine:
             "unresolved_references": context.unresolved[:10],
             "scorer": f"{self.scorer.name}:{self.scorer.version}",
         }
+        if shared := self.payers.intermediary(payment.payer_name, payment.payer_account):
+            evidence["intermediary"] = shared
         if duplicate is not None:
             evidence["duplicate_of"] = duplicate.payment_id
             return Decision(

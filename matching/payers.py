@@ -150,6 +150,16 @@ class PayerIndex:
         )
         return self._shared_names, accounts
 
+    def intermediary(self, name: str, account: str) -> dict[str, str]:
+        """Which of a payment's payer name and bank account are an intermediary's (learnt for
+        customers of more than one family), for the analyst: why a familiar name found no one."""
+        found = {}
+        if name and compact(name) in self._shared_names:
+            found["payer_name"] = name
+        if account and not self._one_family(self._accounts.get(_account_key(account), set())):
+            found["payer_account"] = account
+        return found
+
     @staticmethod
     def account_key(account: str) -> str:
         """``account`` as accounts are compared: upper case, letters and digits only."""

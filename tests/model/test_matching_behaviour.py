@@ -125,6 +125,11 @@ def test_a_platform_name_learnt_for_several_customers_does_not_hide_the_one_in_t
     decision = engine.decide(_pay(77_700, "BILL.COM", "COBALT AND SONS PAYMENT"))
     assert decision.applied is not None
     assert decision.applied.invoices == ("INV-300001",)
+    assert decision.evidence["intermediary"] == {"payer_name": "BILL.COM"}
+    alone = engine.decide(_pay(12_345, "Bill.com", "", "PAY-2"))
+    assert alone.reason is ExceptionReason.UNKNOWN_PAYER
+    assert alone.evidence["intermediary"] == {"payer_name": "Bill.com"}
+    assert "intermediary" not in engine.decide(_pay(42_017, "Borealis", "", "PAY-3")).evidence
 
 
 def test_a_payment_applied_on_the_invoices_it_names_teaches_the_run_its_account() -> None:

@@ -82,8 +82,10 @@ def test_a_name_learnt_for_one_family_still_finds_it() -> None:
 def test_an_account_that_paid_for_customers_of_two_families_is_no_evidence() -> None:
     shared = PayerIndex(FAMILY, accounts=[("DE45 7853 0549", "P1-A"), ("DE4578530549", "X9")])
     assert shared.by_account("DE45785305 49") == []
+    assert shared.intermediary("", "DE45785305 49") == {"payer_account": "DE45785305 49"}
     family = PayerIndex(FAMILY, accounts=[("DE4578530549", "P1"), ("DE4578530549", "P1-A")])
     assert [c.customer_id for c in family.by_account("DE4578530549")] == ["P1", "P1-A"]
+    assert family.intermediary("Granite Holdings", "DE4578530549") == {}
     learning = PayerIndex(FAMILY, accounts=[("4400012345", "X9")])
     assert [c.customer_id for c in learning.by_account("4400012345")] == ["X9"]
     learning.learn_account("4400012345", "P1")  # an application in this run
