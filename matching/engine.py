@@ -1264,13 +1264,18 @@ class Engine:
         """Accounts-payable runs with a few items held back, each with the credit memos it
         takes along (runs over ``netted`` items, memos folded into the invoices they credit).
 
-        Looked for only when the plain search did not settle it (ran out of work, or more than
-        one set fits) and no single open item is the amount; when nothing adds up to the cent,
-        runs whose sum is the amount plus a charge the bank kept (whole units, up to the
-        bank-fee limit)."""
+        Looked for only when the plain search did not settle it (ran out of work, more than one
+        set fits, or the one set that fits is scattered, not a run) and no single open item is
+        the amount; when no run adds up to the cent, runs whose sum is the amount plus a charge
+        the bank kept (whole units, up to the bank-fee limit). Sets scattered over many small
+        items add up to the cent by chance; the oldest items less a wire fee are what a
+        payer's payment run and its bank make."""
         amount = payment.amount_minor
         single = bool(found.solutions) and len(found.solutions[0]) == 1
-        if found.solutions and (single or (found.complete and len(found.solutions) == 1)):
+        if found.solutions and (
+            single
+            or (found.complete and len(found.solutions) == 1 and _is_run(items, found.solutions[0]))
+        ):
             return []
         variants = [(items, {}), *([netted] if netted is not None else [])]
         gapped: list[tuple[GappedRun, dict[str, tuple[str, ...]]]] = []
@@ -1282,7 +1287,7 @@ class Engine:
                 for run in gapped_runs(among, amount, limit=4)
                 if run.skipped or among is not items
             ]
-        if gapped or found.solutions:
+        if gapped or any(_is_run(items, solution) for solution in found.solutions):
             return gapped
         charges = (0, *self._kept_charges(payment.currency))
         return [

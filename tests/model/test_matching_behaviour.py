@@ -622,6 +622,28 @@ def test_a_run_short_by_a_bank_charge_is_found_and_the_charge_written_off() -> N
     assert [a.reason for a in best.allocations if a.adjustment_minor] == ["bank_fee"]
 
 
+def test_the_oldest_items_less_a_bank_charge_are_proposed_beside_scattered_sets_adding_up() -> None:
+    # The payer paid its four oldest items and the bank kept 35.00. Two later items that are
+    # not next to each other happen to add up to the cent: a coincidence among many small
+    # items, not a reason to stop looking for the run less the charge.
+    oldest = [30_091, 21_316, 9_054, 13_974]
+    later = [40_000, 11_111, 12_222, 30_935]
+    book = _ledger("C100", oldest + later)
+    paid = sum(oldest) - 3_500
+    exact = [c for c in _sets_of(oldest + later, paid) if len(c) > 1]
+    assert exact and all(c[-1] - c[0] + 1 > len(c) for c in exact)  # scattered, none a run
+    decision = _engine(book).decide(_pay(paid, "ACME WIDGETS"))
+    run = frozenset(
+        {("INV-500001", 30_091), ("INV-500002", 21_316), ("INV-500003", 9_054)}
+        | {("INV-500004", 13_974 - 3_500)}
+    )
+    assert run in _suggested(decision)
+    proposal = next(p for p, _ in decision.ranked if p.key == run)
+    assert [(a.adjustment_minor, a.reason) for a in proposal.allocations if a.adjustment_minor] == [
+        (3_500, "bank_fee")
+    ]
+
+
 def test_a_second_copy_of_a_payment_still_waiting_for_an_analyst_is_held_whatever_it_says() -> None:
     # The first copy says nothing and waits in the queue; the second names the invoice it
     # would settle. Applying it would settle what the first may be for.
