@@ -547,7 +547,7 @@ def resolve_exception(
                 [account, customer_id, now],
             )
             learned.append(f"bank account {account} -> {customer_id}")
-            learned.extend(_now_an_intermediarys(con, "bank account", account))
+            learned.extend(_intermediary_notice(con, "bank account", account))
         if customer_id and payer.strip():
             known = con.execute(
                 "SELECT count(*) FROM customers WHERE customer_id = ? AND name = ?",
@@ -559,7 +559,7 @@ def resolve_exception(
                     [customer_id, payer, now],
                 )
                 learned.append(f"payer name {payer!r} -> {customer_id}")
-            learned.extend(_now_an_intermediarys(con, "payer name", payer))
+            learned.extend(_intermediary_notice(con, "payer name", payer))
         audit.append(
             con,
             [
@@ -581,7 +581,7 @@ def resolve_exception(
     return Resolution(exception_id, payment_id, customer_id, tuple(pairs), analyst, tuple(learned))
 
 
-def _now_an_intermediarys(con: Connection, what: str, value: str) -> list[str]:
+def _intermediary_notice(con: Connection, what: str, value: str) -> list[str]:
     """Say so when a payer name or bank account the ledger has now learnt stands for customers
     of more than one family: from here on it identifies no one (see ``PayerIndex``)."""
     if what == "bank account":
