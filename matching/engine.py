@@ -224,7 +224,7 @@ class Engine:
                 if (
                     (now_duplicate is not None) != duplicate
                     or touched & self._families(context)
-                    or self.payers.account_key(payment.payer_account) in learnt
+                    or (learnt and self.payers.account_key(payment.payer_account) in learnt)
                 ):
                     context, ranked, now_duplicate = self._ranking(
                         payment, linked.get(payment.payment_id, [])
@@ -1820,7 +1820,8 @@ def _line_amounts(line: AdviceLine) -> set[int]:
 
 
 def _is_run(items: Sequence[OpenAmount], solution: Sequence[str]) -> bool:
-    ranks = sorted(i.rank for i in items if i.key in set(solution))
+    keys = set(solution)
+    ranks = sorted(i.rank for i in items if i.key in keys)
     return bool(ranks) and ranks[-1] - ranks[0] + 1 == len(ranks)
 
 

@@ -17,9 +17,9 @@ class MatchSettings(BaseSettings):
     basis points of the payment written off as an FX difference (only on a payment in a
     currency other than the one most open items are in: money at home is not converted).
     small_difference_limit: what may be written off without a reason, in major units.
-    short_pay_percent: largest deduction,
-    in percent of an invoice, taken as a short-pay rather than a mismatch. overpayment_percent:
-    largest excess, in percent of the payment, put on account. duplicate_window_days: how close
+    short_pay_percent: largest deduction, in percent of an invoice, taken as a short-pay rather
+    than a mismatch. overpayment_percent: largest excess, in percent of the payment, put on
+    account. duplicate_window_days: how close
     two identical payments must be to suspect a duplicate. advice_window_days: how far apart an
     advice's date and its payment's value date may be. subset_max_nodes: branch-and-bound nodes one
     subset-sum search may visit; subset_max_sums: half-subset sums meet-in-the-middle may

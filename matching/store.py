@@ -19,7 +19,6 @@ from ledger.db import transaction, utcnow
 from ledger.records import ApplicationMethod
 from matching.engine import TEACHING_STRATEGIES, Decision, Engine, Scorer
 from matching.model import Advice, AdviceLine, IncomingPayment, OpenInvoice, Settled
-from matching.names import compact
 from matching.payers import PayerIndex
 from matching.settings import MatchSettings
 from matching.training import LabelledProposal
@@ -547,7 +546,6 @@ def resolve_exception(
                 [account, customer_id, now],
             )
             learned.append(f"bank account {account} -> {customer_id}")
-            learned.extend(_intermediary_notice(con, "bank account", account))
         if customer_id and payer.strip():
             known = con.execute(
                 "SELECT count(*) FROM customers WHERE customer_id = ? AND name = ?",
@@ -559,7 +557,8 @@ def resolve_exception(
                     [customer_id, payer, now],
                 )
                 learned.append(f"payer name {payer!r} -> {customer_id}")
-            learned.extend(_intermediary_notice(con, "payer name", payer))
+        if customer_id:
+            learned.extend(_intermediary_notices(load_payers(con), payer, account))
         audit.append(
             con,
             [
@@ -581,29 +580,15 @@ def resolve_exception(
     return Resolution(exception_id, payment_id, customer_id, tuple(pairs), analyst, tuple(learned))
 
 
-def _intermediary_notice(con: Connection, what: str, value: str) -> list[str]:
-    """Say so when a payer name or bank account the ledger has now learnt stands for customers
-    of more than one family: from here on it identifies no one (see ``PayerIndex``)."""
-    if what == "bank account":
-        pairs = con.execute("SELECT account, customer_id FROM customer_bank_accounts").fetchall()
-        same = PayerIndex.account_key
-    else:
-        pairs = con.execute("SELECT alias, customer_id FROM customer_aliases").fetchall()
-        same = compact
-    owners = {customer for learnt, customer in pairs if same(learnt) == same(value)}
-    parents = dict(
-        con.execute(
-            "SELECT customer_id, coalesce(parent_id, customer_id) FROM customers "
-            "WHERE customer_id IN (SELECT unnest(?))",
-            [sorted(owners)],
-        ).fetchall()
-    )
-    families = {parents.get(c, c) for c in owners}
-    if len(families) < 2:
-        return []
+def _intermediary_notices(payers: PayerIndex, payer: str, account: str) -> list[str]:
+    """Say so when the payer name or bank account the ledger has now learnt stands for
+    customers of more than one family: from here on it identifies no one."""
+    shared = payers.intermediary(payer, account)
     return [
-        f"{what} {value!r} now stands for customers of {len(families)} families: an "
+        f"{what} {shared[key]!r} now stands for customers of more than one family: an "
         "intermediary's (a payment platform, a bank), no longer taken for who paid"
+        for key, what in (("payer_account", "bank account"), ("payer_name", "payer name"))
+        if key in shared
     ]
 
 
