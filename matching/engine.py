@@ -1126,7 +1126,7 @@ class Engine:
             found = self._search(items, amount, amount, MAX_SUGGESTIONS, started)
             netted = self._netted(items, set())
             folded, credits = netted if netted is not None else (None, {})
-            gapped = self._runs(items, netted, found, payment)
+            gapped = self._runs(items, netted, found, payment, customer_id)
             # Nothing adds up exactly: widen step by step, discounts taken, then a charge or FX
             # difference kept by the bank, then an overpayment; the settlement names the reason.
             tolerance = "exact"
@@ -1260,6 +1260,7 @@ class Engine:
         netted: tuple[list[OpenAmount], dict[str, tuple[str, ...]]] | None,
         found: SubsetSearch,
         payment: IncomingPayment,
+        customer_id: str,
     ) -> list[tuple[GappedRun, dict[str, tuple[str, ...]]]]:
         """Accounts-payable runs with a few items held back, each with the credit memos it
         takes along (runs over ``netted`` items, memos folded into the invoices they credit).
@@ -1281,12 +1282,17 @@ class Engine:
         gapped: list[tuple[GappedRun, dict[str, tuple[str, ...]]]] = []
         if found.solutions or not found.complete:
             # A run with nothing held back over the plain items is one the search looks at too.
-            gapped = [
-                (run, memos)
-                for among, memos in variants
-                for run in gapped_runs(among, amount, limit=4)
-                if run.skipped or among is not items
-            ]
+            # Items the payer passes over are no gaps (see :meth:`_run_variants`); a run found
+            # in several lists keeps its fewest items held back.
+            fewest: dict[tuple[str, ...], tuple[GappedRun, dict[str, tuple[str, ...]]]] = {}
+            for among, memos in [*variants, *self._run_variants(items, customer_id)]:
+                for run in gapped_runs(among, amount, limit=4):
+                    held = fewest.get(run.keys)
+                    if (run.skipped or among is not items) and (
+                        held is None or len(run.skipped) < len(held[0].skipped)
+                    ):
+                        fewest[run.keys] = (run, memos)
+            gapped = list(fewest.values())
         if gapped or any(_is_run(items, solution) for solution in found.solutions):
             return gapped
         charges = (0, *self._kept_charges(payment.currency))
@@ -1295,6 +1301,17 @@ class Engine:
             for among, memos in variants
             for run in gapped_runs(among, amount, limit=4, charges=charges)
         ]
+
+    def _run_variants(
+        self, items: list[OpenAmount], customer_id: str
+    ) -> list[tuple[list[OpenAmount], dict[str, tuple[str, ...]]]]:
+        """More lists to look for runs in, each without items a payer passes over rather than
+        holds back: the customer's own items, without its parent's or sister companies' (a
+        subsidiary's payment run pays its own invoices); the invoices alone, without the
+        credit memos (a payer may leave every memo open)."""
+        own = [i for i in items if self.invoices[i.key].customer_id == customer_id]
+        debits = [i for i in items if i.amount > 0]
+        return [(among, {}) for among in (own, debits) if len(among) < len(items)]
 
     def _fx_limit(self, payment: IncomingPayment) -> int:
         """The largest shortfall read as an FX difference: the configured basis points of the

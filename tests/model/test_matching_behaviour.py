@@ -1319,3 +1319,60 @@ def test_lump_sums_memos_charges_and_strangers_never_break_the_engine(seed: int)
         engine.open[n] >= 0 if engine.invoices[n].open_minor > 0 else engine.open[n] <= 0
         for n in engine.open
     )
+
+
+def _held_back(decision: Decision, paid: set[str]) -> list[str] | None:
+    """What the run proposed for exactly the ``paid`` invoices says it held back (None when no
+    run found them)."""
+    for proposal, _ in decision.ranked:
+        if set(proposal.invoices) == paid and proposal.evidence["subset"]["found_by"] in (
+            "run",
+            "run_with_items_held_back",
+        ):
+            return list(proposal.evidence["subset"]["held_back"])
+    return None
+
+
+def test_a_subsidiarys_run_is_found_among_its_sister_companys_items() -> None:
+    # The subsidiary pays its five oldest invoices but one; its parent's four invoices fall
+    # due among them. They are not items the subsidiary held back.
+    family = [
+        *CUSTOMERS,
+        ("C910", "Titan Holdings PLC", None),
+        ("C911", "Titan Plastics AG", "C910"),
+    ]
+    own = [10_007, 20_011, 30_013, 40_017, 50_021, 60_023]
+    parent = [11_003, 22_051, 33_071, 44_093]
+    book = [
+        _invoice(f"INV-91100{k}", "C911", amount, days_old=40 - 2 * k)
+        for k, amount in enumerate(own)
+    ] + [
+        _invoice(f"INV-91000{k}", "C910", amount, days_old=39 - 2 * k)
+        for k, amount in enumerate(parent)
+    ]
+    paid = {"INV-911000", "INV-911001", "INV-911003", "INV-911004"}
+    amount = 10_007 + 20_011 + 40_017 + 50_021
+    engine = Engine(book, PayerIndex(family), RuleScorer())
+    decision = engine.decide(_pay(amount, "TITAN PLASTICS AG"))
+    assert _held_back(decision, paid) == ["INV-911002"], decision.ranked
+
+
+def test_credit_memos_a_payer_leaves_open_are_not_items_it_held_back() -> None:
+    # Two memos fall due among the invoices (a memo is due when issued); the payer takes
+    # neither and holds back two invoices: counting the memos, four gaps, more than any run
+    # is looked for with.
+    book = [
+        _order("INV-106001", 31_250, "PO-1", days_old=45),
+        _order("CM-906001", -1_990, "PO-71", days_old=14),
+        _order("INV-106002", 18_990, "PO-2", days_old=43),
+        _order("INV-106003", 77_015, "PO-3", days_old=42),
+        _order("CM-906002", -4_480, "PO-72", days_old=11),
+        _order("INV-106004", 12_480, "PO-4", days_old=40),
+        _order("INV-106005", 50_505, "PO-5", days_old=39),
+        _order("INV-106006", 23_456, "PO-6", days_old=38),
+        _order("INV-106007", 65_432, "PO-7", days_old=2),
+    ]
+    paid = {"INV-106001", "INV-106002", "INV-106004", "INV-106006"}
+    amount = 31_250 + 18_990 + 12_480 + 23_456
+    decision = _engine(book).decide(_pay(amount, "ACME WIDGETS"))
+    assert _held_back(decision, paid) == ["INV-106003", "INV-106005"], decision.ranked
