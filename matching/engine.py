@@ -19,6 +19,7 @@ For each payment:
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections import Counter, defaultdict
@@ -59,6 +60,9 @@ TEACHING_STRATEGIES = ("advice", "references")
 """Applications that teach the payer's bank account: the payer named its invoices itself."""
 TOLERANCES = ("exact", "discount", "charge", "discount_charge", "overpayment", "short_pay")
 WRITE_OFF_REASONS = ("bank_fee", "fx_difference", "small_difference", "unspecified")
+OLDEST_RUN_MAX = 30
+"""Most oldest invoices of a customer whose sum is kept for payments nobody can name."""
+
 DUE_WINDOW_DAYS = 7
 """A payment run settles what falls due within about a week of it."""
 DUE_POOL_MAX = 20
@@ -121,6 +125,8 @@ class _Context:
     ambiguous: int = 0
     named: set[str] = field(default_factory=set)
     looked_at: set[str] = field(default_factory=set)
+    everywhere: bool = False
+    """Whether the proposals looked at every customer's open items (nobody known paid)."""
     refitted: int = 0
     evidence: dict[str, Any] = field(default_factory=dict)
     customer_numbers: set[str] = field(default_factory=set)
@@ -160,6 +166,7 @@ class Engine:
         self.credited = {memo for memos in self.credits_for.values() for memo in memos}
         self.home_currency = _home_currency(self.invoices.values())
         self._pair_sums: _PairSums | None = None
+        self._oldest_sums: _OldestSums | None = None
         self._by_discounted: dict[int, list[str]] | None = None
         self._seen: dict[tuple[str, int, str], list[IncomingPayment]] = defaultdict(list)
         self._settled: dict[tuple[str, int], list[Settled]] = defaultdict(list)
@@ -180,7 +187,7 @@ class Engine:
 
         Proposals are built and scored ``batch`` payments at a time (one scorer call per batch),
         then decided in order. A payment whose customers an earlier payment of the same batch
-        touched, whose duplicate check changed, or whose bank account an earlier payment of the
+        touched (any customer, for a payment nobody known paid), whose duplicate check changed, or whose bank account an earlier payment of the
         batch taught (see :meth:`_learn`), is rebuilt alone on the new open amounts, so the
         result is the one of deciding the payments one by one.
 
@@ -224,6 +231,7 @@ class Engine:
                 if (
                     (now_duplicate is not None) != duplicate
                     or touched & self._families(context)
+                    or (touched and context.everywhere)
                     or (learnt and self.payers.account_key(payment.payer_account) in learnt)
                 ):
                     context, ranked, now_duplicate = self._ranking(
@@ -381,6 +389,10 @@ class Engine:
                     self.open[allocation.invoice_number] -= (
                         allocation.applied_minor + allocation.adjustment_minor
                     )
+                    if self._oldest_sums is not None:
+                        self._oldest_sums.touch(
+                            self.invoices[allocation.invoice_number].customer_id
+                        )
             self._settled[(payment.currency, payment.amount_minor)].append(
                 Settled(payment, decision.applied.customer_id, frozenset(decision.applied.invoices))
             )
@@ -1329,14 +1341,16 @@ class Engine:
     def _amount_proposals(self, context: _Context, pairs: bool = False) -> list[Proposal]:
         """Nothing is named and no known payer's items fit (a payment platform, an empty record,
         a parent paying for a subsidiary): the open invoices, of any customer, whose open amount
-        is exactly the amount; with ``pairs``, when none is, two invoices of one customer that
-        add up to it (see :meth:`_pairs_of`)."""
+        is exactly the amount; with ``pairs``, when none is, a customer's oldest invoices or two
+        of its invoices that add up to it (see :meth:`_oldest_of` and :meth:`_pairs_of`)."""
         payment = context.payment
+        context.everywhere = True
         sets: list[tuple[str, ...]] = [(n,) for n in self._open_at(payment, payment.amount_minor)]
         if not sets:
             sets = [(n,) for n in self._discounted_to(payment)]
         if not sets and pairs:
-            sets = self._pairs_of(payment)
+            oldest = self._oldest_of(payment)
+            sets = oldest + [p for p in self._pairs_of(payment) if p not in oldest]
         proposals = []
         for numbers in sets[:MAX_SUGGESTIONS]:
             listed = [_Listed(self.invoices[n], None, refs.Quality.EXACT) for n in numbers]
@@ -1414,6 +1428,22 @@ class Engine:
                 and max(a.issue_date, b.issue_date) <= payment.value_date
             ):
                 found.append((first, second))
+        return found
+
+    def _oldest_of(self, payment: IncomingPayment) -> list[tuple[str, ...]]:
+        """A customer's oldest open invoices, two or more, that add up to exactly the amount:
+        what a payment platform's run pays for a customer whom nothing in the payment names
+        (its credit memos left open). Looked up in sums kept for the whole ledger."""
+        if self._oldest_sums is None:
+            self._oldest_sums = _OldestSums(self.by_customer, self.open)
+        found: list[tuple[str, ...]] = []
+        for numbers in self._oldest_sums.adding_up_to(payment.amount_minor):
+            invoices = [self.invoices[n] for n in numbers]
+            if all(
+                i.currency == payment.currency and i.issue_date <= payment.value_date
+                for i in invoices
+            ):
+                found.append(numbers)
         return found
 
     def _search(
@@ -1734,6 +1764,50 @@ class _PairSums:
             (self.numbers[int(self.first[k])], self.numbers[int(self.second[k])])
             for k in range(low, high)
         ]
+
+
+class _OldestSums:
+    """For every customer, the sums of its oldest open invoices (the two oldest, the three
+    oldest, ... up to :data:`OLDEST_RUN_MAX`), credit memos left out, by sum. A customer's sums
+    are worked out again when asked for after a payment touched its items."""
+
+    def __init__(self, by_customer: dict[str, list[str]], open_: dict[str, int]) -> None:
+        self.by_customer, self.open = by_customer, open_
+        self.by_sum: dict[int, list[tuple[str, int]]] = {}
+        self.sums: dict[str, list[int]] = {}
+        self.stale: set[str] = set(by_customer)
+
+    def touch(self, customer_id: str) -> None:
+        self.stale.add(customer_id)
+
+    def adding_up_to(self, amount: int) -> list[tuple[str, ...]]:
+        for customer_id in self.stale:
+            self._refresh(customer_id)
+        self.stale.clear()
+        return [self._oldest(c, count) for c, count in self.by_sum.get(amount, ())]
+
+    def _oldest(self, customer_id: str, count: int) -> tuple[str, ...]:
+        numbers = (n for n in self.by_customer[customer_id] if self.open[n] > 0)
+        return tuple(itertools.islice(numbers, count))
+
+    def _refresh(self, customer_id: str) -> None:
+        for total in self.sums.pop(customer_id, ()):
+            entries = self.by_sum[total]
+            entries[:] = [e for e in entries if e[0] != customer_id]
+            if not entries:
+                del self.by_sum[total]
+        totals = []
+        total = 0
+        for count, amount in enumerate(self._debits(customer_id), start=1):
+            total += amount
+            if count >= 2:
+                self.by_sum.setdefault(total, []).append((customer_id, count))
+                totals.append(total)
+        self.sums[customer_id] = totals
+
+    def _debits(self, customer_id: str) -> list[int]:
+        amounts = (self.open[n] for n in self.by_customer.get(customer_id, ()))
+        return list(itertools.islice((a for a in amounts if a > 0), OLDEST_RUN_MAX))
 
 
 def _nearest_items(items: Sequence[OpenAmount], amount: int, low: int, high: int) -> list[str]:

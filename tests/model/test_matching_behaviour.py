@@ -1376,3 +1376,31 @@ def test_credit_memos_a_payer_leaves_open_are_not_items_it_held_back() -> None:
     amount = 31_250 + 18_990 + 12_480 + 23_456
     decision = _engine(book).decide(_pay(amount, "ACME WIDGETS"))
     assert _held_back(decision, paid) == ["INV-106003", "INV-106005"], decision.ranked
+
+
+PLATFORM_BOOK = [
+    _order("CM-950001", -5_000, "PO-99", days_old=90),  # an old memo the payer leaves open
+    *_ledger("C100", [41_003, 17_021, 29_077, 35_101, 12_203, 58_309]),
+    *_ledger("C200", [44_021, 16_001, 27_011], first=600_001),
+]
+
+
+def test_a_platform_payment_nobody_names_is_suggested_for_a_customers_oldest_invoices() -> None:
+    decision = _engine(PLATFORM_BOOK).decide(_pay(41_003 + 17_021 + 29_077, "PAYMODE-X"))
+    assert decision.reason is ExceptionReason.UNKNOWN_PAYER
+    assert _suggested(decision)[0] == frozenset(
+        {("INV-500001", 41_003), ("INV-500002", 17_021), ("INV-500003", 29_077)}
+    )
+
+
+def test_the_next_platform_payment_is_for_the_oldest_invoices_the_first_left_open() -> None:
+    # Both payments are decided in one batch: the second is looked at again once the first
+    # has paid the two oldest invoices, as it would be decided alone after it.
+    first = _pay(41_003 + 17_021, "PAYMODE-X", pid="PAY-1")
+    second = _pay(29_077 + 35_101 + 12_203, "PAYMODE-X", pid="PAY-2", day=DAY + timedelta(days=1))
+    engine = Engine(PLATFORM_BOOK, PayerIndex(CUSTOMERS), _SureOfEverything())
+    decisions = {d.payment_id: d for d in engine.run([first, second])}
+    assert [sorted(d.applied.invoices) for d in decisions.values() if d.applied] == [
+        ["INV-500001", "INV-500002"],
+        ["INV-500003", "INV-500004", "INV-500005"],
+    ]
