@@ -148,25 +148,22 @@ class ReferenceIndex:
         found = self._by_po.get(key(reference))
         if found:
             return self._hits(reference, found, Quality.PO)
-        return self._one_edit(reference, read or plain, within)
+        return self._one_edit(reference, within)
 
     def neighbours(self, reference: str, within: Sequence[str]) -> list[ReferenceHit]:
         """Open invoices among ``within`` one edit away from ``reference`` (itself excluded):
         the other numbers a mistyped reference may have meant."""
-        return self._others(
-            reference, self._one_edit(reference, ocr_core(reference) or core(reference), within)
-        )
+        return self._others(reference, self._one_edit(reference, within))
 
     def neighbours_anywhere(self, reference: str) -> list[ReferenceHit]:
         """Open invoices of any customer whose core is one digit edit away from the reference's
         (itself excluded): each of the few hundred numbers one edit makes is looked up, rather
         than comparing the reference with every open invoice. In number order, whatever the
         string hashing of the run."""
-        observed = ocr_core(reference) or core(reference)
-        if len(observed) < MIN_CORE + 1 or not observed.isdigit():
-            return []
         numbers = (
             n
+            for observed in _observed(reference)
+            if observed.isdigit()
             for variant in sorted(_one_digit_edits(observed))
             for n in self._by_core.get(variant, ())
         )
@@ -177,29 +174,46 @@ class ReferenceIndex:
         plain = core(reference)
         return [h for h in hits if self._core_of.get(h.invoice_number) != plain]
 
-    def _one_edit(
-        self, reference: str, observed: str, within: Sequence[str] | None
-    ) -> list[ReferenceHit]:
-        # Below five digits one edit reaches too many numbers to mean anything.
-        if len(observed) < MIN_CORE + 1 or within == ():
+    def _one_edit(self, reference: str, within: Sequence[str] | None) -> list[ReferenceHit]:
+        observed = _observed(reference)
+        if not observed or within == ():
             return []
         if within is None:
             if self._everything is None:
                 self._everything = list(self._core_of)
             within = self._everything
         cores = [self._core_of.get(number, "") for number in within]
-        near = [
-            within[at]
+        near = sorted(
+            (distance, at)
+            for written in observed
             for _, distance, at in process.extract(
-                observed, cores, scorer=OSA.distance, score_cutoff=1, limit=None
+                written, cores, scorer=OSA.distance, score_cutoff=1, limit=None
             )
             if distance <= 1 and len(cores[at]) >= MIN_CORE + 1
-        ]
-        return self._hits(reference, near, Quality.ONE_EDIT)
+        )
+        return self._hits(reference, (within[at] for _, at in near), Quality.ONE_EDIT)
 
     @staticmethod
     def _hits(reference: str, numbers: Iterable[str], quality: Quality) -> list[ReferenceHit]:
         return [ReferenceHit(reference, n, quality) for n in dict.fromkeys(numbers)]
+
+
+def _observed(reference: str) -> tuple[str, ...]:
+    """The numbers one edit is measured from: the core (read through OCR confusions when that
+    reads more), and the number with its leading zeros when it has any (see
+    :func:`_dropped_first_digit`). Below five digits one edit reaches too many numbers to mean
+    anything."""
+    numbers = (ocr_core(reference) or core(reference), _dropped_first_digit(reference))
+    return tuple(n for n in dict.fromkeys(numbers) if len(n) >= MIN_CORE + 1)
+
+
+def _dropped_first_digit(reference: str) -> str:
+    """The trailing number as written, leading zeros kept, when it starts with one: a number
+    whose first digit was dropped ('INV-04769' for 'INV-104769'); else ''. Dropping the zeros,
+    as :func:`core` does, would take it two edits away from the number it means."""
+    found = _TRAILING_DIGITS.search(key(reference))
+    written = found.group() if found else ""
+    return written if written.startswith("0") and written.lstrip("0") else ""
 
 
 def _one_digit_edits(number: str) -> set[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -25,6 +26,15 @@ def _slow_one_edit(observed: str, numbers: list[str]) -> set[str]:
         if OSA.distance(observed, theirs) <= 1:
             found.add(number)
     return found
+
+
+def _slow_near(written: str, numbers: list[str]) -> set[str]:
+    """One edit from the number read (OCR confusions read back, leading zeros dropped) or, when
+    the number as written starts with a zero, from it as written: a dropped first digit."""
+    digits = "".join(itertools.takewhile(str.isdigit, reversed(refs.key(written))))[::-1]
+    as_written = digits if digits.startswith("0") else ""
+    read = refs.ocr_core(written) or refs.core(written)
+    return _slow_one_edit(read, numbers) | _slow_one_edit(as_written, numbers)
 
 
 def _book(rng: random.Random, n: int) -> list[str]:
@@ -75,7 +85,7 @@ def test_lookup_agrees_with_the_slow_twin(seed: int, n: int) -> None:
         if len(read) >= refs.MIN_CORE and same_read:
             assert found == same_read and qualities <= {Quality.OCR, Quality.CORE}
             continue
-        assert found == _slow_one_edit(read or refs.core(written), numbers)
+        assert found == _slow_near(written, numbers)
 
 
 def test_the_global_scan_equals_the_scoped_one_over_everything(seed: int) -> None:
@@ -93,9 +103,8 @@ def test_neighbours_anywhere_agrees_with_the_slow_twin(seed: int, n: int) -> Non
     numbers = _book(rng, n)
     index = ReferenceIndex((number, "") for number in numbers)
     for written in (_mangle(rng, rng.choice(numbers)) for _ in range(200)):
-        observed = refs.ocr_core(written) or refs.core(written)
         found = {h.invoice_number for h in index.neighbours_anywhere(written)}
-        twin = _slow_one_edit(observed, numbers) - {
+        twin = _slow_near(written, numbers) - {
             n for n in numbers if refs.core(n) == refs.core(written)
         }
         assert found == twin, written
@@ -111,6 +120,18 @@ def test_trust_order_exact_core_ocr_po_one_edit() -> None:
     assert index.lookup("PO4500123")[0].quality is Quality.PO
     assert index.lookup("107011", ["INV-100711"])[0].quality is Quality.ONE_EDIT
     assert index.lookup("107011") == [], "no one-edit guess without a scope"
+
+
+def test_a_number_whose_first_digit_was_dropped_is_one_edit_from_it() -> None:
+    # 'INV-04769' for INV-104769: without the zero, 4769 is two edits away, and too short.
+    index = ReferenceIndex([("INV-104769", ""), ("INV-204769", ""), ("INV-000523", "")])
+    hits = index.lookup("INV-04769", ["INV-104769", "INV-000523"])
+    assert [(h.invoice_number, h.quality) for h in hits] == [("INV-104769", Quality.ONE_EDIT)]
+    assert {h.invoice_number for h in index.neighbours_anywhere("INV-04769")} == {
+        "INV-104769",
+        "INV-204769",
+    }
+    assert index.lookup("INV-0523")[0].quality is Quality.CORE, "zero padding is no typo"
 
 
 def test_short_numbers_words_amounts_and_dates_are_not_references() -> None:
