@@ -48,7 +48,15 @@ from matching.model import (
 from matching.names import compact
 from matching.payers import PayerCandidate, PayerIndex
 from matching.settings import MatchSettings
-from matching.subset import GappedRun, OpenAmount, SubsetSearch, find_subsets, gapped_runs
+from matching.subset import (
+    TAIL_GAPS,
+    WIDE_TAIL_GAPS,
+    GappedRun,
+    OpenAmount,
+    SubsetSearch,
+    find_subsets,
+    gapped_runs,
+)
 
 MAX_SUGGESTIONS = 5
 SUGGESTION_ONLY = "suggestion_only"
@@ -1295,15 +1303,20 @@ class Engine:
         if found.solutions or not found.complete:
             # A run with nothing held back over the plain items is one the search looks at too.
             # Items the payer passes over are no gaps (see :meth:`_run_variants`); a run found
-            # in several lists keeps its fewest items held back.
+            # in several lists keeps its fewest items held back. Only when no run of the usual
+            # shapes fits, three items held back anywhere among the last ones before its end.
+            lists = [*variants, *self._run_variants(items, customer_id)]
             fewest: dict[tuple[str, ...], tuple[GappedRun, dict[str, tuple[str, ...]]]] = {}
-            for among, memos in [*variants, *self._run_variants(items, customer_id)]:
-                for run in gapped_runs(among, amount, limit=4):
-                    held = fewest.get(run.keys)
-                    if (run.skipped or among is not items) and (
-                        held is None or len(run.skipped) < len(held[0].skipped)
-                    ):
-                        fewest[run.keys] = (run, memos)
+            for tail_gaps in (TAIL_GAPS, WIDE_TAIL_GAPS):
+                for among, memos in lists:
+                    for run in gapped_runs(among, amount, limit=4, tail_gaps=tail_gaps):
+                        held = fewest.get(run.keys)
+                        if (run.skipped or among is not items) and (
+                            held is None or len(run.skipped) < len(held[0].skipped)
+                        ):
+                            fewest[run.keys] = (run, memos)
+                if fewest:
+                    break
             gapped = list(fewest.values())
         if gapped or any(_is_run(items, solution) for solution in found.solutions):
             return gapped

@@ -400,6 +400,10 @@ class GappedRun:
 TAIL_GAPS = 6
 """Three items held back are looked for only among the last this many before a run's end."""
 
+WIDE_TAIL_GAPS = 20
+"""Where a caller looks for three items held back when no run fits with :data:`TAIL_GAPS`:
+among the last this many before the run's end."""
+
 MAX_GAPPED_ITEMS = 150
 """Longest list searched for gapped runs: one gap costs a dict lookup per window (n²/2)."""
 
@@ -412,6 +416,7 @@ def gapped_runs(
     from_start: bool = False,
     limit: int = 8,
     charges: Sequence[int] = (0,),
+    tail_gaps: int = TAIL_GAPS,
 ) -> list[GappedRun]:
     """Runs in rank order (at least two items paid) that sum to exactly ``target`` once at most
     ``max_gaps`` items inside them are left out; fewest gaps first, then the smallest charge,
@@ -425,8 +430,8 @@ def gapped_runs(
     Otherwise any window may hold one gap, and two gaps are looked for only in windows that start
     at the oldest item or at the oldest debit (old credit memos the payer leaves open come
     before it): the search stays O(n²) and the shapes stay ones a payer really makes. Those
-    windows may also hold three gaps, all among the last ``TAIL_GAPS`` items before the window's
-    end: items due around the payment-run date that the payer left for the next run.
+    windows may also hold three gaps, all among the last ``tail_gaps`` items before the
+    window's end: items due around the payment-run date that the payer left for the next run.
     A gap is never at a window's end: that would be a shorter window.
     """
     ordered = sorted(items, key=lambda item: (item.rank, item.key))[:MAX_GAPPED_ITEMS]
@@ -470,7 +475,7 @@ def gapped_runs(
                     for m, charge in inside(excess - amounts[k], k + 1, stop - 1):
                         found.append((2, charge, length - 2, start, stop, (k, m)))
                 if max_gaps >= 3 and length >= 5:
-                    tail = max(first_gap, stop - TAIL_GAPS)
+                    tail = max(first_gap, stop - tail_gaps)
                     for k, m in itertools.combinations(range(tail + 1, stop), 2):
                         rest = excess - amounts[k] - amounts[m]
                         for j, charge in inside(rest, tail, k - 1):

@@ -1404,3 +1404,28 @@ def test_the_next_platform_payment_is_for_the_oldest_invoices_the_first_left_ope
         ["INV-500001", "INV-500002"],
         ["INV-500003", "INV-500004", "INV-500005"],
     ]
+
+
+def test_three_items_held_back_early_in_a_run_are_looked_for_when_no_usual_run_fits() -> None:
+    # The payer paid its twelve oldest items but three it disputes, the third, fifth and sixth:
+    # not near the run's end, where three held back are first looked for.
+    amounts = [31_013, 27_211, 18_307, 44_129, 12_343, 50_527, 23_459, 65_437]
+    amounts += [19_081, 37_663, 28_901, 41_117, 15_373, 52_291]
+    book = _ledger("C100", amounts)
+    held = {2, 4, 5}
+    paid = {f"INV-{500_001 + k}" for k in range(12) if k not in held}
+    amount = sum(a for k, a in enumerate(amounts[:12]) if k not in held)
+    decision = _engine(book).decide(_pay(amount, "ACME WIDGETS"))
+    assert _held_back(decision, paid) == ["INV-500003", "INV-500005", "INV-500006"]
+
+
+def test_three_items_held_back_early_in_a_run_are_not_looked_for_beside_a_usual_run() -> None:
+    # The nine oldest but the eighth add up; so do the nine oldest but the fourth to the sixth.
+    # Searched beside the usual run, runs with three held back anywhere would be rivals that
+    # fit by chance.
+    amounts = [16_000, 37_500, 19_000, 36_500, 19_500, 49_000, 43_500, 41_500, 40_500]
+    book = _ledger("C100", [*amounts, 28_500, 35_000, 17_500])
+    decision = _engine(book).decide(_pay(sum(amounts) - 41_500, "ACME WIDGETS"))
+    held = [p.evidence["subset"].get("held_back") for p, _ in decision.ranked]
+    assert ["INV-500008"] in held
+    assert ["INV-500004", "INV-500005", "INV-500006"] not in held

@@ -7,11 +7,15 @@ from itertools import combinations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matching.subset import TAIL_GAPS, GappedRun, OpenAmount, gapped_runs
+from matching.subset import TAIL_GAPS, WIDE_TAIL_GAPS, GappedRun, OpenAmount, gapped_runs
 
 
 def every_gapped_run(
-    items: list[OpenAmount], target: int, from_start: bool, charges: tuple[int, ...] = (0,)
+    items: list[OpenAmount],
+    target: int,
+    from_start: bool,
+    charges: tuple[int, ...] = (0,),
+    tail_gaps: int = TAIL_GAPS,
 ) -> set[tuple[tuple[str, ...], tuple[str, ...]]]:
     """All shapes the documented rules allow, by looking at every window and every gap set."""
     keys = [i.key for i in items]
@@ -24,7 +28,7 @@ def every_gapped_run(
             most = 3 if (from_start or start <= oldest_debit) else 1
             for gaps in range(most + 1):
                 for skipped in combinations(inner, gaps):
-                    if gaps == 3 and min(skipped) < stop - TAIL_GAPS:
+                    if gaps == 3 and min(skipped) < stop - tail_gaps:
                         continue  # three held back only near the run's end
                     paid = [p for p in window if p not in skipped]
                     total = sum(items[p].amount for p in paid)
@@ -48,6 +52,7 @@ def _shape(run: GappedRun) -> tuple[tuple[str, ...], tuple[str, ...]]:
     st.booleans(),
     st.sampled_from([(0,), (0, 5, 10), (0, 100, 200, 300)]),
     st.integers(min_value=0, max_value=3),
+    st.sampled_from([TAIL_GAPS, 4, WIDE_TAIL_GAPS]),
 )
 def test_gapped_runs_are_exactly_the_ones_the_twin_finds(
     amounts: list[int],
@@ -56,13 +61,16 @@ def test_gapped_runs_are_exactly_the_ones_the_twin_finds(
     from_start: bool,
     charges: tuple[int, ...],
     kept: int,
+    tail_gaps: int,
 ) -> None:
     items = [OpenAmount(f"I{k}", a, k) for k, a in enumerate(amounts)]
     chosen = items[first : first + count + 2]
     charge = charges[kept % len(charges)]
     target = sum(i.amount for i in chosen) - charge if len(chosen) >= 2 else 1234
-    twin = every_gapped_run(items, target, from_start, charges)
-    runs = gapped_runs(items, target, from_start=from_start, limit=10_000, charges=charges)
+    twin = every_gapped_run(items, target, from_start, charges, tail_gaps)
+    runs = gapped_runs(
+        items, target, from_start=from_start, limit=10_000, charges=charges, tail_gaps=tail_gaps
+    )
     assert {_shape(r) for r in runs} == twin
     amount = {i.key: i.amount for i in items}
     assert all(sum(amount[k] for k in r.keys) - target == r.charge for r in runs)
