@@ -1358,20 +1358,27 @@ class Engine:
         of its invoices that add up to it (see :meth:`_oldest_of` and :meth:`_pairs_of`)."""
         payment = context.payment
         context.everywhere = True
-        sets: list[tuple[str, ...]] = [(n,) for n in self._open_at(payment, payment.amount_minor)]
+        sets: list[tuple[tuple[str, ...], str]] = [
+            ((n,), "invoice") for n in self._open_at(payment, payment.amount_minor)
+        ]
         if not sets:
-            sets = [(n,) for n in self._discounted_to(payment)]
+            sets = [((n,), "invoice_net_of_discount") for n in self._discounted_to(payment)]
         if not sets and pairs:
             oldest = self._oldest_of(payment)
-            sets = oldest + [p for p in self._pairs_of(payment) if p not in oldest]
+            sets = [(numbers, "oldest_invoices") for numbers in oldest] + [
+                (pair, "neighbouring_invoices")
+                for pair in self._pairs_of(payment)
+                if pair not in oldest
+            ]
         proposals = []
-        for numbers in sets[:MAX_SUGGESTIONS]:
+        for numbers, how in sets[:MAX_SUGGESTIONS]:
             listed = [_Listed(self.invoices[n], None, refs.Quality.EXACT) for n in numbers]
             context.looked_at.add(listed[0].invoice.customer_id)
             proposal = self._settle(context, listed, "amount")
             if proposal is not None:
                 features = {**proposal.features, "amount_twins": float(len(sets))}
-                proposals.append(replace(proposal, features=features))
+                evidence = {**proposal.evidence, "amount": {"found_by": how, "sets": len(sets)}}
+                proposals.append(replace(proposal, features=features, evidence=evidence))
         return proposals
 
     def _less_a_charge(self, context: _Context) -> tuple[tuple[Proposal, float], ...]:

@@ -1391,6 +1391,7 @@ def test_a_platform_payment_nobody_names_is_suggested_for_a_customers_oldest_inv
     assert _suggested(decision)[0] == frozenset(
         {("INV-500001", 41_003), ("INV-500002", 17_021), ("INV-500003", 29_077)}
     )
+    assert decision.ranked[0][0].evidence["amount"] == {"found_by": "oldest_invoices", "sets": 1}
 
 
 def test_the_next_platform_payment_is_for_the_oldest_invoices_the_first_left_open() -> None:
