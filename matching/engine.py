@@ -195,9 +195,10 @@ class Engine:
 
         Proposals are built and scored ``batch`` payments at a time (one scorer call per batch),
         then decided in order. A payment whose customers an earlier payment of the same batch
-        touched (any customer, for a payment nobody known paid), whose duplicate check changed, or whose bank account an earlier payment of the
-        batch taught (see :meth:`_learn`), is rebuilt alone on the new open amounts, so the
-        result is the one of deciding the payments one by one.
+        touched (any customer, for a payment nobody known paid), whose duplicate check changed,
+        or whose bank account an earlier payment of the batch taught (see :meth:`_learn`), is
+        rebuilt alone on the new open amounts, so the result is the one of deciding the
+        payments one by one.
 
         Exact matches come first: a payment that would settle an invoice only with a tolerance
         (a write-off, a deduction, an overpayment) while a payment still to come is exactly
