@@ -1807,8 +1807,9 @@ class _OldestSums:
         self.stale.clear()
         return [self._oldest(c, count) for c, count in self.by_sum.get(amount, ())]
 
-    def _oldest(self, customer_id: str, count: int) -> tuple[str, ...]:
-        numbers = (n for n in self.by_customer[customer_id] if self.open[n] > 0)
+    def _oldest(self, customer_id: str, count: int = OLDEST_RUN_MAX) -> tuple[str, ...]:
+        """The customer's ``count`` oldest open invoices (its list is in due-date order)."""
+        numbers = (n for n in self.by_customer.get(customer_id, ()) if self.open[n] > 0)
         return tuple(itertools.islice(numbers, count))
 
     def _refresh(self, customer_id: str) -> None:
@@ -1819,16 +1820,12 @@ class _OldestSums:
                 del self.by_sum[total]
         totals = []
         total = 0
-        for count, amount in enumerate(self._debits(customer_id), start=1):
-            total += amount
+        for count, number in enumerate(self._oldest(customer_id), start=1):
+            total += self.open[number]
             if count >= 2:
                 self.by_sum.setdefault(total, []).append((customer_id, count))
                 totals.append(total)
         self.sums[customer_id] = totals
-
-    def _debits(self, customer_id: str) -> list[int]:
-        amounts = (self.open[n] for n in self.by_customer.get(customer_id, ()))
-        return list(itertools.islice((a for a in amounts if a > 0), OLDEST_RUN_MAX))
 
 
 def _nearest_items(items: Sequence[OpenAmount], amount: int, low: int, high: int) -> list[str]:

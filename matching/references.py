@@ -157,9 +157,10 @@ class ReferenceIndex:
 
     def neighbours_anywhere(self, reference: str) -> list[ReferenceHit]:
         """Open invoices of any customer whose core is one digit edit away from the reference's
-        (itself excluded): each of the few hundred numbers one edit makes is looked up, rather
-        than comparing the reference with every open invoice. In number order, whatever the
-        string hashing of the run."""
+        core or from its number as written (see :func:`_observed`; itself excluded): each of
+        the few hundred numbers one edit makes is looked up, rather than comparing the
+        reference with every open invoice. In number order, whatever the string hashing of the
+        run."""
         numbers = (
             n
             for observed in _observed(reference)
