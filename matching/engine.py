@@ -1681,6 +1681,11 @@ class Engine:
         shown = tuple(ranked[:MAX_SUGGESTIONS])
         if best.features.get("mismatch", 0) > 0:
             reason = ExceptionReason.AMOUNT_MISMATCH
+        elif passed_over := self._named_passed_over(context, best):
+            # The amount fits a set of the payer's items, but the payer named others of them:
+            # the list and the amount disagree, and only the payer knows which is right.
+            evidence["named_but_left_out"] = passed_over
+            reason = ExceptionReason.AMOUNT_MISMATCH
         elif probability >= self.scorer.threshold and (
             runner_up < 0.5
             # A rival is likely too, but far less so than the best: applied when the best is
@@ -1697,6 +1702,20 @@ class Engine:
         else:
             reason = ExceptionReason.LOW_CONFIDENCE
         return Decision(payment.payment_id, None, probability, reason, shown, evidence)
+
+    def _named_passed_over(self, context: _Context, proposal: Proposal) -> list[str]:
+        """The open invoices the payer named, of the customer whose items ``proposal`` settles
+        found by amount, that it leaves out."""
+        if proposal.strategy != "subset":
+            return []
+        taken = set(proposal.invoices)
+        return sorted(
+            x.invoice.invoice_number
+            for x in context.listed
+            if x.invoice.customer_id == proposal.customer_id
+            and x.invoice.invoice_number not in taken
+            and self.open.get(x.invoice.invoice_number, 0) != 0
+        )
 
     # -- duplicates and helpers --------------------------------------------------------------
 

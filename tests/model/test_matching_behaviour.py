@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from ledger.records import ApplicationKind, ExceptionReason
 from matching.engine import (
     DUE_POOL_MAX,
+    STRATEGIES,
     SUGGESTION_ONLY,
     TOLD_TOO_LITTLE,
     WRITE_OFF_REASONS,
@@ -250,6 +251,29 @@ def test_a_remittance_cut_off_is_completed_by_the_items_after_it() -> None:
         "INV-500006",
     }
     assert best.evidence["added_items"] == {"how": "continuation", "held_back": ["INV-500004"]}
+
+
+class _SureOfSetsFoundByAmount(RuleScorer):
+    """A scorer that would apply any set found by amount, and nothing else."""
+
+    threshold = 0.5
+
+    def predict(self, rows: Sequence[dict[str, float]]) -> list[float]:
+        return [0.99 if row["strategy"] == STRATEGIES.index("subset") else 0.01 for row in rows]
+
+
+def test_a_set_adding_up_that_leaves_out_invoices_the_payer_named_is_never_applied() -> None:
+    book = _ledger("C100", [10_007, 20_011, 30_013, 40_017, 55_019, 60_023, 70_029, 81_031])
+    # The text names the first two; the amount is exactly the fifth to seventh, and nothing
+    # completes the two named ones to it.
+    amount = 55_019 + 60_023 + 70_029
+    engine = Engine(book, PayerIndex(CUSTOMERS), _SureOfSetsFoundByAmount())
+    decision = engine.decide(_pay(amount, "Acme Widgets", "INV 500001 500002"))
+    assert decision.applied is None
+    assert decision.reason is ExceptionReason.AMOUNT_MISMATCH
+    assert decision.evidence["named_but_left_out"] == ["INV-500001", "INV-500002"]
+    the_run = frozenset({("INV-500005", 55_019), ("INV-500006", 60_023), ("INV-500007", 70_029)})
+    assert _suggested(decision)[0] == the_run
 
 
 SCATTERED = [10_007, 23_011, 31_013, 47_017, 52_021, 68_023, 71_029, 89_031, 94_033, 103_037,
