@@ -513,11 +513,17 @@ class Engine:
         digit away fits them exactly: the payer meant that one ('INV-103393' for
         'INV-103339'). Looked for among the payers' items first, then among everyone's (the
         payer may pay for a company not known as its own). A payment naming one reference in
-        its text that pays none of them exactly may pay the payer's own neighbour less a bank
-        charge or net of an earned discount, when the named invoice fits neither and exactly
-        one neighbour does. Otherwise the hit stands."""
+        its text keeps it when it pays that invoice less a bank charge or net of an earned
+        discount; one that pays none of them exactly may pay the payer's own neighbour less a
+        charge or net of a discount, when exactly one neighbour fits so. Otherwise the hit
+        stands."""
         wanted = _line_amounts(line) if line is not None else {context.payment.amount_minor}
         if not wanted or self.open[hit.invoice_number] in wanted:
+            return [hit]
+        payment = context.payment
+        if line is None and self._fits_less_a_tolerance(payment, hit.invoice_number):
+            # Named as written, paid net of its earned discount or less a charge: a neighbour
+            # that the amount fits exactly does so by chance.
             return [hit]
         for near in (
             self.references.neighbours(hit.reference, scope) if scope else [],
@@ -534,12 +540,7 @@ class Engine:
             if fitting:
                 return [hit]
         # Paid less a bank charge or net of an earned discount: only the payer's own neighbour.
-        payment = context.payment
-        if (
-            line is not None
-            or not scope
-            or self._fits_less_a_tolerance(payment, hit.invoice_number)
-        ):
+        if line is not None or not scope:
             return [hit]
         fitting = [
             h

@@ -482,6 +482,23 @@ def test_a_payment_naming_one_invoice_that_fits_its_neighbour_a_digit_away_is_fo
     assert all(p.features["refs_refitted"] == 0 for p, _ in two.ranked)
 
 
+def test_a_named_invoice_paid_net_of_its_earned_discount_stands_by_a_neighbour_that_fits() -> None:
+    # 'INV-106869' at 2/10 net 30, paid within ten days: 215_454 less 2%. The neighbour a digit
+    # away happens to be open at exactly the amount.
+    named = _invoice("INV-106869", "C100", 215_454, 5, "2/10 NET 30")
+    book = [named, _invoice("INV-106969", "C100", 211_145)]
+    decision = _engine(book).decide(_pay(211_145, "ACME WIDGETS", "PMT INV-106869"))
+    best = decision.ranked[0][0]
+    assert best.features["refs_refitted"] == 0
+    assert [(a.invoice_number, a.adjustment_minor, a.reason) for a in best.allocations] == [
+        ("INV-106869", 4_309, "earned")
+    ]
+    # Its discount no longer earned, the amount fits only the neighbour: the payer meant it.
+    late = [replace(named, issue_date=DAY - timedelta(days=25)), book[1]]
+    decision = _engine(late).decide(_pay(211_145, "ACME WIDGETS", "PMT INV-106869"))
+    assert decision.ranked[0][0].key == frozenset({("INV-106969", 211_145)})
+
+
 @pytest.mark.parametrize(
     ("neighbour", "amount", "written_off"),
     [
