@@ -662,12 +662,14 @@ class Engine:
         """Allocate the amount over ``listed`` invoices (advice amounts where given), then
         explain what is left: discounts, a deduction, a charge, an overpayment or more items."""
         payment = context.payment
+        features: dict[str, float] = {}
+        evidence: dict[str, Any] = {}
+        if strategy == "advice":
+            listed = self._misread_paid(payment, listed, evidence)
         allocations: list[Allocation] = []
         for item in listed:
             allocations.append(self._line_allocation(payment, item))
         residual = payment.amount_minor - sum(a.applied_minor for a in allocations)
-        features: dict[str, float] = {}
-        evidence: dict[str, Any] = {}
         if residual < 0:
             partial_ok = strategy in ("advice", "references")
             allocations, residual, how = self._shortfall(
@@ -744,6 +746,35 @@ class Engine:
             )
             total += discount
         return discounted, total
+
+    def _misread_paid(
+        self, payment: IncomingPayment, listed: list[_Listed], evidence: dict[str, Any]
+    ) -> list[_Listed]:
+        """An advice line whose own figures disagree (its gross less its discount and deduction
+        is not what it says was paid), in an advice whose lines miss the payment by exactly
+        that disagreement: the paid amount was misread ('2,712.29' for '2,711.29'), and the
+        line is read as its gross less discount and deduction. Only when one line fits."""
+        paid = sum(self._line_allocation(payment, x).applied_minor for x in listed)
+        residual = payment.amount_minor - paid
+        if residual == 0:
+            return listed
+        fitting = []
+        for k, x in enumerate(listed):
+            line = x.line
+            if line is None or line.gross_minor is None or line.paid_minor <= 0:
+                continue
+            implied = line.gross_minor - (line.discount_minor or 0) - (line.deduction_minor or 0)
+            if 0 < implied <= self.open[x.invoice.invoice_number] and (
+                implied - line.paid_minor == residual
+            ):
+                fitting.append((k, replace(line, paid_minor=implied)))
+        if len(fitting) != 1:
+            return listed
+        k, line = fitting[0]
+        evidence["misread_paid_amount"] = listed[k].invoice.invoice_number
+        mended = list(listed)
+        mended[k] = replace(listed[k], line=line)
+        return mended
 
     def _misread_line(
         self, allocations: list[Allocation], residual: int, evidence: dict[str, Any]

@@ -471,6 +471,32 @@ def test_an_advice_line_that_fits_the_invoice_a_digit_away_is_taken_for_it() -> 
     assert best.features["refs_refitted"] == 1
 
 
+def test_a_paid_amount_misread_against_its_own_line_is_read_as_gross_less_discount() -> None:
+    book = [
+        _invoice("INV-107433", "C100", 276_662, 5, "2/10 NET 30"),
+        _invoice("INV-107387", "C100", 99_114, 5, "2/10 NET 30"),
+    ]
+    lines = (
+        # Read '2,712.29' where the page says '2,711.29': 2,766.62 less 55.33 is 2,711.29.
+        AdviceLine("INV-107433", 271_229, 276_662, 5_533, None, ""),
+        AdviceLine("INV-107387", 97_132, 99_114, 1_982, None, ""),
+    )
+    amount = 271_129 + 97_132
+    advice = Advice("ADV-7", "Acme Widgets", "", DAY, "USD", amount, 0.7, "", lines)
+    best = _engine(book).decide(_pay(amount, "ACME WIDGETS"), [advice]).ranked[0][0]
+    assert best.evidence["misread_paid_amount"] == "INV-107433"
+    assert sorted((a.invoice_number, a.applied_minor, a.adjustment_minor, a.reason)
+                  for a in best.allocations) == [
+        ("INV-107387", 97_132, 1_982, "earned"),
+        ("INV-107433", 271_129, 5_533, "earned"),
+    ]  # fmt: skip
+    # A line whose figures agree is read as it stands, whatever the payment: no mending.
+    agreeing = (replace(lines[0], gross_minor=276_762), lines[1])
+    advice = replace(advice, lines=agreeing)
+    best = _engine(book).decide(_pay(amount, "ACME WIDGETS"), [advice]).ranked[0][0]
+    assert "misread_paid_amount" not in best.evidence
+
+
 def test_a_payment_naming_one_invoice_that_fits_its_neighbour_a_digit_away_is_for_it() -> None:
     book = [_invoice("INV-106540", "C100", 900_000), _invoice("INV-106504", "C100", 561_570)]
     decision = _engine(book).decide(_pay(561_570, "ACME WIDGETS", "PAYMENT INV-106540"))
