@@ -1718,6 +1718,9 @@ class Engine:
             # the list and the amount disagree, and only the payer knows which is right.
             evidence["named_but_left_out"] = passed_over
             reason = ExceptionReason.AMOUNT_MISMATCH
+        elif _discount_with_no_charge(best):
+            evidence["discount_and_a_difference_no_charge"] = best.evidence.get("shortfall")
+            reason = ExceptionReason.LOW_CONFIDENCE
         elif probability >= self.scorer.threshold and (
             runner_up < 0.5
             # A rival is likely too, but far less so than the best: applied when the best is
@@ -1900,6 +1903,19 @@ def _best_of_rivals(chances: Sequence[float]) -> float:
         return 1.0
     odds = [chance / (1.0 - chance) for chance in chances]
     return odds[0] / (1.0 + sum(odds))
+
+
+def _discount_with_no_charge(proposal: Proposal) -> bool:
+    """A set found by amount only once discounts and a bank charge were allowed for, whose
+    difference beyond the discounts is no charge after all (not whole units, not an FX
+    difference): two guesses stacked, never applied."""
+    subset = proposal.evidence.get("subset") or {}
+    shortfall = proposal.evidence.get("shortfall")
+    return (
+        subset.get("tolerance") == "discount_charge"
+        and isinstance(shortfall, str)
+        and shortfall.rsplit(";", 1)[-1] not in ("bank_fee", "fx_difference")
+    )
 
 
 def _exact(proposal: Proposal) -> bool:

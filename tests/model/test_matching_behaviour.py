@@ -364,6 +364,22 @@ def test_a_discount_and_a_bank_charge_without_remittance_are_both_named() -> Non
     assert allocation.reason == "unearned;bank_fee"
 
 
+@pytest.mark.parametrize(("kept", "applied"), [(1_500, True), (1_537, False)])
+def test_a_discount_and_a_difference_that_is_no_charge_without_remittance_are_never_applied(
+    kept: int, applied: bool
+) -> None:
+    book = [_invoice("INV-700001", "C200", 401_446, days_old=18, terms="2/10 NET 30")]
+    engine = Engine(book, PayerIndex(CUSTOMERS), _SureOfEverything())
+    # 2% taken late, and 15.00 (a bank's charge) or 15.37 (no bank's charge) more.
+    decision = engine.decide(_pay(401_446 - 8_029 - kept, "Borealis Trading"))
+    assert (decision.applied is not None) is applied
+    if not applied:
+        assert decision.reason is ExceptionReason.LOW_CONFIDENCE
+        assert decision.evidence["discount_and_a_difference_no_charge"] == "unearned;unspecified"
+        (allocation,) = decision.ranked[0][0].allocations
+        assert allocation.adjustment_minor == 8_029 + kept  # still the first suggestion
+
+
 def test_an_overpayment_without_remittance_goes_on_account() -> None:
     book = [_invoice("INV-700002", "C300", 258_213)]
     decision = _engine(book).decide(_pay(269_110, "Cobalt and Sons"))
