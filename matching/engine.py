@@ -80,6 +80,10 @@ that fits only when it has at most this many: with more, sets that add up to the
 become likely."""
 MAX_OLDER_MEMOS = 6
 """A cut-off list is completed with at most this many of the payer's older credit memos tried."""
+MAX_MISREAD_LINES = 3
+"""At most this many of an advice's lines are read again as misread to make up its payment."""
+MAX_MENDABLE_LINES = 12
+"""Only the first this many lines that could have been misread are tried."""
 TOLD_TOO_LITTLE = frozenset(
     (ExceptionReason.LOW_CONFIDENCE, ExceptionReason.NO_CANDIDATE, ExceptionReason.UNKNOWN_PAYER)
 )
@@ -665,7 +669,7 @@ class Engine:
         features: dict[str, float] = {}
         evidence: dict[str, Any] = {}
         if strategy == "advice":
-            listed = self._misread_paid(payment, listed, evidence)
+            listed = self._misread_lines(payment, listed, evidence)
         allocations: list[Allocation] = []
         for item in listed:
             allocations.append(self._line_allocation(payment, item))
@@ -676,8 +680,6 @@ class Engine:
                 payment, listed, allocations, -residual, partial_ok
             )
             evidence["shortfall"] = how
-        if residual > 0 and strategy == "advice":
-            allocations, residual = self._misread_line(allocations, residual, evidence)
         if residual > 0 and strategy != "subset":
             more = self._more_items(context, {a.invoice_number for a in allocations}, residual)
             if more is not None:
@@ -747,59 +749,51 @@ class Engine:
             total += discount
         return discounted, total
 
-    def _misread_paid(
+    def _misread_lines(
         self, payment: IncomingPayment, listed: list[_Listed], evidence: dict[str, Any]
     ) -> list[_Listed]:
-        """An advice line whose own figures disagree (its gross less its discount and deduction
-        is not what it says was paid), in an advice whose lines miss the payment by exactly
-        that disagreement: the paid amount was misread ('2,712.29' for '2,711.29'), and the
-        line is read as its gross less discount and deduction. Only when one line fits."""
-        paid = sum(self._line_allocation(payment, x).applied_minor for x in listed)
-        residual = payment.amount_minor - paid
+        """Advice lines whose paid amounts were misread, when the lines miss the payment by
+        exactly what reading them right makes up. A line is read right as its gross less its
+        discount and deduction when its own figures disagree ('2,712.29' for '2,711.29'), or
+        as its invoice's open amount when it pays part of it or all but a small difference
+        (OCR lost a digit: '8.19' for '58.19', or the cents: '2,532.00' for '2,532.37'). Only
+        when one set of at most :data:`MAX_MISREAD_LINES` lines makes up the difference."""
+        allocations = [self._line_allocation(payment, x) for x in listed]
+        residual = payment.amount_minor - sum(a.applied_minor for a in allocations)
         if residual == 0:
             return listed
-        fitting = []
-        for k, x in enumerate(listed):
+        mends: list[tuple[int, AdviceLine]] = []  # (position, the line read right)
+        for k, (x, allocation) in enumerate(zip(listed, allocations, strict=True)):
             line = x.line
-            if line is None or line.gross_minor is None or line.paid_minor <= 0:
+            if line is None or line.paid_minor <= 0:
                 continue
-            implied = line.gross_minor - (line.discount_minor or 0) - (line.deduction_minor or 0)
-            if 0 < implied <= self.open[x.invoice.invoice_number] and (
-                implied - line.paid_minor == residual
+            open_minor = self.open[x.invoice.invoice_number]
+            if line.gross_minor is not None:
+                implied = line.gross_minor - (line.discount_minor or 0)
+                implied -= line.deduction_minor or 0
+                if implied != line.paid_minor and 0 < implied <= open_minor:
+                    mends.append((k, replace(line, paid_minor=implied)))
+                    continue
+            if allocation.kind is ApplicationKind.PARTIAL or (
+                allocation.kind is ApplicationKind.WRITE_OFF
+                and allocation.reason == "small_difference"
             ):
-                fitting.append((k, replace(line, paid_minor=implied)))
-        if len(fitting) != 1:
-            return listed
-        k, line = fitting[0]
-        evidence["misread_paid_amount"] = listed[k].invoice.invoice_number
-        mended = list(listed)
-        mended[k] = replace(listed[k], line=line)
-        return mended
-
-    def _misread_line(
-        self, allocations: list[Allocation], residual: int, evidence: dict[str, Any]
-    ) -> tuple[list[Allocation], int]:
-        """An advice line that pays part of its invoice (or all but a small difference, which
-        would be written off), in a payment that is more than its lines by exactly the rest of
-        that invoice: the line's amount was misread (OCR lost a digit: '8.19' for '58.19', or
-        the cents: '2,532.00' for '2,532.37'), and the invoice is paid in full. Only when one
-        line fits."""
+                mends.append((k, replace(line, paid_minor=open_minor)))
+        # A line the cash it applies would not change is no misreading that matters.
+        mends = [(k, line) for k, line in mends if line.paid_minor != allocations[k].applied_minor]
         fitting = [
-            k
-            for k, a in enumerate(allocations)
-            if (
-                a.kind is ApplicationKind.PARTIAL
-                or (a.kind is ApplicationKind.WRITE_OFF and a.reason == "small_difference")
-            )
-            and self.open[a.invoice_number] - a.applied_minor == residual
+            chosen
+            for size in range(1, MAX_MISREAD_LINES + 1)
+            for chosen in itertools.combinations(mends[:MAX_MENDABLE_LINES], size)
+            if sum(line.paid_minor - allocations[k].applied_minor for k, line in chosen) == residual
         ]
         if len(fitting) != 1:
-            return allocations, residual
-        k = fitting[0]
-        evidence["misread_line"] = allocations[k].invoice_number
-        allocations = list(allocations)
-        allocations[k] = self._full(allocations[k].invoice_number)
-        return allocations, 0
+            return listed
+        mended = list(listed)
+        for k, line in fitting[0]:
+            mended[k] = replace(mended[k], line=line)
+        evidence["misread_lines"] = [listed[k].invoice.invoice_number for k, _ in fitting[0]]
+        return mended
 
     def _deductions(self, context: _Context, proposal: Proposal) -> list[Proposal]:
         """The named invoices paid short without a word, when several were named: one proposal

@@ -500,7 +500,7 @@ def test_a_paid_amount_misread_against_its_own_line_is_read_as_gross_less_discou
     amount = 271_129 + 97_132
     advice = Advice("ADV-7", "Acme Widgets", "", DAY, "USD", amount, 0.7, "", lines)
     best = _engine(book).decide(_pay(amount, "ACME WIDGETS"), [advice]).ranked[0][0]
-    assert best.evidence["misread_paid_amount"] == "INV-107433"
+    assert best.evidence["misread_lines"] == ["INV-107433"]
     assert sorted((a.invoice_number, a.applied_minor, a.adjustment_minor, a.reason)
                   for a in best.allocations) == [
         ("INV-107387", 97_132, 1_982, "earned"),
@@ -510,7 +510,7 @@ def test_a_paid_amount_misread_against_its_own_line_is_read_as_gross_less_discou
     agreeing = (replace(lines[0], gross_minor=276_762), lines[1])
     advice = replace(advice, lines=agreeing)
     best = _engine(book).decide(_pay(amount, "ACME WIDGETS"), [advice]).ranked[0][0]
-    assert "misread_paid_amount" not in best.evidence
+    assert "misread_lines" not in best.evidence
 
 
 def test_a_payment_naming_one_invoice_that_fits_its_neighbour_a_digit_away_is_for_it() -> None:
@@ -596,10 +596,43 @@ def test_an_advice_line_short_by_exactly_what_the_payment_has_over_is_paid_in_fu
         (misread, invoice, ApplicationKind.FULL),
         (*other, ApplicationKind.FULL),
     }
-    assert best.evidence["misread_line"] == misread
+    assert best.evidence["misread_lines"] == [misread]
     # A payment of just what the lines say: the line stands as read.
     as_read = _engine(book).decide(_pay(read + other[1], "ACME WIDGETS"), [advice]).ranked[0][0]
     assert {a.invoice_number: a.kind for a in as_read.allocations}[misread] is kind_as_read
+
+
+def test_two_misread_lines_that_together_make_up_the_payment_pay_their_invoices_in_full() -> None:
+    book = [
+        _invoice("INV-104499", "C100", 54_733),
+        _invoice("INV-104947", "C100", 51_577),
+        _invoice("INV-105089", "C100", 21_049),
+    ]
+    lines = (
+        AdviceLine("INV-104499", 4_733, 54_733, None, None, ""),  # the '5' lost, gross read
+        AdviceLine("INV-104947", 1_577, 1_577, None, None, ""),  # the '5' lost twice
+        AdviceLine("INV-105089", 21_049, 21_049, None, None, ""),
+    )
+    total = 54_733 + 51_577 + 21_049
+    advice = Advice("ADV-8", "Acme Widgets", "", DAY, "USD", total, 0.5, "", lines)
+    best = _engine(book).decide(_pay(total, "ACME WIDGETS"), [advice]).ranked[0][0]
+    assert sorted(best.evidence["misread_lines"]) == ["INV-104499", "INV-104947"]
+    assert {(a.invoice_number, a.applied_minor, a.kind) for a in best.allocations} == {
+        (i.invoice_number, i.open_minor, ApplicationKind.FULL) for i in book
+    }
+
+
+def test_a_line_read_a_cent_over_its_invoice_does_not_hide_the_line_read_a_cent_short() -> None:
+    book = [_invoice("INV-105040", "C100", 633_561), _invoice("INV-105191", "C100", 246_931)]
+    lines = (
+        AdviceLine("INV-105040", 633_560, 633_561, None, None, ""),
+        AdviceLine("INV-105191", 246_932, 246_931, None, None, ""),  # applies 2,469.31 all the same
+    )
+    total = 633_561 + 246_931
+    advice = Advice("ADV-9", "Acme Widgets", "", DAY, "USD", total, 0.5, "", lines)
+    best = _engine(book).decide(_pay(total, "ACME WIDGETS"), [advice]).ranked[0][0]
+    assert best.evidence["misread_lines"] == ["INV-105040"]
+    assert best.key == frozenset({("INV-105040", 633_561), ("INV-105191", 246_931)})
 
 
 def _order(number: str, minor: int, po: str, days_old: int = 40) -> OpenInvoice:
