@@ -27,6 +27,7 @@ from matching.model import (
     Decision,
     IncomingPayment,
     OpenInvoice,
+    Proposal,
     Settled,
 )
 from matching.payers import PayerIndex
@@ -470,6 +471,19 @@ def test_a_likely_rival_holds_the_best_proposal_only_when_it_leaves_it_in_doubt(
         assert decision.reason in (ExceptionReason.AMBIGUOUS, ExceptionReason.LOW_CONFIDENCE)
 
 
+def _line(reference: str, paid: int, gross: int, discount: int | None = None) -> AdviceLine:
+    return AdviceLine(reference, paid, gross, discount, None, "")
+
+
+def _best_for_advice(
+    book: list[OpenInvoice], total: int, lines: tuple[AdviceLine, ...], confidence: float
+) -> Proposal:
+    """The best proposal for a payment of ``total`` whose advice (read with ``confidence``)
+    has ``lines``."""
+    advice = Advice("ADV-1", "Acme Widgets", "", DAY, "USD", total, confidence, "", lines)
+    return _engine(book).decide(_pay(total, "ACME WIDGETS"), [advice]).ranked[0][0]
+
+
 def test_an_advice_line_that_fits_the_invoice_a_digit_away_is_taken_for_it() -> None:
     book = [
         _invoice("INV-103393", "C100", 134_200),
@@ -494,12 +508,11 @@ def test_a_paid_amount_misread_against_its_own_line_is_read_as_gross_less_discou
     ]
     lines = (
         # Read '2,712.29' where the page says '2,711.29': 2,766.62 less 55.33 is 2,711.29.
-        AdviceLine("INV-107433", 271_229, 276_662, 5_533, None, ""),
-        AdviceLine("INV-107387", 97_132, 99_114, 1_982, None, ""),
+        _line("INV-107433", 271_229, 276_662, 5_533),
+        _line("INV-107387", 97_132, 99_114, 1_982),
     )
     amount = 271_129 + 97_132
-    advice = Advice("ADV-7", "Acme Widgets", "", DAY, "USD", amount, 0.7, "", lines)
-    best = _engine(book).decide(_pay(amount, "ACME WIDGETS"), [advice]).ranked[0][0]
+    best = _best_for_advice(book, amount, lines, 0.7)
     assert best.evidence["misread_lines"] == ["INV-107433"]
     assert sorted((a.invoice_number, a.applied_minor, a.adjustment_minor, a.reason)
                   for a in best.allocations) == [
@@ -508,8 +521,7 @@ def test_a_paid_amount_misread_against_its_own_line_is_read_as_gross_less_discou
     ]  # fmt: skip
     # A line whose figures agree is read as it stands, whatever the payment: no mending.
     agreeing = (replace(lines[0], gross_minor=276_762), lines[1])
-    advice = replace(advice, lines=agreeing)
-    best = _engine(book).decide(_pay(amount, "ACME WIDGETS"), [advice]).ranked[0][0]
+    best = _best_for_advice(book, amount, agreeing, 0.7)
     assert "misread_lines" not in best.evidence
 
 
@@ -609,13 +621,11 @@ def test_two_misread_lines_that_together_make_up_the_payment_pay_their_invoices_
         _invoice("INV-105089", "C100", 21_049),
     ]
     lines = (
-        AdviceLine("INV-104499", 4_733, 54_733, None, None, ""),  # the '5' lost, gross read
-        AdviceLine("INV-104947", 1_577, 1_577, None, None, ""),  # the '5' lost twice
-        AdviceLine("INV-105089", 21_049, 21_049, None, None, ""),
+        _line("INV-104499", 4_733, 54_733),  # the '5' lost, the gross read right
+        _line("INV-104947", 1_577, 1_577),  # the '5' lost twice
+        _line("INV-105089", 21_049, 21_049),
     )
-    total = 54_733 + 51_577 + 21_049
-    advice = Advice("ADV-8", "Acme Widgets", "", DAY, "USD", total, 0.5, "", lines)
-    best = _engine(book).decide(_pay(total, "ACME WIDGETS"), [advice]).ranked[0][0]
+    best = _best_for_advice(book, 54_733 + 51_577 + 21_049, lines, 0.5)
     assert sorted(best.evidence["misread_lines"]) == ["INV-104499", "INV-104947"]
     assert {(a.invoice_number, a.applied_minor, a.kind) for a in best.allocations} == {
         (i.invoice_number, i.open_minor, ApplicationKind.FULL) for i in book
@@ -625,12 +635,10 @@ def test_two_misread_lines_that_together_make_up_the_payment_pay_their_invoices_
 def test_a_line_read_a_cent_over_its_invoice_does_not_hide_the_line_read_a_cent_short() -> None:
     book = [_invoice("INV-105040", "C100", 633_561), _invoice("INV-105191", "C100", 246_931)]
     lines = (
-        AdviceLine("INV-105040", 633_560, 633_561, None, None, ""),
-        AdviceLine("INV-105191", 246_932, 246_931, None, None, ""),  # applies 2,469.31 all the same
+        _line("INV-105040", 633_560, 633_561),
+        _line("INV-105191", 246_932, 246_931),  # applies 2,469.31 all the same
     )
-    total = 633_561 + 246_931
-    advice = Advice("ADV-9", "Acme Widgets", "", DAY, "USD", total, 0.5, "", lines)
-    best = _engine(book).decide(_pay(total, "ACME WIDGETS"), [advice]).ranked[0][0]
+    best = _best_for_advice(book, 633_561 + 246_931, lines, 0.5)
     assert best.evidence["misread_lines"] == ["INV-105040"]
     assert best.key == frozenset({("INV-105040", 633_561), ("INV-105191", 246_931)})
 
