@@ -70,6 +70,9 @@ TOLERANCES = ("exact", "discount", "charge", "discount_charge", "overpayment", "
 WRITE_OFF_REASONS = ("bank_fee", "fx_difference", "small_difference", "unspecified")
 OLDEST_RUN_MAX = 30
 """Most oldest invoices of a customer whose sum is kept for payments nobody can name."""
+OLDEST_RUN_MEMOS = 3
+"""A customer's oldest invoices are also summed less each of its open credit memos when it has
+at most this many: with more, sums that add up to a payment by chance become likely."""
 
 DUE_WINDOW_DAYS = 7
 """A payment run settles what falls due within about a week of it."""
@@ -1392,7 +1395,7 @@ class Engine:
             sets = [((n,), "invoice_net_of_discount") for n in self._discounted_to(payment)]
         if not sets and pairs:
             oldest = self._oldest_of(payment)
-            sets = [(numbers, "oldest_invoices") for numbers in oldest] + [
+            sets = [(numbers, _OldestSums.found_by(numbers, self.open)) for numbers in oldest] + [
                 (pair, "neighbouring_invoices")
                 for pair in self._pairs_of(payment)
                 if pair not in oldest
@@ -1478,9 +1481,10 @@ class Engine:
         return found
 
     def _oldest_of(self, payment: IncomingPayment) -> list[tuple[str, ...]]:
-        """A customer's oldest open invoices, two or more, that add up to exactly the amount:
-        what a payment platform's run pays for a customer whom nothing in the payment names
-        (its credit memos left open). Looked up in sums kept for the whole ledger."""
+        """A customer's oldest open invoices, two or more, that add up to exactly the amount,
+        or one or more less one of its credit memos: what a payment platform's run pays for a
+        customer whom nothing in the payment names (its credit memos left open, or one taken).
+        Looked up in sums kept for the whole ledger."""
         if self._oldest_sums is None:
             self._oldest_sums = _OldestSums(self.by_customer, self.open)
         found: list[tuple[str, ...]] = []
@@ -1837,23 +1841,35 @@ class _PairSums:
 
 class _OldestSums:
     """For every customer, the sums of its oldest open invoices (the two oldest, the three
-    oldest, ... up to :data:`OLDEST_RUN_MAX`), credit memos left out, by sum. A customer's sums
-    are worked out again when asked for after a payment touched its items."""
+    oldest, ... up to :data:`OLDEST_RUN_MAX`), credit memos left out, by sum; and, for a
+    customer with at most :data:`OLDEST_RUN_MEMOS` open credit memos, the sums of its oldest
+    invoices (the oldest, the two oldest, ...) less each memo. A customer's sums are worked out
+    again when asked for after a payment touched its items."""
 
     def __init__(self, by_customer: dict[str, list[str]], open_: dict[str, int]) -> None:
         self.by_customer, self.open = by_customer, open_
-        self.by_sum: dict[int, list[tuple[str, int]]] = {}
-        self.sums: dict[str, list[int]] = {}
+        self.by_sum: dict[int, list[tuple[str, int, str]]] = {}  # (customer, count, memo or "")
+        self.sums: dict[str, set[int]] = {}
         self.stale: set[str] = set(by_customer)
 
     def touch(self, customer_id: str) -> None:
         self.stale.add(customer_id)
 
     def adding_up_to(self, amount: int) -> list[tuple[str, ...]]:
-        for customer_id in self.stale:
+        for customer_id in sorted(self.stale):  # the same order of sets whatever the hashing
             self._refresh(customer_id)
         self.stale.clear()
-        return [self._oldest(c, count) for c, count in self.by_sum.get(amount, ())]
+        return [
+            self._oldest(c, count) + ((memo,) if memo else ())
+            for c, count, memo in self.by_sum.get(amount, ())
+        ]
+
+    @staticmethod
+    def found_by(numbers: tuple[str, ...], open_: dict[str, int]) -> str:
+        """How a set of :meth:`adding_up_to` was found, for the evidence."""
+        if open_[numbers[-1]] < 0:
+            return "oldest_invoices_less_a_credit_memo"
+        return "oldest_invoices"
 
     def _oldest(self, customer_id: str, count: int = OLDEST_RUN_MAX) -> tuple[str, ...]:
         """The customer's ``count`` oldest open invoices (its list is in due-date order)."""
@@ -1866,13 +1882,23 @@ class _OldestSums:
             entries[:] = [e for e in entries if e[0] != customer_id]
             if not entries:
                 del self.by_sum[total]
-        totals = []
+        memos = [n for n in self.by_customer.get(customer_id, ()) if self.open[n] < 0]
+        if len(memos) > OLDEST_RUN_MEMOS:
+            memos = []
+        totals: set[int] = set()
+
+        def keep(total: int, count: int, memo: str = "") -> None:
+            self.by_sum.setdefault(total, []).append((customer_id, count, memo))
+            totals.add(total)
+
         total = 0
         for count, number in enumerate(self._oldest(customer_id), start=1):
             total += self.open[number]
+            for memo in memos:
+                if total + self.open[memo] > 0:
+                    keep(total + self.open[memo], count, memo)
             if count >= 2:
-                self.by_sum.setdefault(total, []).append((customer_id, count))
-                totals.append(total)
+                keep(total, count)
         self.sums[customer_id] = totals
 
 

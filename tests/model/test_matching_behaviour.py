@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from ledger.records import ApplicationKind, ExceptionReason
 from matching.engine import (
     DUE_POOL_MAX,
+    OLDEST_RUN_MEMOS,
     STRATEGIES,
     SUGGESTION_ONLY,
     TOLD_TOO_LITTLE,
@@ -1529,6 +1530,51 @@ def test_the_next_platform_payment_is_for_the_oldest_invoices_the_first_left_ope
         ["INV-500001", "INV-500002"],
         ["INV-500003", "INV-500004", "INV-500005"],
     ]
+
+
+def test_a_platform_payment_nobody_names_may_take_a_credit_memo_off_the_oldest_invoices() -> None:
+    # The platform pays C100's three oldest invoices less its old credit memo.
+    decision = _engine(PLATFORM_BOOK).decide(_pay(41_003 + 17_021 + 29_077 - 5_000, "PAYMODE-X"))
+    assert _suggested(decision)[0] == frozenset(
+        {
+            ("CM-950001", -5_000),
+            ("INV-500001", 41_003),
+            ("INV-500002", 17_021),
+            ("INV-500003", 29_077),
+        }
+    )
+    assert decision.ranked[0][0].evidence["amount"] == {
+        "found_by": "oldest_invoices_less_a_credit_memo",
+        "sets": 1,
+    }
+
+
+def test_oldest_invoices_are_summed_less_credit_memos_only_for_a_customer_with_few() -> None:
+    memos = [_order(f"CM-95000{k}", -5_000 - k, f"PO-9{k}", days_old=90) for k in range(1, 5)]
+    book = [*PLATFORM_BOOK[1:], *memos[: OLDEST_RUN_MEMOS + 1]]
+    decision = _engine(book).decide(_pay(41_003 + 17_021 - 5_001, "PAYMODE-X"))
+    assert decision.ranked == ()
+    decision = _engine(book[:-1]).decide(_pay(41_003 + 17_021 - 5_001, "PAYMODE-X"))
+    assert {"CM-950001", "INV-500001", "INV-500002"} == set(decision.ranked[0][0].invoices)
+
+
+def test_a_platform_run_is_found_again_when_one_sum_less_a_memo_equals_another() -> None:
+    # The two oldest add up to what the three oldest do less the memo: one sum, two sets.
+    # Once the first payment has taken the oldest invoice, the customer's sums are worked out
+    # again, and the second payment finds the two oldest that are left.
+    book = [
+        _order("CM-950001", -5_000, "PO-99", days_old=90),
+        *_ledger("C100", [10_000, 5_000, 5_000, 7_001]),
+    ]
+    first = _pay(10_000, "ACME WIDGETS", "INV-500001", pid="PAY-1")
+    second = _pay(5_000 + 5_000, "PAYMODE-X", pid="PAY-2", day=DAY + timedelta(days=1))
+    engine = Engine(book, PayerIndex(CUSTOMERS), _SureOfEverything())
+    engine.decide(_pay(15_000, "PAYMODE-X", pid="PAY-0"))  # the sums are kept from here on
+    decisions = {d.payment_id: d for d in engine.run([first, second])}
+    assert sorted(decisions["PAY-1"].applied.invoices) == ["INV-500001"]
+    assert frozenset({("INV-500002", 5_000), ("INV-500003", 5_000)}) in _suggested(
+        decisions["PAY-2"]
+    )
 
 
 def test_three_items_held_back_early_in_a_run_are_looked_for_when_no_usual_run_fits() -> None:
