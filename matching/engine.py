@@ -1394,11 +1394,12 @@ class Engine:
         if not sets:
             sets = [((n,), "invoice_net_of_discount") for n in self._discounted_to(payment)]
         if not sets and pairs:
-            oldest = self._oldest_of(payment)
-            sets = [(numbers, _OldestSums.found_by(numbers, self.open)) for numbers in oldest] + [
+            sets = self._oldest_of(payment)
+            runs = {numbers for numbers, _ in sets}
+            sets += [
                 (pair, "neighbouring_invoices")
                 for pair in self._pairs_of(payment)
-                if pair not in oldest
+                if pair not in runs
             ]
         proposals = []
         for numbers, how in sets[:MAX_SUGGESTIONS]:
@@ -1480,22 +1481,22 @@ class Engine:
                 found.append((first, second))
         return found
 
-    def _oldest_of(self, payment: IncomingPayment) -> list[tuple[str, ...]]:
+    def _oldest_of(self, payment: IncomingPayment) -> list[tuple[tuple[str, ...], str]]:
         """A customer's oldest open invoices, two or more, that add up to exactly the amount,
         or one or more less one of its credit memos: what a payment platform's run pays for a
         customer whom nothing in the payment names (its credit memos left open, or one taken).
-        Looked up in sums kept for the whole ledger."""
+        Looked up in sums kept for the whole ledger; each set with how it was found."""
         if self._oldest_sums is None:
             self._oldest_sums = _OldestSums(self.by_customer, self.open)
-        found: list[tuple[str, ...]] = []
-        for numbers in self._oldest_sums.adding_up_to(payment.amount_minor):
-            invoices = [self.invoices[n] for n in numbers]
+        return [
+            (numbers, how)
+            for numbers, how in self._oldest_sums.adding_up_to(payment.amount_minor)
             if all(
-                i.currency == payment.currency and i.issue_date <= payment.value_date
-                for i in invoices
-            ):
-                found.append(numbers)
-        return found
+                self.invoices[n].currency == payment.currency
+                and self.invoices[n].issue_date <= payment.value_date
+                for n in numbers
+            )
+        ]
 
     def _search(
         self, items: list[OpenAmount], low: int, high: int, limit: int, started: float
@@ -1855,21 +1856,17 @@ class _OldestSums:
     def touch(self, customer_id: str) -> None:
         self.stale.add(customer_id)
 
-    def adding_up_to(self, amount: int) -> list[tuple[str, ...]]:
+    def adding_up_to(self, amount: int) -> list[tuple[tuple[str, ...], str]]:
+        """The sets that add up to ``amount``, each with how it was found (for the evidence)."""
         for customer_id in sorted(self.stale):  # the same order of sets whatever the hashing
             self._refresh(customer_id)
         self.stale.clear()
         return [
-            self._oldest(c, count) + ((memo,) if memo else ())
+            ((*self._oldest(c, count), memo), "oldest_invoices_less_a_credit_memo")
+            if memo
+            else (self._oldest(c, count), "oldest_invoices")
             for c, count, memo in self.by_sum.get(amount, ())
         ]
-
-    @staticmethod
-    def found_by(numbers: tuple[str, ...], open_: dict[str, int]) -> str:
-        """How a set of :meth:`adding_up_to` was found, for the evidence."""
-        if open_[numbers[-1]] < 0:
-            return "oldest_invoices_less_a_credit_memo"
-        return "oldest_invoices"
 
     def _oldest(self, customer_id: str, count: int = OLDEST_RUN_MAX) -> tuple[str, ...]:
         """The customer's ``count`` oldest open invoices (its list is in due-date order)."""

@@ -492,12 +492,10 @@ def test_an_advice_line_that_fits_the_invoice_a_digit_away_is_taken_for_it() -> 
         _invoice("INV-103391", "C100", 30_204),
     ]
     lines = (
-        AdviceLine("INV-103393", 157_221, 157_221, None, None, ""),  # digits swapped
-        AdviceLine("INV-103391", 30_204, 30_204, None, None, ""),
+        _line("INV-103393", 157_221, 157_221),  # digits swapped
+        _line("INV-103391", 30_204, 30_204),
     )
-    advice = Advice("ADV-9", "Acme Widgets", "", DAY, "USD", 187_425, 0.9, "", lines)
-    decision = _engine(book).decide(_pay(187_425, "ACME WIDGETS"), [advice])
-    best = decision.ranked[0][0]
+    best = _best_for_advice(book, 187_425, lines, 0.9)
     assert best.key == frozenset({("INV-103339", 157_221), ("INV-103391", 30_204)})
     assert best.features["refs_refitted"] == 1
 
