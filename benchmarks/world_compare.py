@@ -1,6 +1,6 @@
 """Engine changes compared world by world: a development tool beside `make bench`, not part of it.
 
-    python -m benchmarks.world_compare run TAG --seeds 7101-7107,7201-7207 [--scorer S] [--work DIR]
+    python -m benchmarks.world_compare run TAG --seeds 7101-7107,7201-7207 [--scorer S] [--work DIR] [--keep]
     python -m benchmarks.world_compare diff TAG_BEFORE TAG_AFTER [--work DIR]
 
 `run` writes each world of the seeds once under ``--work`` (odd seeds `realistic`, even seeds
@@ -28,7 +28,13 @@ from benchmarks.matching import _engine_rows, _loaded_world
 from ledger.db import open_ledger
 from ledger.settings import LedgerSettings
 from pipelines.train_matcher import WorldSpec
-from pipelines.worlds import evaluate, ledger_links, proposal_is_right, read_truth
+from pipelines.worlds import (
+    evaluate,
+    ledger_links,
+    proposal_is_right,
+    read_truth,
+    truth_in_roles,
+)
 
 WORK = Path("world-compare")
 
@@ -46,8 +52,13 @@ def spec_for(seed: int) -> WorldSpec:
     return WorldSpec(seed, "realistic" if seed % 2 else "hard", 300, 6)
 
 
-def run(tag: str, seeds: Sequence[int], scorer: str, work: Path) -> list[dict[str, Any]]:
-    """Match every world of ``seeds`` afresh; append its counts and misses to the tag's files."""
+def run(
+    tag: str, seeds: Sequence[int], scorer: str, work: Path, *, keep: bool = False
+) -> list[dict[str, Any]]:
+    """Match every world of ``seeds`` afresh; append its counts and misses to the tag's files.
+
+    ``keep``: leave each matched ledger in ``worlds/WORLD/TAG`` to look into a miss.
+    """
     results = []
     for spec in map(spec_for, seeds):
         folder = work / "worlds" / spec.name
@@ -74,8 +85,9 @@ def run(tag: str, seeds: Sequence[int], scorer: str, work: Path) -> list[dict[st
         with open_ledger(LedgerSettings(home=home).ledger_path) as con:
             reasons = dict(con.execute("SELECT payment_id, reason FROM exceptions").fetchall())
         misses = []
+        roles = truth_in_roles(rows, links, truth)
         for payment_id, applied, suggestions in rows:
-            true = truth.get(links.get(payment_id, ""))
+            true = roles.get(links.get(payment_id, ""))
             if true is None:
                 continue
             if true.duplicate_of:
@@ -117,7 +129,8 @@ def run(tag: str, seeds: Sequence[int], scorer: str, work: Path) -> list[dict[st
         }
         _append(work / f"{tag}.results.jsonl", [result])
         _append(work / f"{tag}.misses.jsonl", misses)
-        shutil.rmtree(home)
+        if not keep:
+            shutil.rmtree(home)
         print(json.dumps(result), flush=True)
         results.append(result)
     return results
@@ -163,12 +176,15 @@ def main(argv: list[str] | None = None) -> int:
     matching.add_argument("tag")
     matching.add_argument("--seeds", required=True, type=parse_seeds)
     matching.add_argument("--scorer", default="pretrained")
+    matching.add_argument(
+        "--keep", action="store_true", help="keep each matched ledger in worlds/WORLD/TAG"
+    )
     comparing = commands.add_parser("diff", help="compare two tags' results")
     comparing.add_argument("before")
     comparing.add_argument("after")
     args = parser.parse_args(argv)
     if args.command == "run":
-        run(args.tag, args.seeds, args.scorer, args.work)
+        run(args.tag, args.seeds, args.scorer, args.work, keep=args.keep)
     else:
         before, after = (
             read_results(args.work / f"{tag}.results.jsonl") for tag in (args.before, args.after)

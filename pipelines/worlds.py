@@ -274,32 +274,45 @@ class Evaluation:
         }
 
 
+def truth_in_roles(
+    decisions: Iterable[tuple[str, Proposal | None, Sequence[Proposal]]],
+    links: dict[str, str],
+    truth: dict[str, TruePayment],
+) -> dict[str, TruePayment]:
+    """The truth with the two copies of a duplicate payment in the roles the engine gave them.
+
+    Whichever copy came first in the bank's order may be the one applied: when the copy was
+    applied and the original held, the copy is owed the original's application and the
+    original is the duplicate to hold.
+    """
+    applied = {links[p]: a is not None for p, a, _ in decisions if p in links}
+    roles = dict(truth)
+    for simulated, true in truth.items():
+        original = true.duplicate_of
+        if original and applied.get(simulated) and applied.get(original) is False:
+            roles[simulated] = replace(truth[original], payment_id=simulated)
+            roles[original] = replace(true, payment_id=original)
+    return roles
+
+
 def evaluate(
     decisions: Iterable[tuple[str, Proposal | None, Sequence[Proposal]]],
     links: dict[str, str],
     truth: dict[str, TruePayment],
     customer_of: dict[str, str],
 ) -> Evaluation:
-    """Score (ledger payment id, applied proposal or None, suggestions) against the truth.
-
-    Of the two copies of a duplicate payment, whichever came first in the bank's order may be
-    the one applied: when the copy was applied and the original held, they swap roles.
-    """
+    """Score (ledger payment id, applied proposal or None, suggestions) against the truth,
+    the two copies of a duplicate payment in the roles the engine gave them
+    (:func:`truth_in_roles`)."""
     result = Evaluation()
     decisions = list(decisions)
-    applied_sim = {links[p]: a is not None for p, a, _ in decisions if p in links}
-    role = {}
-    for sim, true in truth.items():
-        original = true.duplicate_of
-        if original and applied_sim.get(sim) and applied_sim.get(original) is False:
-            role[sim] = replace(truth[original], payment_id=sim)
-            role[original] = replace(true, payment_id=original)
+    roles = truth_in_roles(decisions, links, truth)
     for payment_id, applied, suggestions in decisions:
         simulated = links.get(payment_id)
         if simulated is None:
             result.unlinked += 1
             continue
-        true = role.get(simulated, truth[simulated])
+        true = roles[simulated]
         result.overall.add(true, applied, suggestions, customer_of)
         for scenario in true.scenarios:
             result.by_scenario[scenario].add(true, applied, suggestions, customer_of)

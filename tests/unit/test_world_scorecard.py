@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from matching.model import Allocation, ApplicationKind, Proposal
-from pipelines.worlds import Scorecard, TruePayment, proposal_is_right
+from pipelines.worlds import Scorecard, TruePayment, proposal_is_right, truth_in_roles
 
 INVOICE = "INV-1"
 
@@ -43,6 +43,20 @@ def test_an_applied_duplicate_is_neither_held_nor_right() -> None:
     figures = card.figures()
     assert figures["duplicates_held"] == 0.0
     assert figures["precision"] == 0.0
+
+
+def test_the_copy_applied_while_its_original_waits_takes_the_original_role() -> None:
+    truth = {"P1": _true("P1"), "P3": _true("P3", duplicate_of="P1")}
+    links = {"L1": "P1", "L3": "P3"}
+    swapped = truth_in_roles([("L1", None, []), ("L3", _proposal(10_000), [])], links, truth)
+    assert not swapped["P3"].duplicate_of and swapped["P3"].payment_id == "P3"
+    assert swapped["P1"].duplicate_of  # the original is now the copy to hold
+    # Both applied, or the original applied: the truth stands as it is.
+    for decisions in (
+        [("L1", _proposal(10_000), []), ("L3", _proposal(10_000), [])],
+        [("L1", _proposal(10_000), []), ("L3", None, [])],
+    ):
+        assert truth_in_roles(decisions, links, truth) == truth
 
 
 def _charged(tags: set[str]) -> TruePayment:
