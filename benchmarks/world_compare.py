@@ -1,15 +1,17 @@
 """Engine changes compared world by world: a development tool beside `make bench`, not part of it.
 
-    python -m benchmarks.world_compare run TAG --seeds 7101-7107,7201-7207 [--scorer S] [--work DIR] [--keep]
+    python -m benchmarks.world_compare run TAG --seeds 7101-7107,7201-7207 [--size 300x6]
+        [--scorer S] [--work DIR] [--keep]
     python -m benchmarks.world_compare diff TAG_BEFORE TAG_AFTER [--work DIR]
 
 `run` writes each world of the seeds once under ``--work`` (odd seeds `realistic`, even seeds
-`hard`, 300 customers x 6 months) and ingests it into a pristine ledger; then matches a copy of
-that ledger with the code on the import path and the scorer ``S`` ('pretrained', 'rules', or a
-trained scorer's folder). It writes per-world counts to ``TAG.results.jsonl`` and every payment
-not settled right to ``TAG.misses.jsonl``: its scenarios, the truth, what was applied or why it
-waited, and whether the right answer was among the suggestions. To measure a change, run the
-code before it (a checkout first on ``PYTHONPATH``) and after it on the same seeds, then `diff`.
+`hard`, 300 customers x 6 months unless ``--size`` says otherwise) and ingests it into a
+pristine ledger; then matches a copy of that ledger with the code on the import path and the
+scorer ``S`` ('pretrained', 'rules', or a trained scorer's folder). It writes per-world counts
+to ``TAG.results.jsonl`` and every payment not settled right to ``TAG.misses.jsonl``: its
+scenarios, the truth, what was applied or why it waited, and whether the right answer was
+among the suggestions. To measure a change, run the code before it (a checkout first on
+``PYTHONPATH``) and after it on the same seeds, then `diff`.
 Pick seeds no scorer was trained on and the bench does not use (see ``training.json`` and
 :mod:`benchmarks.matching`).
 """
@@ -48,19 +50,32 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def spec_for(seed: int) -> WorldSpec:
-    return WorldSpec(seed, "realistic" if seed % 2 else "hard", 300, 6)
+def parse_size(text: str) -> tuple[int, int]:
+    """'600x12' -> (600, 12): customers and months."""
+    customers, _, months = text.lower().partition("x")
+    return int(customers), int(months)
+
+
+def spec_for(seed: int, customers: int = 300, months: int = 6) -> WorldSpec:
+    return WorldSpec(seed, "realistic" if seed % 2 else "hard", customers, months)
 
 
 def run(
-    tag: str, seeds: Sequence[int], scorer: str, work: Path, *, keep: bool = False
+    tag: str,
+    seeds: Sequence[int],
+    scorer: str,
+    work: Path,
+    *,
+    keep: bool = False,
+    size: tuple[int, int] = (300, 6),
 ) -> list[dict[str, Any]]:
     """Match every world of ``seeds`` afresh; append its counts and misses to the tag's files.
 
     ``keep``: leave each matched ledger in ``worlds/WORLD/TAG`` to look into a miss.
+    ``size``: customers and months of each world.
     """
     results = []
-    for spec in map(spec_for, seeds):
+    for spec in (spec_for(seed, *size) for seed in seeds):
         folder = work / "worlds" / spec.name
         pristine = folder / "pristine"
         if not (folder / "ready").exists():
@@ -177,6 +192,12 @@ def main(argv: list[str] | None = None) -> int:
     matching.add_argument("--seeds", required=True, type=parse_seeds)
     matching.add_argument("--scorer", default="pretrained")
     matching.add_argument(
+        "--size",
+        type=parse_size,
+        default=(300, 6),
+        help="customers x months of each world, e.g. 600x12 (default 300x6)",
+    )
+    matching.add_argument(
         "--keep", action="store_true", help="keep each matched ledger in worlds/WORLD/TAG"
     )
     comparing = commands.add_parser("diff", help="compare two tags' results")
@@ -184,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     comparing.add_argument("after")
     args = parser.parse_args(argv)
     if args.command == "run":
-        run(args.tag, args.seeds, args.scorer, args.work, keep=args.keep)
+        run(args.tag, args.seeds, args.scorer, args.work, keep=args.keep, size=args.size)
     else:
         before, after = (
             read_results(args.work / f"{tag}.results.jsonl") for tag in (args.before, args.after)

@@ -1,4 +1,4 @@
-from benchmarks.world_compare import diff, parse_seeds, spec_for
+from benchmarks.world_compare import diff, parse_seeds, parse_size, spec_for
 
 
 def test_seeds_are_read_as_ranges_and_single_seeds() -> None:
@@ -7,6 +7,11 @@ def test_seeds_are_read_as_ranges_and_single_seeds() -> None:
 
 def test_odd_seeds_make_realistic_worlds_and_even_seeds_hard_ones() -> None:
     assert [spec_for(s).preset for s in (7101, 7102)] == ["realistic", "hard"]
+
+
+def test_a_size_is_read_as_customers_by_months() -> None:
+    assert parse_size("600x12") == (600, 12)
+    assert spec_for(7501, *parse_size("600X12")).name == "realistic-7501-600x12"
 
 
 def _result(world: str, preset: str, right: int, wrong: int, invoices: int = 200) -> dict:
