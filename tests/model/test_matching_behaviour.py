@@ -1547,6 +1547,30 @@ def test_a_platform_payment_nobody_names_may_take_a_credit_memo_off_the_oldest_i
     }
 
 
+def test_a_platform_payment_for_the_oldest_invoices_but_one_is_only_ever_suggested() -> None:
+    # C100's four oldest invoices with the second held back (disputed, say), by a platform.
+    amount = 41_003 + 29_077 + 35_101
+    for engine in (
+        _engine(PLATFORM_BOOK),
+        Engine(PLATFORM_BOOK, PayerIndex(CUSTOMERS), _SureOfEverything()),
+    ):
+        decision = engine.decide(_pay(amount, "PAYMODE-X"))
+        assert decision.applied is None  # a sure scorer does not change that
+        assert decision.reason is ExceptionReason.UNKNOWN_PAYER
+        suggestion = decision.ranked[0][0]
+        assert suggestion.key == frozenset(
+            {("INV-500001", 41_003), ("INV-500003", 29_077), ("INV-500004", 35_101)}
+        )
+        assert suggestion.evidence[SUGGESTION_ONLY] == "one held back"
+    # Any of them but the last may be the one held back (without the last, it is a shorter run).
+    decision = _engine(PLATFORM_BOOK).decide(_pay(41_003 + 17_021 + 35_101, "PAYMODE-X"))
+    assert decision.ranked[0][0].key == frozenset(
+        {("INV-500001", 41_003), ("INV-500002", 17_021), ("INV-500004", 35_101)}
+    )
+    # Three held back is not looked for among a stranger's payments.
+    assert not _engine(PLATFORM_BOOK).decide(_pay(41_003 + 17_021 + 58_309, "PAYMODE-X")).ranked
+
+
 def test_oldest_invoices_are_summed_less_credit_memos_only_for_a_customer_with_few() -> None:
     memos = [_order(f"CM-95000{k}", -5_000 - k, f"PO-9{k}", days_old=90) for k in range(1, 5)]
     book = [*PLATFORM_BOOK[1:], *memos[: OLDEST_RUN_MEMOS + 1]]
