@@ -76,7 +76,8 @@ at most this many: with more, sums that add up to a payment by chance become lik
 HELD_BACK = "oldest_invoices_one_held_back"
 OLDEST_HELD_BACK_MAX = 20
 """Most oldest invoices of a customer summed with one of them held back (a disputed invoice the
-payer leaves out of its run): k(k-1)/2 sums for the k oldest, so kept to fewer than the runs."""
+payer leaves out of its run): about k²/2 sums for the k oldest, so fewer invoices than the runs'
+:data:`OLDEST_RUN_MAX`."""
 
 DUE_WINDOW_DAYS = 7
 """A payment run settles what falls due within about a week of it."""
@@ -1432,20 +1433,23 @@ class Engine:
         not know pays them: a stranger's payment explained by a charge is too weak to apply.
         Ranked by the scorer."""
         payment = context.payment
-        suggested = [
+        suggested: list[tuple[list[_Listed], dict[str, Any]]] = [
             (
                 [_Listed(self.invoices[number], None, refs.Quality.EXACT) for number in numbers],
-                "one held back",
+                {SUGGESTION_ONLY: "one held back", "amount": self._held_back_from(numbers)},
             )
             for numbers in context.held_back[:MAX_SUGGESTIONS]
         ]
         suggested += [
-            ([_Listed(self.invoices[number], None, refs.Quality.EXACT)], "less a charge")
+            (
+                [_Listed(self.invoices[number], None, refs.Quality.EXACT)],
+                {SUGGESTION_ONLY: "less a charge"},
+            )
             for charge in self._kept_charges(payment.currency)
             for number in self._open_at(payment, payment.amount_minor + charge)
         ][: 4 * MAX_SUGGESTIONS]
         proposals = [
-            replace(proposal, evidence={**proposal.evidence, SUGGESTION_ONLY: why})
+            replace(proposal, evidence={**proposal.evidence, **why})
             for items, why in suggested
             if (proposal := self._settle(context, items, "amount")) is not None
         ]
@@ -1453,6 +1457,14 @@ class Engine:
             return ()
         rows = self._rows(proposals, False)
         return tuple(self._ranked(proposals, rows, self.scorer.predict(rows))[:MAX_SUGGESTIONS])
+
+    def _held_back_from(self, numbers: Sequence[str]) -> dict[str, Any]:
+        """Evidence of a set of a customer's oldest invoices but one: the one held back."""
+        taken = set(numbers)
+        oldest = self.by_customer[self.invoices[numbers[0]].customer_id]
+        last = max(oldest.index(n) for n in numbers)
+        held = [n for n in oldest[:last] if self.open[n] > 0 and n not in taken]
+        return {"found_by": HELD_BACK, "held_back": held}
 
     def _open_at(self, payment: IncomingPayment, minor: int) -> list[str]:
         """The open invoices, of any customer, whose open amount is exactly ``minor`` in the

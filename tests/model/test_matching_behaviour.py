@@ -1562,6 +1562,10 @@ def test_a_platform_payment_for_the_oldest_invoices_but_one_is_only_ever_suggest
             {("INV-500001", 41_003), ("INV-500003", 29_077), ("INV-500004", 35_101)}
         )
         assert suggestion.evidence[SUGGESTION_ONLY] == "one held back"
+        assert suggestion.evidence["amount"] == {
+            "found_by": "oldest_invoices_one_held_back",
+            "held_back": ["INV-500002"],
+        }
     # Any of them but the last may be the one held back (without the last, it is a shorter run).
     decision = _engine(PLATFORM_BOOK).decide(_pay(41_003 + 17_021 + 35_101, "PAYMODE-X"))
     assert decision.ranked[0][0].key == frozenset(
