@@ -120,6 +120,8 @@ class _Listed:
     invoice: OpenInvoice
     line: AdviceLine | None
     quality: refs.Quality
+    by_amount: bool = False
+    """Named by a reference that matches nothing, found by its line's amount instead."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -482,6 +484,7 @@ class Engine:
             ]
         scope = self._scope(context)
         taken: set[str] = set()
+        unmatched: list[tuple[str, AdviceLine]] = []
         for reference, line in written:
             found = self.references.lookup(reference, scope)
             context.named.update(h.invoice_number for h in found)
@@ -500,6 +503,8 @@ class Engine:
             if len(hits) != 1:
                 if hits:
                     context.ambiguous += 1
+                elif line is not None and not found:
+                    unmatched.append((reference, line))
                 elif line is not None or refs.ocr_core(reference):
                     context.unresolved.append(reference)
                 continue
@@ -507,6 +512,7 @@ class Engine:
             taken.add(hit.invoice_number)
             invoice = self.invoices[hit.invoice_number]
             context.listed.append(_Listed(invoice, line, hit.quality))
+        self._by_line_amount(context, unmatched, scope, taken)
         for listed in context.listed:
             customer_id = listed.invoice.customer_id
             if customer_id not in context.payers:
@@ -514,6 +520,45 @@ class Engine:
                 context.payers[customer_id] = PayerCandidate(
                     customer_id, score, "reference", listed.invoice.invoice_number
                 )
+
+    def _by_line_amount(
+        self,
+        context: _Context,
+        unmatched: list[tuple[str, AdviceLine]],
+        scope: list[str] | None,
+        taken: set[str],
+    ) -> None:
+        """Advice lines whose reference matches no invoice at all (misread past recognition,
+        or an order number the ledger does not hold), each taken as the one open item of the
+        payer's that its amounts fit and no other line names or wants: a payer's advice is a
+        list of its own open items. Looked at once every line with a reference that matches
+        has taken its invoice; one of the payer's items fitting two such lines, or two fitting
+        one, leaves the lines unresolved."""
+        if not scope:
+            context.unresolved.extend(reference for reference, _ in unmatched)
+            return
+        fits = {
+            reference: [
+                n
+                for n in scope
+                if self.open.get(n, 0) > 0
+                and n not in taken
+                and self.open[n] in _line_amounts(line)
+                and self.invoices[n].currency == context.payment.currency
+                and self.invoices[n].issue_date <= context.payment.value_date
+            ]
+            for reference, line in unmatched
+        }
+        wanted = Counter(n for numbers in fits.values() for n in numbers)
+        for reference, line in unmatched:
+            numbers = fits[reference]
+            if len(numbers) != 1 or wanted[numbers[0]] != 1:
+                context.unresolved.append(reference)
+                continue
+            taken.add(numbers[0])
+            context.listed.append(
+                _Listed(self.invoices[numbers[0]], line, refs.Quality.ONE_EDIT, by_amount=True)
+            )
 
     def _refit(
         self,
@@ -722,7 +767,11 @@ class Engine:
             return None
         features.update(self._features(context, listed, allocations, strategy, customer_id))
         evidence["invoices"] = [
-            {"invoice": x.invoice.invoice_number, "match": x.quality.name.lower()} for x in listed
+            {
+                "invoice": x.invoice.invoice_number,
+                "match": "line_amount" if x.by_amount else x.quality.name.lower(),
+            }
+            for x in listed
         ]
         return Proposal(customer_id, tuple(allocations), strategy, features, evidence)
 

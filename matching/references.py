@@ -7,10 +7,10 @@ A reference is compared on two keys:
   the usual OCR confusions ('1OO711' -> '100711') on the observed side.
 
 A lookup tries, in order of trust: the exact key, the invoice's own number behind a dropped
-prefix or leading zeros (``core``), the OCR reading, the PO number, and finally one edit away on
-the core (a transposed, missing, extra or wrong digit) within the open items the caller names.
-Every hit says how it was found, because the scorer weighs 'exact' and 'one edit away' very
-differently.
+prefix or leading zeros (``core``), the OCR reading, the PO number (as written, or read through
+the same confusions: 'POS8924' for 'PO58924'), and finally one edit away on the core (a
+transposed, missing, extra or wrong digit) within the open items the caller names. Every hit
+says how it was found, because the scorer weighs 'exact' and 'one edit away' very differently.
 """
 
 from __future__ import annotations
@@ -92,6 +92,13 @@ def ocr_core(reference: str) -> str:
     return tail.translate(_OCR_DIGITS).lstrip("0")
 
 
+def folded(reference: str) -> str:
+    """The key with every character OCR confuses with a digit written as that digit, wherever
+    it stands ('POS8924' and 'PO58924' -> 'P058924'): two references that fold alike differ
+    only where a scan could have misread one as the other."""
+    return key(reference).translate(_OCR_DIGITS)
+
+
 def tokens(text: str) -> list[str]:
     """Candidate references in free text, in order, without amounts and dates."""
     found = []
@@ -118,6 +125,7 @@ class ReferenceIndex:
         self._by_core: dict[str, list[str]] = defaultdict(list)
         self._by_unpadded: dict[str, list[str]] = defaultdict(list)
         self._by_po: dict[str, list[str]] = defaultdict(list)
+        self._by_folded_po: dict[str, list[str]] = defaultdict(list)
         self._core_of: dict[str, str] = {}
         self._everything: list[str] | None = None
         for number, po in invoices:
@@ -129,6 +137,7 @@ class ReferenceIndex:
                 self._by_core[number_core].append(number)
             if po and len(key(po)) >= MIN_CORE:
                 self._by_po[key(po)].append(number)
+                self._by_folded_po[folded(po)].append(number)
 
     def lookup(self, reference: str, within: Sequence[str] | None = ()) -> list[ReferenceHit]:
         """Open invoices ``reference`` may mean; one-edit matches only among ``within``
@@ -145,7 +154,7 @@ class ReferenceIndex:
         read = ocr_core(reference)
         if len(read) >= MIN_CORE and read != plain and (found := self._by_core.get(read)):
             return self._hits(reference, found, Quality.OCR)
-        found = self._by_po.get(key(reference))
+        found = self._by_po.get(key(reference)) or self._by_folded_po.get(folded(reference))
         if found:
             return self._hits(reference, found, Quality.PO)
         return self._one_edit(reference, within)

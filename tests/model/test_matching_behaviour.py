@@ -500,6 +500,23 @@ def test_an_advice_line_that_fits_the_invoice_a_digit_away_is_taken_for_it() -> 
     assert best.features["refs_refitted"] == 1
 
 
+def test_an_advice_line_whose_reference_matches_nothing_is_the_one_item_its_amount_fits() -> None:
+    book = [
+        _order("INV-128298", 538_859, "PO58923"),
+        _order("INV-128299", 941_445, "PO58924"),
+        _order("INV-128300", 150_220, "PO58925"),
+    ]
+    garbled = (_line("INV-128298", 538_859, 538_859), _line("7I8?4", 941_445, 941_445))
+    best = _best_for_advice(book, 538_859 + 941_445, garbled, 0.6)
+    assert best.key == frozenset({("INV-128298", 538_859), ("INV-128299", 941_445)})
+    assert {"invoice": "INV-128299", "match": "line_amount"} in best.evidence["invoices"]
+    assert best.features["refs_unresolved"] == 0
+    # Two of the payer's items of that amount: the line stays unresolved.
+    twins = [*book, _order("INV-128301", 941_445, "PO58926")]
+    best = _best_for_advice(twins, 538_859 + 941_445, garbled, 0.6)
+    assert "line_amount" not in {i["match"] for i in best.evidence["invoices"]}
+
+
 def test_a_paid_amount_misread_against_its_own_line_is_read_as_gross_less_discount() -> None:
     book = [
         _invoice("INV-107433", "C100", 276_662, 5, "2/10 NET 30"),

@@ -122,6 +122,17 @@ def test_trust_order_exact_core_ocr_po_one_edit() -> None:
     assert index.lookup("107011") == [], "no one-edit guess without a scope"
 
 
+def test_a_po_number_misread_by_a_scan_is_read_back() -> None:
+    index = ReferenceIndex([("INV-128299", "PO58924"), ("INV-128300", "PO-62433")])
+    assert [(h.invoice_number, h.quality) for h in index.lookup("POS8924")] == [
+        ("INV-128299", Quality.PO)
+    ]
+    assert index.lookup("P06 2433")[0].invoice_number == "INV-128300"  # O read as a zero
+    # Only characters a scan confuses with digits are read back: another digit is no PO.
+    assert index.lookup("PO58925") == []
+    assert refs.folded("POS8924") == refs.folded("PO58924") == "P058924"
+
+
 def test_a_number_whose_first_digit_was_dropped_is_one_edit_from_it() -> None:
     # 'INV-04769' for INV-104769: without the zero, 4769 is two edits away, and too short.
     index = ReferenceIndex([("INV-104769", ""), ("INV-204769", ""), ("INV-000523", "")])
