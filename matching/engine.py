@@ -918,9 +918,15 @@ class Engine:
         number = invoice.invoice_number
         if open_minor < 0:
             return Allocation(number, open_minor, 0, ApplicationKind.CREDIT_MEMO)
-        if line is None or line.paid_minor <= 0:
+        if line is None:
             return Allocation(number, open_minor, 0, ApplicationKind.FULL)
         paid = line.paid_minor
+        if paid <= 0:
+            # No paid figure (a scan lost it): the invoice less what the line says it took off.
+            taken_off = (line.discount_minor or 0) + (line.deduction_minor or 0)
+            if not 0 < taken_off < open_minor:
+                return Allocation(number, open_minor, 0, ApplicationKind.FULL)
+            paid = open_minor - taken_off
         if paid >= open_minor:
             return Allocation(number, open_minor, 0, ApplicationKind.FULL)
         gap = open_minor - paid

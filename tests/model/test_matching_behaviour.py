@@ -517,6 +517,20 @@ def test_an_advice_line_whose_reference_matches_nothing_is_the_one_item_its_amou
     assert "line_amount" not in {i["match"] for i in best.evidence["invoices"]}
 
 
+def test_an_advice_line_that_lost_its_paid_figure_pays_its_invoice_less_what_it_took_off() -> None:
+    book = [_invoice("INV-133719", "C100", 599_331), _invoice("INV-134797", "C100", 158_217)]
+    lines = (
+        AdviceLine("INV-133719", 0, None, None, 17_500, "FREIGHT"),  # the scan lost 5,818.31
+        _line("INV-134797", 158_217, 158_217),
+    )
+    best = _best_for_advice(book, 599_331 - 17_500 + 158_217, lines, 0.4)
+    assert sorted((a.invoice_number, a.applied_minor, a.adjustment_minor, a.reason)
+                  for a in best.allocations) == [
+        ("INV-133719", 581_831, 17_500, "FREIGHT"),
+        ("INV-134797", 158_217, 0, ""),
+    ]  # fmt: skip
+
+
 def test_a_paid_amount_misread_against_its_own_line_is_read_as_gross_less_discount() -> None:
     book = [
         _invoice("INV-107433", "C100", 276_662, 5, "2/10 NET 30"),
