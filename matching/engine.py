@@ -537,21 +537,22 @@ class Engine:
         if not scope:
             context.unresolved.extend(reference for reference, _ in unmatched)
             return
-        fits = {
-            reference: [
-                n
-                for n in scope
-                if self.open.get(n, 0) > 0
-                and n not in taken
-                and self.open[n] in _line_amounts(line)
-                and self.invoices[n].currency == context.payment.currency
-                and self.invoices[n].issue_date <= context.payment.value_date
-            ]
-            for reference, line in unmatched
-        }
-        wanted = Counter(n for numbers in fits.values() for n in numbers)
-        for reference, line in unmatched:
-            numbers = fits[reference]
+        fits = []
+        for _, line in unmatched:
+            amounts = _line_amounts(line)
+            fits.append(
+                [
+                    n
+                    for n in scope
+                    if self.open.get(n, 0) > 0
+                    and n not in taken
+                    and self.open[n] in amounts
+                    and self.invoices[n].currency == context.payment.currency
+                    and self.invoices[n].issue_date <= context.payment.value_date
+                ]
+            )
+        wanted = Counter(n for numbers in fits for n in numbers)
+        for (reference, line), numbers in zip(unmatched, fits, strict=True):
             if len(numbers) != 1 or wanted[numbers[0]] != 1:
                 context.unresolved.append(reference)
                 continue

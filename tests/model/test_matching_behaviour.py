@@ -515,6 +515,14 @@ def test_an_advice_line_whose_reference_matches_nothing_is_the_one_item_its_amou
     twins = [*book, _order("INV-128301", 941_445, "PO58926")]
     best = _best_for_advice(twins, 538_859 + 941_445, garbled, 0.6)
     assert "line_amount" not in {i["match"] for i in best.evidence["invoices"]}
+    # Two lines misread alike, one item each: each its own, never one item twice.
+    both = (*garbled, _line("7I8?4", 150_220, 150_220))
+    best = _best_for_advice(book, 538_859 + 941_445 + 150_220, both, 0.6)
+    assert sorted(best.invoices) == ["INV-128298", "INV-128299", "INV-128300"]
+    assert [i["invoice"] for i in best.evidence["invoices"] if i["match"] == "line_amount"] == [
+        "INV-128299",
+        "INV-128300",
+    ]
 
 
 def test_an_advice_line_that_lost_its_paid_figure_pays_its_invoice_less_what_it_took_off() -> None:
