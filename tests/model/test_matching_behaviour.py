@@ -1614,6 +1614,18 @@ def test_a_platform_payment_for_the_oldest_invoices_but_one_is_only_ever_suggest
     assert not _engine(PLATFORM_BOOK).decide(_pay(41_003 + 17_021 + 58_309, "PAYMODE-X")).ranked
 
 
+def test_a_platform_run_with_one_held_back_is_looked_for_among_what_earlier_payments_left() -> None:
+    first = _pay(41_003 + 17_021, "PAYMODE-X", pid="PAY-1")
+    # Then the four oldest left, the second of them held back.
+    second = _pay(29_077 + 12_203 + 58_309, "PAYMODE-X", pid="PAY-2", day=DAY + timedelta(days=1))
+    engine = Engine(PLATFORM_BOOK, PayerIndex(CUSTOMERS), _SureOfEverything())
+    decisions = {d.payment_id: d for d in engine.run([first, second])}
+    assert sorted(decisions["PAY-1"].applied.invoices) == ["INV-500001", "INV-500002"]
+    held = decisions["PAY-2"]
+    assert held.applied is None
+    assert held.ranked[0][0].evidence["amount"]["held_back"] == ["INV-500004"]
+
+
 def test_oldest_invoices_are_summed_less_credit_memos_only_for_a_customer_with_few() -> None:
     memos = [_order(f"CM-95000{k}", -5_000 - k, f"PO-9{k}", days_old=90) for k in range(1, 5)]
     book = [*PLATFORM_BOOK[1:], *memos[: OLDEST_RUN_MEMOS + 1]]
