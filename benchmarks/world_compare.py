@@ -39,6 +39,8 @@ from pipelines.worlds import (
 )
 
 WORK = Path("world-compare")
+SIZE = (300, 6)
+"""Customers and months of a world unless ``--size`` says otherwise."""
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -56,7 +58,7 @@ def parse_size(text: str) -> tuple[int, int]:
     return int(customers), int(months)
 
 
-def spec_for(seed: int, customers: int = 300, months: int = 6) -> WorldSpec:
+def spec_for(seed: int, customers: int = SIZE[0], months: int = SIZE[1]) -> WorldSpec:
     return WorldSpec(seed, "realistic" if seed % 2 else "hard", customers, months)
 
 
@@ -67,7 +69,7 @@ def run(
     work: Path,
     *,
     keep: bool = False,
-    size: tuple[int, int] = (300, 6),
+    size: tuple[int, int] = SIZE,
 ) -> list[dict[str, Any]]:
     """Match every world of ``seeds`` afresh; append its counts and misses to the tag's files.
 
@@ -194,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     matching.add_argument(
         "--size",
         type=parse_size,
-        default=(300, 6),
+        default=SIZE,
         help="customers x months of each world, e.g. 600x12 (default 300x6)",
     )
     matching.add_argument(

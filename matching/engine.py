@@ -153,9 +153,9 @@ class _Context:
     evidence: dict[str, Any] = field(default_factory=dict)
     customer_numbers: set[str] = field(default_factory=set)
     """The payer's own customer numbers as written (keys), which are no invoice references."""
-    held_back: list[tuple[str, ...]] = field(default_factory=list)
-    """A customer's oldest invoices but one that add up to a payment nobody can name: only
-    suggested (see :meth:`Engine._only_suggested`)."""
+    held_back: list[tuple[tuple[str, ...], str]] = field(default_factory=list)
+    """A customer's oldest invoices but one that add up to a payment nobody can name, with the
+    one held back: only suggested (see :meth:`Engine._only_suggested`)."""
 
 
 class Engine:
@@ -1458,9 +1458,9 @@ class Engine:
         if not sets:
             sets = [((n,), "invoice_net_of_discount") for n in self._discounted_to(payment)]
         if not sets and pairs:
-            sets = self._oldest_of(payment)
-            context.held_back = [numbers for numbers, how in sets if how == HELD_BACK]
-            sets = [(numbers, how) for numbers, how in sets if how != HELD_BACK]
+            oldest = self._oldest_of(payment)
+            context.held_back = [(numbers, held) for numbers, how, held in oldest if held]
+            sets = [(numbers, how) for numbers, how, held in oldest if not held]
             runs = {numbers for numbers, _ in sets}
             sets += [
                 (pair, "neighbouring_invoices")
@@ -1492,9 +1492,12 @@ class Engine:
         suggested: list[tuple[list[_Listed], dict[str, Any]]] = [
             (
                 [_Listed(self.invoices[number], None, refs.Quality.EXACT) for number in numbers],
-                {SUGGESTION_ONLY: "one held back", "amount": self._held_back_from(numbers)},
+                {
+                    SUGGESTION_ONLY: "one held back",
+                    "amount": {"found_by": HELD_BACK, "held_back": [held]},
+                },
             )
-            for numbers in context.held_back[:MAX_SUGGESTIONS]
+            for numbers, held in context.held_back[:MAX_SUGGESTIONS]
         ]
         suggested += [
             (
@@ -1513,14 +1516,6 @@ class Engine:
             return ()
         rows = self._rows(proposals, False)
         return tuple(self._ranked(proposals, rows, self.scorer.predict(rows))[:MAX_SUGGESTIONS])
-
-    def _held_back_from(self, numbers: Sequence[str]) -> dict[str, Any]:
-        """Evidence of a set of a customer's oldest invoices but one: the one held back."""
-        taken = set(numbers)
-        oldest = self.by_customer[self.invoices[numbers[0]].customer_id]
-        last = max(oldest.index(n) for n in numbers)
-        held = [n for n in oldest[:last] if self.open[n] > 0 and n not in taken]
-        return {"found_by": HELD_BACK, "held_back": held}
 
     def _open_at(self, payment: IncomingPayment, minor: int) -> list[str]:
         """The open invoices, of any customer, whose open amount is exactly ``minor`` in the
@@ -1569,17 +1564,18 @@ class Engine:
                 found.append((first, second))
         return found
 
-    def _oldest_of(self, payment: IncomingPayment) -> list[tuple[tuple[str, ...], str]]:
+    def _oldest_of(self, payment: IncomingPayment) -> list[tuple[tuple[str, ...], str, str]]:
         """A customer's oldest open invoices, two or more, that add up to exactly the amount,
         or one or more less one of its credit memos, or with one of them held back: what a
         payment platform's run pays for a customer whom nothing in the payment names (its credit
         memos left open, or one taken; a disputed invoice left for later).
-        Looked up in sums kept for the whole ledger; each set with how it was found."""
+        Looked up in sums kept for the whole ledger; each set with how it was found and the
+        invoice held back ("" for none)."""
         if self._oldest_sums is None:
             self._oldest_sums = _OldestSums(self.by_customer, self.open)
         return [
-            (numbers, how)
-            for numbers, how in self._oldest_sums.adding_up_to(payment.amount_minor)
+            (numbers, how, held)
+            for numbers, how, held in self._oldest_sums.adding_up_to(payment.amount_minor)
             if all(
                 self.invoices[n].currency == payment.currency
                 and self.invoices[n].issue_date <= payment.value_date
@@ -1947,21 +1943,21 @@ class _OldestSums:
     def touch(self, customer_id: str) -> None:
         self.stale.add(customer_id)
 
-    def adding_up_to(self, amount: int) -> list[tuple[tuple[str, ...], str]]:
-        """The sets that add up to ``amount``, each with how it was found (for the evidence)."""
+    def adding_up_to(self, amount: int) -> list[tuple[tuple[str, ...], str, str]]:
+        """The sets that add up to ``amount``, each with how it was found and the invoice held
+        back, if any (for the evidence)."""
         for customer_id in sorted(self.stale):  # the same order of sets whatever the hashing
             self._refresh(customer_id)
         self.stale.clear()
-        found: list[tuple[tuple[str, ...], str]] = []
+        found: list[tuple[tuple[str, ...], str, str]] = []
         for customer_id, count, memo, held in self.by_sum.get(amount, ()):
             oldest = self._oldest(customer_id, count)
             if memo:
-                found.append(((*oldest, memo), "oldest_invoices_less_a_credit_memo"))
+                found.append(((*oldest, memo), "oldest_invoices_less_a_credit_memo", ""))
             elif held:
-                kept = tuple(n for n in oldest if n != held)
-                found.append((kept, HELD_BACK))
+                found.append((tuple(n for n in oldest if n != held), HELD_BACK, held))
             else:
-                found.append((oldest, "oldest_invoices"))
+                found.append((oldest, "oldest_invoices", ""))
         return found
 
     def _oldest(self, customer_id: str, count: int = OLDEST_RUN_MAX) -> tuple[str, ...]:
