@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from benchmarks import documents, erp_import, ingest, matching, simulate
+from benchmarks import documents, erp_import, ingest, large_customers, matching, simulate
 from benchmarks.common import REPORT, write_section
 
 BENCHMARKS: dict[str, Callable[[], str]] = {
@@ -15,6 +15,7 @@ BENCHMARKS: dict[str, Callable[[], str]] = {
     "ingest": ingest.run,
     "documents": documents.run,
     "matching": matching.run,
+    "large-customers": large_customers.run,
 }
 
 

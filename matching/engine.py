@@ -49,6 +49,7 @@ from matching.names import compact
 from matching.payers import PayerCandidate, PayerIndex
 from matching.settings import MatchSettings
 from matching.subset import (
+    MITM_MAX_ITEMS,
     TAIL_GAPS,
     WIDE_TAIL_GAPS,
     GappedRun,
@@ -62,6 +63,12 @@ MAX_SUGGESTIONS = 5
 SUGGESTION_ONLY = "suggestion_only"
 """Evidence key of a proposal made only for the analyst, never to be applied (nor learnt from:
 the scorer is trained on proposals it may apply)."""
+CHANCE_FITS = "sets_of_its_size_fitting_by_chance"
+"""Evidence of a scattered set found by amount before the search had seen every set: how many
+sets of as many of the payer's items fit an amount like the payment's on average."""
+CHANCE_FITS_MAX = 1.0
+"""A scattered set that as many others of its size are expected to fit by chance is no
+evidence: never applied."""
 SOURCES = ("bank_account", "customer_number", "name", "alias", "truncated_name", "fuzzy_name", "reference")  # fmt: skip
 STRATEGIES = ("advice", "references", "subset", "amount")
 TEACHING_STRATEGIES = ("advice", "references")
@@ -1257,6 +1264,7 @@ class Engine:
             # widening then only adds rivals that need a tolerance.
             exact_run = any(run.charge == 0 for run, _ in gapped)
             memos: dict[str, tuple[str, ...]] = {}
+            width = 1  # how many amounts the search took as a fit
             for step, among, low, high in ladder:
                 if found.solutions or exact_run:
                     break
@@ -1264,6 +1272,7 @@ class Engine:
                     found = self._search(among, low, high, MAX_SUGGESTIONS, started)
                     tolerance = step
                     memos = credits if among is folded else {}
+                    width = high - low + 1
             deducted: list[tuple[str, ...]] = []
             overpaid: list[tuple[str, ...]] = []
             if not found.solutions and not exact_run:
@@ -1322,11 +1331,20 @@ class Engine:
                         break
             for rank, solution in enumerate(found.solutions):
                 keys, taken = _with_memos(solution, memos)
+                in_a_run = _is_run(items, solution)
+                how: dict[str, Any] = {
+                    "found_by": found.strategy,
+                    "credit_memos_with_their_invoices": taken,
+                }
+                if not (found.complete or in_a_run or len(solution) == 1):
+                    # Its rivals are unknown: the search ran out of work before it had seen
+                    # every set.
+                    how[CHANCE_FITS] = round(_scattered_by_chance(items, len(solution), width), 4)
                 candidates.append(
                     (
                         keys,
-                        {"subset_rank": float(rank), "subset_run": float(_is_run(items, solution))},
-                        {"found_by": found.strategy, "credit_memos_with_their_invoices": taken},
+                        {"subset_rank": float(rank), "subset_run": float(in_a_run)},
+                        how,
                     )
                 )
             for singles, kind in ((deducted, "short_pay"), (overpaid, "overpayment")):
@@ -1384,7 +1402,10 @@ class Engine:
         the amount; when no run adds up to the cent, runs whose sum is the amount plus a charge
         the bank kept (whole units, up to the bank-fee limit). Sets scattered over many small
         items add up to the cent by chance; the oldest items less a wire fee are what a
-        payer's payment run and its bank make."""
+        payer's payment run and its bank make. Those runs less a charge are looked for too when
+        every run that adds up to the cent holds items back, among more items than the search
+        sees through (:data:`MITM_MAX_ITEMS`) and it did not: among so many, such runs fit by
+        chance, and a whole run less a charge is a rival for the analyst to weigh."""
         amount = payment.amount_minor
         single = bool(found.solutions) and len(found.solutions[0]) == 1
         if found.solutions and (
@@ -1412,13 +1433,21 @@ class Engine:
                 if fewest:
                     break
             gapped = list(fewest.values())
-        if gapped or any(_is_run(items, solution) for solution in found.solutions):
+        if any(_is_run(items, solution) for solution in found.solutions):
+            return gapped
+        if gapped and (
+            found.complete
+            or len(items) <= MITM_MAX_ITEMS
+            or any(not run.skipped for run, _ in gapped)
+        ):
             return gapped
         charges = (0, *self._kept_charges(payment.currency))
-        return [
+        seen = {run.keys for run, _ in gapped}
+        return gapped + [
             (run, memos)
             for among, memos in variants
             for run in gapped_runs(among, amount, limit=4, charges=charges)
+            if run.keys not in seen
         ]
 
     def _run_variants(
@@ -1802,6 +1831,9 @@ class Engine:
             # the list and the amount disagree, and only the payer knows which is right.
             evidence["named_but_left_out"] = passed_over
             reason = ExceptionReason.AMOUNT_MISMATCH
+        elif (chance := best.evidence.get("subset", {}).get(CHANCE_FITS, 0.0)) > CHANCE_FITS_MAX:
+            evidence["fits_by_chance"] = chance
+            reason = ExceptionReason.AMBIGUOUS
         elif _discount_with_no_charge(best):
             evidence["discount_and_a_difference_no_charge"] = best.evidence.get("shortfall")
             reason = ExceptionReason.LOW_CONFIDENCE
@@ -2106,6 +2138,23 @@ def _line_amounts(line: AdviceLine) -> set[int]:
     if line.gross_minor:
         wanted.add(line.gross_minor)
     return wanted
+
+
+def _scattered_by_chance(items: Sequence[OpenAmount], size: int, width: int) -> float:
+    """How many sets of ``size`` of the items fit one amount of the payment's size on average,
+    ``width`` amounts counting as a fit: the number of such sets times the chance of one
+    landing on a given amount near the peak of their sums (normal, from the items' mean and
+    spread). Capped, in log space, at a billion."""
+    amounts = [i.amount for i in items]
+    n = len(amounts)
+    if size > n or n < 2:
+        return 0.0
+    spread = float(np.std(amounts))
+    if spread == 0:
+        return float(math.comb(n, size))
+    sets = math.lgamma(n + 1) - math.lgamma(size + 1) - math.lgamma(n - size + 1)
+    density = -math.log(spread * math.sqrt(2 * math.pi * size))
+    return math.exp(min(sets + density + math.log(width), math.log(1e9)))
 
 
 def _is_run(items: Sequence[OpenAmount], solution: Sequence[str]) -> bool:
