@@ -25,7 +25,11 @@ from statistics import median
 
 from benchmarks.common import machine
 from benchmarks.matching import PRETRAINED
+from matching.engine import Engine
 from matching.model import IncomingPayment, OpenInvoice
+from matching.payers import PayerIndex
+from matching.scoring import LightGBMScorer
+from matching.settings import MatchSettings
 
 OPEN_ITEMS = 2_000
 PAID = 60
@@ -97,15 +101,8 @@ def greedy_oldest_first(case: Case) -> bool:
     return left == 0 and taken == case.truth
 
 
-def outcome(case: Case) -> tuple[str, float]:
-    from matching.engine import Engine
-    from matching.payers import PayerIndex
-    from matching.scoring import LightGBMScorer
-    from matching.settings import MatchSettings
-
-    engine = Engine(
-        case.invoices, PayerIndex([CUSTOMER]), LightGBMScorer.load(PRETRAINED), MatchSettings()
-    )
+def outcome(case: Case, scorer: LightGBMScorer) -> tuple[str, float]:
+    engine = Engine(case.invoices, PayerIndex([CUSTOMER]), scorer, MatchSettings())
     started = time.perf_counter()
     decision = engine.run([case.payment])[0]
     seconds = time.perf_counter() - started
@@ -119,10 +116,11 @@ def outcome(case: Case) -> tuple[str, float]:
 
 
 def run() -> str:
+    scorer = LightGBMScorer.load(PRETRAINED)
     rows = []
     for shape, label in SHAPES:
         cases = [make_case(shape, k) for k in range(CASES)]
-        results = [outcome(case) for case in cases]
+        results = [outcome(case, scorer) for case in cases]
         counts = Counter(kind for kind, _ in results)
         times = sorted(seconds for _, seconds in results)
         greedy = sum(greedy_oldest_first(case) for case in cases)

@@ -1435,11 +1435,12 @@ class Engine:
             gapped = list(fewest.values())
         if any(_is_run(items, solution) for solution in found.solutions):
             return gapped
-        if gapped and (
-            found.complete
-            or len(items) <= MITM_MAX_ITEMS
-            or any(not run.skipped for run, _ in gapped)
-        ):
+        by_chance = (
+            not found.complete
+            and len(items) > MITM_MAX_ITEMS
+            and all(run.skipped for run, _ in gapped)
+        )
+        if gapped and not by_chance:
             return gapped
         charges = (0, *self._kept_charges(payment.currency))
         seen = {run.keys for run, _ in gapped}
@@ -2150,8 +2151,8 @@ def _scattered_by_chance(items: Sequence[OpenAmount], size: int, width: int) -> 
     if size > n or n < 2:
         return 0.0
     spread = float(np.std(amounts))
-    if spread == 0:
-        return float(math.comb(n, size))
+    if spread == 0:  # every set of that size has the same sum
+        return float(min(math.comb(n, size), 10**9))
     sets = math.lgamma(n + 1) - math.lgamma(size + 1) - math.lgamma(n - size + 1)
     density = -math.log(spread * math.sqrt(2 * math.pi * size))
     return math.exp(min(sets + density + math.log(width), math.log(1e9)))

@@ -5,6 +5,7 @@ items) must not be left to trust them."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import date, timedelta
 from itertools import combinations
 
@@ -66,17 +67,7 @@ def test_a_run_with_items_held_back_that_fits_by_chance_has_the_run_less_a_charg
     last = book[stop]
     fitted = last.open_minor + amount - others
     assert fitted > 0 and stop < 60
-    book[stop] = OpenInvoice(
-        last.invoice_number,
-        last.customer_id,
-        last.doc_type,
-        last.issue_date,
-        last.due_date,
-        last.currency,
-        fitted,
-        fitted,
-        last.terms,
-    )
+    book[stop] = replace(last, amount_minor=fitted, open_minor=fitted)
     decision = _decide(book, amount)
     suggested = [set(p.invoices) for p, _ in decision.ranked]
     assert {i.invoice_number for i in paid} in suggested
