@@ -69,6 +69,9 @@ sets of as many of the payer's items fit an amount like the payment's on average
 CHANCE_FITS_MAX = 1.0
 """A scattered set that as many others of its size are expected to fit by chance is no
 evidence: never applied."""
+AGAIN = "decided_again_after_payments_that_waited"
+"""Evidence of a payment decided again once payments that waited were applied (see
+:meth:`Engine._decide_again`)."""
 SOURCES = ("bank_account", "customer_number", "name", "alias", "truncated_name", "fuzzy_name", "reference")  # fmt: skip
 STRATEGIES = ("advice", "references", "subset", "amount")
 TEACHING_STRATEGIES = ("advice", "references")
@@ -246,6 +249,7 @@ class Engine:
                     named_to_come[number][(p.currency, p.amount_minor)] += 1
         decisions: dict[str, Decision] = {}
         waiting: list[IncomingPayment] = []
+        left: dict[str, set[str]] = {}  # payments left to an analyst -> customers they looked at
         for start in range(0, len(ordered), batch):
             chunk = ordered[start : start + batch]
             prepared = [self._prepare(p, linked.get(p.payment_id, [])) for p in chunk]
@@ -293,8 +297,15 @@ class Engine:
                 if account := self._learn(payment, decision):
                     learnt.add(account)
                 decisions[payment.payment_id] = decision
+                if decision.applied is None and now_duplicate is None:
+                    left[payment.payment_id] = self._families(context)
+        settled_late: set[str] = set()  # customers a payment that waited was applied to
         for payment in waiting:
-            decisions[payment.payment_id] = self.decide(payment, linked.get(payment.payment_id, []))
+            decision = self.decide(payment, linked.get(payment.payment_id, []))
+            decisions[payment.payment_id] = decision
+            if decision.applied is not None:
+                settled_late |= self.payers.family(decision.applied.customer_id)
+        self._decide_again(ordered, linked, decisions, left, settled_late)
         for payment_id, evidence in link_evidence.items():
             if payment_id in decisions:
                 decisions[payment_id].evidence["advice_link"] = evidence
@@ -372,6 +383,47 @@ class Engine:
         return Decision(
             decided.payment_id, applied, verdict.confidence, None, verdict.ranked, evidence
         )
+
+    def _decide_again(
+        self,
+        ordered: Sequence[IncomingPayment],
+        linked: dict[str, list[Advice]],
+        decisions: dict[str, Decision],
+        left: dict[str, set[str]],
+        touched: set[str],
+    ) -> None:
+        """Payments left to an analyst whose customers a payment that waited then settled
+        (``left``: payment -> the customers it looked at; ``touched``: those the waiting ones
+        settled) are decided again, oldest first, on what is left: the waiting payment held
+        open items they took as unpaid. A payment run that settles the oldest items, two held
+        back, is no run while the items of the run before it are still open. Only a proposal
+        that settles every item in full with nothing written off is applied then: by now the
+        payments after it have settled their items too, and a guess at a deduction or an
+        overpayment has fewer rivals left than it had; so has an invoice of any customer whose
+        open amount is the payment's, when its payer's items still do not fit. Again while any
+        is applied. One still not applied keeps its reason, with suggestions from the open items
+        as they are now."""
+        while touched:
+            again, touched = touched, set()
+            for payment in ordered:
+                looked_at = left.get(payment.payment_id)
+                if looked_at is None or not looked_at & again:
+                    continue
+                context, ranked, duplicate = self._ranking(
+                    payment, linked.get(payment.payment_id, [])
+                )
+                verdict = self._verdict(context, ranked, duplicate)
+                first = decisions[payment.payment_id]
+                if verdict.applied is None or not _exact(verdict.applied) or context.everywhere:
+                    decisions[payment.payment_id] = replace(
+                        first, ranked=verdict.ranked, evidence={**first.evidence, AGAIN: True}
+                    )
+                    continue
+                verdict.evidence[AGAIN] = True
+                decisions[payment.payment_id] = self._finish(payment, verdict)
+                self._learn(payment, verdict)
+                del left[payment.payment_id]
+                touched |= self.payers.family(verdict.applied.customer_id)
 
     def decide(self, payment: IncomingPayment, advices: Sequence[Advice] = ()) -> Decision:
         """Decide one payment; when it is applied, its allocations come off the open items."""

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from ledger.records import ApplicationKind, ExceptionReason
 from matching.engine import (
+    AGAIN,
     DUE_POOL_MAX,
     OLDEST_RUN_MEMOS,
     STRATEGIES,
@@ -1132,6 +1133,49 @@ def test_an_invoice_a_payment_to_come_names_is_left_to_it() -> None:
     both = _pay(189_501, "Acme Widgets", "INV-700020", pid="PAY-3")
     decided = Engine(book, PayerIndex(CUSTOMERS), _LenientRules()).run([both, naming])[0]
     assert decided.applied is not None and decided.applied.invoices == ("INV-700020",)
+
+
+_TWINS = [_invoice(f"INV-40000{k}", "C100", 50_000, days_old=40 - k) for k in (1, 2, 3)]
+"""Three open invoices of Acme's of 500.00 each."""
+
+
+def test_a_payment_left_ambiguous_by_one_that_waited_is_decided_again_once_it_is_applied() -> None:
+    # PAY-1 names INV-400001, less a 15.00 bank charge; PAY-2, two days later, says nothing and
+    # pays 500.00. PAY-1 waits while PAY-2 is still to come (a write-off must not take an
+    # invoice a payment to come pays exactly), so PAY-2 sees two invoices it may be for.
+    waits = _pay(48_500, "ACME WIDGETS", "INV-400001", "PAY-1")
+    silent = _pay(50_000, "ACME WIDGETS", "", "PAY-2", DAY + timedelta(days=2))
+    book = _TWINS[:2]
+    assert _engine(book).decide(silent).reason is ExceptionReason.AMBIGUOUS
+    first, second = Engine(book, PayerIndex(CUSTOMERS), _LenientRules()).run([waits, silent])
+    assert first.applied is not None and first.applied.invoices == ("INV-400001",)
+    # Once PAY-1 is applied, one invoice of 500.00 is left.
+    assert second.applied is not None
+    assert [(a.invoice_number, a.applied_minor, a.kind) for a in second.applied.allocations] == [
+        ("INV-400002", 50_000, ApplicationKind.FULL)
+    ]
+    assert second.evidence[AGAIN] is True
+
+
+def test_a_payment_decided_again_is_applied_only_when_it_settles_items_in_full() -> None:
+    # As above, but PAY-2 pays 490.00: alone beside INV-400002 it settles it less a 10.00
+    # charge. Decided again, once PAY-1 and PAY-3 took the other two, it is that guess again
+    # with fewer rivals than the day it came in: it stays with the analyst, whose suggestion
+    # is what is open now.
+    waits = _pay(48_500, "ACME WIDGETS", "INV-400001", "PAY-1")
+    short = _pay(49_000, "ACME WIDGETS", "", "PAY-2", DAY + timedelta(days=2))
+    named = _pay(50_000, "ACME WIDGETS", "INV-400003", "PAY-3", DAY + timedelta(days=4))
+    alone = Engine(_TWINS[1:2], PayerIndex(CUSTOMERS), _LenientRules()).decide(short)
+    assert alone.applied is not None and alone.applied.allocations[0].adjustment_minor == 1_000
+    decisions = Engine(_TWINS, PayerIndex(CUSTOMERS), _LenientRules()).run([waits, short, named])
+    assert [d.applied.invoices if d.applied else None for d in decisions] == [
+        ("INV-400001",),
+        None,
+        ("INV-400003",),
+    ]
+    assert decisions[1].reason is ExceptionReason.AMBIGUOUS
+    assert [p.invoices for p, _ in decisions[1].ranked] == [("INV-400002",)]
+    assert decisions[1].evidence[AGAIN] is True
 
 
 def test_a_known_payer_whose_items_do_not_fit_gets_the_invoices_of_its_amount_suggested() -> None:
