@@ -69,9 +69,9 @@ sets of as many of the payer's items fit an amount like the payment's on average
 CHANCE_FITS_MAX = 1.0
 """A scattered set that as many others of its size are expected to fit by chance is no
 evidence: never applied."""
-AGAIN = "decided_again_after_payments_that_waited"
-"""Evidence of a payment decided again once payments that waited were applied (see
-:meth:`Engine._decide_again`)."""
+AGAIN = "decided_again_at_the_end_of_the_run"
+"""Evidence of a payment left to an analyst, then decided again on the open items as the run
+left them (see :meth:`Engine._decide_again`)."""
 SOURCES = ("bank_account", "customer_number", "name", "alias", "truncated_name", "fuzzy_name", "reference")  # fmt: skip
 STRATEGIES = ("advice", "references", "subset", "amount")
 TEACHING_STRATEGIES = ("advice", "references")
@@ -231,7 +231,8 @@ class Engine:
         (a write-off, a deduction, an overpayment) while a payment still to come is exactly
         that invoice's open amount waits until every other payment is decided, and is then
         decided again on what is left. So does a payment that would settle an invoice it does
-        not name while a payment still to come names that invoice by its number.
+        not name while a payment still to come names that invoice by its number. Last, the
+        payments left to an analyst are decided again (see :meth:`_decide_again`).
         """
         # Stable: within a day, payments keep the order given (the bank's, from load_payments),
         # so of two copies of one payment the first reported is the one applied.
@@ -299,13 +300,9 @@ class Engine:
                 decisions[payment.payment_id] = decision
                 if decision.applied is None and now_duplicate is None:
                     left[payment.payment_id] = self._families(context)
-        settled_late: set[str] = set()  # customers a payment that waited was applied to
         for payment in waiting:
-            decision = self.decide(payment, linked.get(payment.payment_id, []))
-            decisions[payment.payment_id] = decision
-            if decision.applied is not None:
-                settled_late |= self.payers.family(decision.applied.customer_id)
-        self._decide_again(ordered, linked, decisions, left, settled_late)
+            decisions[payment.payment_id] = self.decide(payment, linked.get(payment.payment_id, []))
+        self._decide_again(ordered, linked, decisions, left)
         for payment_id, evidence in link_evidence.items():
             if payment_id in decisions:
                 decisions[payment_id].evidence["advice_link"] = evidence
@@ -390,19 +387,22 @@ class Engine:
         linked: dict[str, list[Advice]],
         decisions: dict[str, Decision],
         left: dict[str, set[str]],
-        touched: set[str],
     ) -> None:
-        """Payments left to an analyst whose customers a payment that waited then settled
-        (``left``: payment -> the customers it looked at; ``touched``: those the waiting ones
-        settled) are decided again, oldest first, on what is left: the waiting payment held
-        open items they took as unpaid. A payment run that settles the oldest items, two held
-        back, is no run while the items of the run before it are still open. Only a proposal
-        that settles every item in full with nothing written off is applied then: by now the
-        payments after it have settled their items too, and a guess at a deduction or an
-        overpayment has fewer rivals left than it had; so has an invoice of any customer whose
-        open amount is the payment's, when its payer's items still do not fit. Again while any
-        is applied. One still not applied keeps its reason, with suggestions from the open items
-        as they are now."""
+        """Once every payment of the run is decided, those left to an analyst (``left``:
+        payment -> the customers it looked at) are decided again, oldest first, on the open
+        items as they are now, as the next run would: the payments after them have settled
+        their items, and so have the ones that waited. A set that had rivals among items
+        another payment has settled since may now stand alone; a payment run of the oldest
+        items, two held back, is no run while the items of the run before it are still open.
+
+        Only a proposal that settles every item in full with nothing written off, and whose
+        items a run, a list or a due date picked, is applied then. With fewer items left, a
+        guess at a deduction or an overpayment has fewer rivals than it had the day it came
+        in, a set found by amount alone fits by chance more often than its rivals show, and so
+        does an invoice of any customer whose open amount is the payment's. Again for the
+        payments whose customers such an application settled, while any is applied. One still
+        not applied keeps its reason, with suggestions from what is open now."""
+        touched = set().union(*left.values())
         while touched:
             again, touched = touched, set()
             for payment in ordered:
@@ -414,7 +414,12 @@ class Engine:
                 )
                 verdict = self._verdict(context, ranked, duplicate)
                 first = decisions[payment.payment_id]
-                if verdict.applied is None or not _exact(verdict.applied) or context.everywhere:
+                if (
+                    verdict.applied is None
+                    or not _exact(verdict.applied)
+                    or context.everywhere
+                    or _scattered(verdict.applied)
+                ):
                     decisions[payment.payment_id] = replace(
                         first, ranked=verdict.ranked, evidence={**first.evidence, AGAIN: True}
                     )
@@ -2124,6 +2129,14 @@ def _exact(proposal: Proposal) -> bool:
         and a.kind in (ApplicationKind.FULL, ApplicationKind.CREDIT_MEMO)
         for a in proposal.allocations
     )
+
+
+def _scattered(proposal: Proposal) -> bool:
+    """Whether some of ``proposal``'s items were found by their amount alone, scattered among
+    the payer's items: no run, no list, no due date picked them."""
+    subset = proposal.evidence.get("subset", {})
+    added = proposal.evidence.get("added_items", {})
+    return subset.get("found_by") == "search" or added.get("how") == "only_fitting_set"
 
 
 def _unit(currency: str) -> int:

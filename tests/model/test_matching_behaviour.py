@@ -1178,6 +1178,26 @@ def test_a_payment_decided_again_is_applied_only_when_it_settles_items_in_full()
     assert decisions[1].evidence[AGAIN] is True
 
 
+def test_a_lump_sum_left_ambiguous_is_applied_once_a_later_payment_settles_its_rival() -> None:
+    # 500.00 without remittance is either INV-500003 or the two oldest invoices together.
+    # Three days later the payer pays INV-500003 and INV-500004, naming them: at the end of
+    # the run, the two oldest are what the first payment is for.
+    book = [
+        _invoice("INV-500001", "C100", 30_000, days_old=50),
+        _invoice("INV-500002", "C100", 20_000, days_old=45),
+        _invoice("INV-500003", "C100", 50_000, days_old=20),
+        _invoice("INV-500004", "C100", 10_000, days_old=19),
+    ]
+    silent = _pay(50_000, "ACME WIDGETS", "", "PAY-1")
+    naming = _pay(60_000, "ACME WIDGETS", "INV-500003 INV-500004", "PAY-2", DAY + timedelta(3))
+    assert _engine(book).decide(silent).reason is ExceptionReason.AMBIGUOUS
+    first, second = _engine(book).run([silent, naming])
+    assert second.applied is not None
+    assert second.applied.invoices == ("INV-500003", "INV-500004")
+    assert first.applied is not None and first.applied.invoices == ("INV-500001", "INV-500002")
+    assert first.evidence[AGAIN] is True
+
+
 def test_a_known_payer_whose_items_do_not_fit_gets_the_invoices_of_its_amount_suggested() -> None:
     # Borealis (C200) pays exactly Cobalt's invoice: a parent paying for a subsidiary the
     # ledger does not know as one. Borealis' own items add up to nothing near it.
