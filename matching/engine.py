@@ -205,6 +205,9 @@ class Engine:
         self._by_discounted: dict[int, list[str]] | None = None
         self._seen: dict[tuple[str, int, str], list[IncomingPayment]] = defaultdict(list)
         self._settled: dict[tuple[str, int], list[Settled]] = defaultdict(list)
+        self._applications = 0  # payments applied so far
+        self._last_applied: dict[str, int] = {}  # customer -> the application that last took items
+        self._learnt_at: dict[str, int] = {}  # bank account -> the application that taught it
         for settled in recent:
             self._remember(settled.payment)
             self._settled[(settled.payment.currency, settled.payment.amount_minor)].append(settled)
@@ -250,7 +253,9 @@ class Engine:
                     named_to_come[number][(p.currency, p.amount_minor)] += 1
         decisions: dict[str, Decision] = {}
         waiting: list[IncomingPayment] = []
-        left: dict[str, set[str]] = {}  # payments left to an analyst -> customers they looked at
+        # payments left to an analyst -> the customers they looked at, and how many payments
+        # had been applied when they were decided
+        left: dict[str, tuple[set[str], int]] = {}
         for start in range(0, len(ordered), batch):
             chunk = ordered[start : start + batch]
             prepared = [self._prepare(p, linked.get(p.payment_id, [])) for p in chunk]
@@ -299,7 +304,7 @@ class Engine:
                     learnt.add(account)
                 decisions[payment.payment_id] = decision
                 if decision.applied is None and now_duplicate is None:
-                    left[payment.payment_id] = self._families(context)
+                    left[payment.payment_id] = (self._families(context), self._applications)
         for payment in waiting:
             decisions[payment.payment_id] = self.decide(payment, linked.get(payment.payment_id, []))
         self._decide_again(ordered, linked, decisions, left)
@@ -386,28 +391,35 @@ class Engine:
         ordered: Sequence[IncomingPayment],
         linked: dict[str, list[Advice]],
         decisions: dict[str, Decision],
-        left: dict[str, set[str]],
+        left: dict[str, tuple[set[str], int]],
     ) -> None:
         """Once every payment of the run is decided, those left to an analyst (``left``:
-        payment -> the customers it looked at) are decided again, oldest first, on the open
-        items as they are now, as the next run would: the payments after them have settled
-        their items, and so have the ones that waited. A set that had rivals among items
-        another payment has settled since may now stand alone; a payment run of the oldest
-        items, two held back, is no run while the items of the run before it are still open.
+        payment -> the customers it looked at, and how many payments had been applied when it
+        was decided) whose customers a payment was applied to since, or whose bank account a
+        payment taught since, are decided again, oldest first, on the open items as they are
+        now, as the next run would: the payments after them have settled their items, and so
+        have the ones that waited. A set that had rivals among items another payment has
+        settled since may now stand alone; a payment run of the oldest items, two held back, is
+        no run while the items of the run before it are still open.
 
         Only a proposal that settles every item in full with nothing written off, and whose
         items a run, a list or a due date picked, is applied then. With fewer items left, a
         guess at a deduction or an overpayment has fewer rivals than it had the day it came
         in, a set found by amount alone fits by chance more often than its rivals show, and so
-        does an invoice of any customer whose open amount is the payment's. Again for the
-        payments whose customers such an application settled, while any is applied. One still
-        not applied keeps its reason, with suggestions from what is open now."""
-        touched = set().union(*left.values())
-        while touched:
-            again, touched = touched, set()
+        does an invoice of any customer whose open amount is the payment's. Again, while any is
+        applied. One still not applied keeps its reason, with suggestions from what is open
+        now."""
+        applied = True
+        while applied:
+            applied = False
             for payment in ordered:
-                looked_at = left.get(payment.payment_id)
-                if looked_at is None or not looked_at & again:
+                if payment.payment_id not in left:
+                    continue
+                looked_at, since = left[payment.payment_id]
+                account = self.payers.account_key(payment.payer_account)
+                if self._learnt_at.get(account, 0) <= since and not any(
+                    self._last_applied.get(c, 0) > since for c in looked_at
+                ):
                     continue
                 context, ranked, duplicate = self._ranking(
                     payment, linked.get(payment.payment_id, [])
@@ -423,12 +435,13 @@ class Engine:
                     decisions[payment.payment_id] = replace(
                         first, ranked=verdict.ranked, evidence={**first.evidence, AGAIN: True}
                     )
+                    left[payment.payment_id] = (self._families(context), self._applications)
                     continue
                 verdict.evidence[AGAIN] = True
                 decisions[payment.payment_id] = self._finish(payment, verdict)
                 self._learn(payment, verdict)
                 del left[payment.payment_id]
-                touched |= self.payers.family(verdict.applied.customer_id)
+                applied = True
 
     def decide(self, payment: IncomingPayment, advices: Sequence[Advice] = ()) -> Decision:
         """Decide one payment; when it is applied, its allocations come off the open items."""
@@ -468,21 +481,24 @@ class Engine:
         if applied is None or applied.strategy not in TEACHING_STRATEGIES:
             return None
         if self.payers.learn_account(payment.payer_account, applied.customer_id):
-            return self.payers.account_key(payment.payer_account)
+            account = self.payers.account_key(payment.payer_account)
+            self._learnt_at[account] = self._applications
+            return account
         return None
 
     def _take(self, payment: IncomingPayment, decision: Decision) -> None:
         """An applied decision's allocations off the open items, the payment settled."""
         if decision.applied is not None:
+            self._applications += 1
             for allocation in decision.applied.allocations:
                 if allocation.invoice_number:
                     self.open[allocation.invoice_number] -= (
                         allocation.applied_minor + allocation.adjustment_minor
                     )
+                    customer_id = self.invoices[allocation.invoice_number].customer_id
+                    self._last_applied[customer_id] = self._applications
                     if self._oldest_sums is not None:
-                        self._oldest_sums.touch(
-                            self.invoices[allocation.invoice_number].customer_id
-                        )
+                        self._oldest_sums.touch(customer_id)
             self._settled[(payment.currency, payment.amount_minor)].append(
                 Settled(payment, decision.applied.customer_id, frozenset(decision.applied.invoices))
             )

@@ -150,6 +150,21 @@ def test_a_payment_applied_on_the_invoices_it_names_teaches_the_run_its_account(
     assert decisions[1].applied is not None and decisions[1].applied.strategy == "subset"
 
 
+def test_a_payment_nobody_knew_is_decided_again_once_a_later_one_teaches_its_account() -> None:
+    # The same bank account, in the other order: the payment that names its invoice comes
+    # three days after the one that says nothing. At the end of the run the first is decided
+    # again, and its account now says who paid; nothing else is decided twice.
+    book = [*BOOK, _invoice("INV-300002", "C300", 61_500)]
+    silent = _pay(61_500, "", "", "PAY-1", DAY, "NL91 ABNA 0417 1643 00")
+    naming = _pay(77_700, "", "INV-300001", "PAY-2", DAY + timedelta(days=3), "NL91ABNA0417164300")
+    assert _engine(book).decide(silent).reason is ExceptionReason.UNKNOWN_PAYER
+    first, second = _engine(book).run([silent, naming])
+    assert first.applied is not None and first.applied.invoices == ("INV-300002",)
+    assert first.evidence[AGAIN] is True
+    assert second.applied is not None and second.applied.invoices == ("INV-300001",)
+    assert AGAIN not in second.evidence
+
+
 def test_the_same_money_sent_twice_is_not_applied_twice() -> None:
     engine = _engine()
     first = engine.decide(_pay(230_050, "ACME WIDGETS", "INV-100002", "PAY-1"))
