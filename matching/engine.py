@@ -409,16 +409,13 @@ class Engine:
         does an invoice of any customer whose open amount is the payment's. Again, while any is
         applied. One still not applied keeps its reason, with suggestions from what is open
         now."""
+        pending = [p for p in ordered if p.payment_id in left]
         applied = True
         while applied:
             applied = False
-            for payment in ordered:
-                if payment.payment_id not in left:
-                    continue
-                looked_at, since = left[payment.payment_id]
-                account = self.payers.account_key(payment.payer_account)
-                if self._learnt_at.get(account, 0) <= since and not any(
-                    self._last_applied.get(c, 0) > since for c in looked_at
+            for payment in pending:
+                if payment.payment_id not in left or not self._changed_since(
+                    payment, *left[payment.payment_id]
                 ):
                     continue
                 context, ranked, duplicate = self._ranking(
@@ -442,6 +439,14 @@ class Engine:
                 self._learn(payment, verdict)
                 del left[payment.payment_id]
                 applied = True
+
+    def _changed_since(self, payment: IncomingPayment, looked_at: set[str], since: int) -> bool:
+        """Whether, of the payments applied after the first ``since``, one took items of a
+        customer in ``looked_at`` or taught ``payment``'s bank account."""
+        account = self.payers.account_key(payment.payer_account)
+        return self._learnt_at.get(account, 0) > since or any(
+            self._last_applied.get(c, 0) > since for c in looked_at
+        )
 
     def decide(self, payment: IncomingPayment, advices: Sequence[Advice] = ()) -> Decision:
         """Decide one payment; when it is applied, its allocations come off the open items."""
