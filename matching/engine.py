@@ -186,6 +186,7 @@ class Engine:
         self.invoices: dict[str, OpenInvoice] = {}
         self.open: dict[str, int] = {}
         self.by_customer: dict[str, list[str]] = defaultdict(list)
+        self._issued_on: dict[str, list[date]] = defaultdict(list)  # beside by_customer
         self.by_amount: dict[int, list[str]] = defaultdict(list)
         for invoice in sorted(invoices, key=lambda i: (i.due_date, i.invoice_number)):
             if invoice.open_minor == 0:
@@ -193,6 +194,7 @@ class Engine:
             self.invoices[invoice.invoice_number] = invoice
             self.open[invoice.invoice_number] = invoice.open_minor
             self.by_customer[invoice.customer_id].append(invoice.invoice_number)
+            self._issued_on[invoice.customer_id].append(invoice.issue_date)
             self.by_amount[invoice.open_minor].append(invoice.invoice_number)
         self.references = refs.ReferenceIndex(
             (i.invoice_number, i.po_number) for i in self.invoices.values()
@@ -1730,11 +1732,12 @@ class Engine:
         items issued after ``issued_by``: a payment cannot be for an invoice not yet sent."""
         family = self.payers.family(customer_id)
         invoices, open_ = self.invoices, self.open
+        by_customer, issued_on = self.by_customer, self._issued_on
         numbers = [
             n
             for c in sorted(family)
-            for n in self.by_customer.get(c, ())
-            if invoices[n].issue_date <= issued_by
+            for n, issued in zip(by_customer.get(c, ()), issued_on.get(c, ()), strict=True)
+            if issued <= issued_by
         ]
         if len(family) > 1:  # each customer's list is already in due-date order
             numbers.sort(key=lambda n: (invoices[n].due_date, n))
