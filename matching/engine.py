@@ -569,6 +569,8 @@ class Engine:
                 for t in refs.tokens(context.payment.remittance_text)
                 if refs.key(t) not in context.customer_numbers
             ]
+        if not written:
+            return
         scope = self._scope(context)
         taken: set[str] = set()
         unmatched: list[tuple[str, AdviceLine]] = []
