@@ -186,7 +186,8 @@ class Engine:
         self.invoices: dict[str, OpenInvoice] = {}
         self.open: dict[str, int] = {}
         self.by_customer: dict[str, list[str]] = defaultdict(list)
-        self._issued_on: dict[str, list[date]] = defaultdict(list)  # beside by_customer
+        # Each customer's issue dates, in the order of its numbers in by_customer.
+        self._issued_on: dict[str, list[date]] = defaultdict(list)
         self.by_amount: dict[int, list[str]] = defaultdict(list)
         for invoice in sorted(invoices, key=lambda i: (i.due_date, i.invoice_number)):
             if invoice.open_minor == 0:
@@ -416,9 +417,7 @@ class Engine:
         while applied:
             applied = False
             for payment in pending:
-                if payment.payment_id not in left or not self._changed_since(
-                    payment, *left[payment.payment_id]
-                ):
+                if not self._changed_since(payment, *left[payment.payment_id]):
                     continue
                 context, ranked, duplicate = self._ranking(
                     payment, linked.get(payment.payment_id, [])
@@ -441,6 +440,7 @@ class Engine:
                 self._learn(payment, verdict)
                 del left[payment.payment_id]
                 applied = True
+            pending = [p for p in pending if p.payment_id in left]
 
     def _changed_since(self, payment: IncomingPayment, looked_at: set[str], since: int) -> bool:
         """Whether, of the payments applied after the first ``since``, one took items of a
