@@ -789,6 +789,7 @@ class Engine:
             if proposal is not None:
                 proposals.append(proposal)
                 proposals.extend(self._deductions(context, proposal))
+                proposals.extend(self._part_payment(context, proposal))
         if not proposals or proposals[0].features.get("mismatch", 0) > 0:
             proposals.extend(self._subset_proposals(context))
         if not proposals or (not context.listed and not any(map(_exact, proposals))):
@@ -951,16 +952,10 @@ class Engine:
         one did is not in the payment, so they are offered side by side for an analyst (the
         largest invoices first); only when one invoice alone can bear it may the scorer apply
         it."""
-        if proposal.evidence.get("unexplained_minor", 0) >= 0 or len(context.listed) < 2:
+        named = self._named_in_full(context, proposal)
+        if named is None:
             return []
-        # From the invoices in full: discounts by terms that explained only part of the
-        # shortfall are not taken either.
-        paid = [self._line_allocation(context.payment, x) for x in context.listed]
-        if any(a.kind not in (ApplicationKind.FULL, ApplicationKind.CREDIT_MEMO) for a in paid):
-            return []
-        short = sum(a.applied_minor for a in paid) - context.payment.amount_minor
-        if short <= 0:
-            return []
+        paid, short = named
         # Largest invoice first: a deduction is likelier a small share of its invoice.
         bearers = sorted(
             (
@@ -970,32 +965,98 @@ class Engine:
             ),
             key=lambda k: -self.open[paid[k].invoice_number],
         )
-        variants = []
-        for k in bearers[:MAX_SUGGESTIONS]:
-            allocations = list(paid)
-            allocations[k] = Allocation(
-                paid[k].invoice_number,
-                paid[k].applied_minor - short,
-                short,
-                ApplicationKind.SHORT_PAY,
-                "unspecified",
+        could_bear = [paid[b].invoice_number for b in bearers]
+        return [
+            self._variant(
+                context,
+                proposal,
+                paid,
+                k,
+                Allocation(
+                    paid[k].invoice_number,
+                    paid[k].applied_minor - short,
+                    short,
+                    ApplicationKind.SHORT_PAY,
+                    "unspecified",
+                ),
+                {
+                    "shortfall": {
+                        "deduction_on": paid[k].invoice_number,
+                        "invoices_that_could_bear_it": could_bear,
+                    }
+                },
             )
-            features = self._features(
-                context, context.listed, allocations, proposal.strategy, proposal.customer_id
-            )
-            evidence = {
-                key: value for key, value in proposal.evidence.items() if key != "unexplained_minor"
-            }
-            evidence["shortfall"] = {
-                "deduction_on": paid[k].invoice_number,
-                "invoices_that_could_bear_it": [paid[b].invoice_number for b in bearers],
-            }
-            variants.append(
-                Proposal(
-                    proposal.customer_id, tuple(allocations), proposal.strategy, features, evidence
-                )
-            )
-        return variants
+            for k in bearers[:MAX_SUGGESTIONS]
+        ]
+
+    def _part_payment(self, context: _Context, proposal: Proposal) -> list[Proposal]:
+        """The named invoices paid well short, when several were named: the one invoice large
+        enough to have been paid that much short of what is open on it, the others in full.
+        Only a suggestion, never applied: the payer may as well have paid part of each. None
+        when two invoices could be the one, when one could bear the shortfall as a deduction
+        (see :meth:`_deductions`), or when the shortfall is what one of them is open for (that
+        one was named, not paid)."""
+        named = self._named_in_full(context, proposal)
+        if named is None:
+            return []
+        paid, short = named
+        numbers = [a.invoice_number for a in paid]
+        if any(self.open[n] == short or self._can_bear(n, short) for n in numbers):
+            return []
+        fits = [
+            k
+            for k, a in enumerate(paid)
+            if a.kind is ApplicationKind.FULL and a.applied_minor > short
+        ]
+        if len(fits) != 1:
+            return []
+        (k,) = fits
+        part = Allocation(
+            paid[k].invoice_number, paid[k].applied_minor - short, 0, ApplicationKind.PARTIAL
+        )
+        why = {
+            "shortfall": "partial",
+            SUGGESTION_ONLY: "one of several named invoices paid in part",
+        }
+        return [self._variant(context, proposal, paid, k, part, why)]
+
+    def _named_in_full(
+        self, context: _Context, proposal: Proposal
+    ) -> tuple[list[Allocation], int] | None:
+        """The several named invoices each in full, and how far the payment falls short of
+        them, when ``proposal`` leaves that unexplained. From the invoices in full: discounts
+        by terms that explained only part of the shortfall are not taken either."""
+        if proposal.evidence.get("unexplained_minor", 0) >= 0 or len(context.listed) < 2:
+            return None
+        paid = [self._line_allocation(context.payment, x) for x in context.listed]
+        if any(a.kind not in (ApplicationKind.FULL, ApplicationKind.CREDIT_MEMO) for a in paid):
+            return None
+        short = sum(a.applied_minor for a in paid) - context.payment.amount_minor
+        return (paid, short) if short > 0 else None
+
+    def _variant(
+        self,
+        context: _Context,
+        proposal: Proposal,
+        paid: list[Allocation],
+        k: int,
+        allocation: Allocation,
+        why: dict[str, Any],
+    ) -> Proposal:
+        """``proposal`` for the named invoices ``paid`` with the ``k``-th settled as
+        ``allocation`` instead, the shortfall so explained."""
+        allocations = list(paid)
+        allocations[k] = allocation
+        features = self._features(
+            context, context.listed, allocations, proposal.strategy, proposal.customer_id
+        )
+        evidence = {
+            key: value for key, value in proposal.evidence.items() if key != "unexplained_minor"
+        }
+        evidence.update(why)
+        return Proposal(
+            proposal.customer_id, tuple(allocations), proposal.strategy, features, evidence
+        )
 
     def _can_bear(self, number: str, deduction: int) -> bool:
         """Whether a deduction taken without a reason may be on this invoice: at most
@@ -1905,9 +1966,15 @@ class Engine:
             return Decision(
                 payment.payment_id, None, 0.0, reason, self._only_suggested(context), evidence
             )
+        shown = tuple(ranked[:MAX_SUGGESTIONS])
+        # What is only suggested neither is applied nor stands in the way of what may be.
+        ranked = [(p, chance) for p, chance in ranked if SUGGESTION_ONLY not in p.evidence]
+        if not ranked:
+            return Decision(
+                payment.payment_id, None, 0.0, ExceptionReason.AMOUNT_MISMATCH, shown, evidence
+            )
         best, probability = ranked[0]
         runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
-        shown = tuple(ranked[:MAX_SUGGESTIONS])
         if best.features.get("mismatch", 0) > 0:
             reason = ExceptionReason.AMOUNT_MISMATCH
         elif passed_over := self._named_passed_over(context, best):

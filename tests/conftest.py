@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +16,7 @@ SHARED = Path(os.environ.get("ARPILOT_SHARED", REPO.parent / "shared"))
 
 # Keep Prefect and MLflow offline and out of the user's home, before anything imports them.
 _STATE = Path(tempfile.mkdtemp(prefix="arpilot-tests-"))
+atexit.register(shutil.rmtree, _STATE, ignore_errors=True)
 os.environ.setdefault("PREFECT_HOME", str(_STATE / "prefect"))
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")

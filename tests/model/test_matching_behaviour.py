@@ -415,6 +415,64 @@ def test_a_part_payment_of_a_named_invoice_leaves_the_rest_open() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("amounts", "paid", "suggested"),
+    [
+        # Only the larger can be 4,635.04 short: the smaller in full, the larger in part.
+        ((1_545_012, 438_007), 1_519_515, {("INV-500001", 1_081_508), ("INV-500002", 438_007)}),
+        # Either could be 1,000.00 short: nothing to suggest but the mismatch.
+        ((300_000, 250_000), 450_000, None),
+        # Short by exactly the smaller: it was named and not paid, not the larger paid in part.
+        ((300_000, 100_000), 300_000, None),
+    ],
+)
+def test_named_invoices_paid_well_short_suggest_the_one_that_can_be_paid_in_part_never_apply_it(
+    amounts: tuple[int, ...], paid: int, suggested: set[tuple[str, int]] | None
+) -> None:
+    engine = Engine(_ledger("C300", list(amounts)), PayerIndex(CUSTOMERS), _SureOfEverything())
+    decision = engine.decide(_pay(paid, "Cobalt and Sons", "INV-500001 INV-500002"))
+    assert decision.applied is None
+    assert decision.reason is ExceptionReason.AMOUNT_MISMATCH
+    part_paid = [
+        p
+        for p, _ in decision.ranked
+        if any(a.kind is ApplicationKind.PARTIAL for a in p.allocations)
+    ]
+    if suggested is None:
+        assert not part_paid
+        return
+    (proposal,) = part_paid
+    assert proposal.key == frozenset(suggested)
+    assert SUGGESTION_ONLY in proposal.evidence  # never learnt from either
+
+
+class _FavoursPartPayments(RuleScorer):
+    """A scorer surest of part payments, quite sure of sets found by amount."""
+
+    threshold = 0.5
+
+    def predict(self, rows: Sequence[dict[str, float]]) -> list[float]:
+        subset = STRATEGIES.index("subset")
+        return [
+            0.99 if row["partial"] else 0.9 if row["strategy"] == subset else 0.01 for row in rows
+        ]
+
+
+def test_a_part_payment_only_suggested_does_not_stand_in_the_way_of_a_set_that_adds_up() -> None:
+    # Acme names its own invoice and another customer's, and pays its own two.
+    book = [
+        _invoice("INV-500001", "C100", 50_000, days_old=30),
+        _invoice("INV-500002", "C100", 222_052, days_old=29),
+        _invoice("INV-900001", "C200", 900_000),
+    ]
+    engine = Engine(book, PayerIndex(CUSTOMERS), _FavoursPartPayments())
+    decision = engine.decide(_pay(272_052, "ACME WIDGETS", "INV-500001 INV-900001"))
+    (suggestion, chance), *_ = decision.ranked
+    assert SUGGESTION_ONLY in suggestion.evidence and chance == 0.99
+    assert decision.applied is not None
+    assert decision.applied.key == frozenset({("INV-500001", 50_000), ("INV-500002", 222_052)})
+
+
 def test_an_unknown_payer_gets_the_invoices_of_exactly_its_amount_as_suggestions() -> None:
     decision = _engine().decide(_pay(77_700, "PAYMENT PLATFORM INC"))
     assert decision.applied is None
