@@ -1003,11 +1003,8 @@ class Engine:
         numbers = [a.invoice_number for a in paid]
         if any(self.open[n] == short or self._can_bear(n, short) for n in numbers):
             return []
-        fits = [
-            k
-            for k, a in enumerate(paid)
-            if a.kind is ApplicationKind.FULL and a.applied_minor > short
-        ]
+        # Credit memos are below zero: only invoices in full are larger than the shortfall.
+        fits = [k for k, a in enumerate(paid) if a.applied_minor > short]
         if len(fits) != 1:
             return []
         (k,) = fits
@@ -1967,12 +1964,9 @@ class Engine:
                 payment.payment_id, None, 0.0, reason, self._only_suggested(context), evidence
             )
         shown = tuple(ranked[:MAX_SUGGESTIONS])
-        # What is only suggested neither is applied nor stands in the way of what may be.
+        # What is only suggested neither is applied nor stands in the way of what may be (it
+        # is always a variant of a proposal that is not, so one of those is left).
         ranked = [(p, chance) for p, chance in ranked if SUGGESTION_ONLY not in p.evidence]
-        if not ranked:
-            return Decision(
-                payment.payment_id, None, 0.0, ExceptionReason.AMOUNT_MISMATCH, shown, evidence
-            )
         best, probability = ranked[0]
         runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
         if best.features.get("mismatch", 0) > 0:
