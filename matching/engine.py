@@ -675,15 +675,16 @@ class Engine:
             # Named as written, paid net of its earned discount or less a charge: a neighbour
             # that the amount fits exactly does so by chance.
             return [hit]
-        for near in (
-            self.references.neighbours(hit.reference, scope) if scope else [],
-            self.references.neighbours_anywhere(hit.reference),
-        ):
-            fitting = [
-                h
-                for h in near
-                if self.open.get(h.invoice_number) in wanted and h.invoice_number not in taken
-            ]
+
+        def fits(number: str) -> bool:
+            return self.open.get(number) in wanted and number not in taken
+
+        nearby = (
+            lambda: self.references.neighbours(hit.reference, scope) if scope else [],
+            lambda: self.references.neighbours_anywhere(hit.reference, keep=fits),
+        )
+        for near in nearby:  # everyone's only when the payer's own settle nothing
+            fitting = [h for h in near() if fits(h.invoice_number)]
             if len(fitting) == 1:
                 context.refitted += 1
                 return fitting

@@ -111,6 +111,7 @@ class PayerIndex:
         self._numbers: dict[str, str] = {}
         self._parent: dict[str, str] = {}
         self._children: dict[str, set[str]] = defaultdict(set)
+        self._families: dict[str, frozenset[str]] = {}  # the hierarchy is fixed once built
         for customer_id, name, parent_id in customers:
             self._names[compact(name)].add(customer_id)
             self._numbers[customer_id.upper()] = customer_id
@@ -165,10 +166,14 @@ class PayerIndex:
         """``account`` as accounts are compared: upper case, letters and digits only."""
         return _account_key(account)
 
-    def family(self, customer_id: str) -> set[str]:
+    def family(self, customer_id: str) -> frozenset[str]:
         """The customer, its parent and its parent's other children: who may pay for whom."""
-        top = self._parent.get(customer_id, customer_id)
-        return {top, customer_id} | self._children.get(top, set()) | self._children[customer_id]
+        found = self._families.get(customer_id)
+        if found is None:
+            top = self._parent.get(customer_id, customer_id)
+            children = self._children.get(top, set()) | self._children.get(customer_id, set())
+            found = self._families[customer_id] = frozenset({top, customer_id, *children})
+        return found
 
     def by_account(self, account: str) -> list[PayerCandidate]:
         """The customers who pay from ``account``; none when it has paid for customers of more

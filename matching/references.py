@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from rapidfuzz import process
@@ -164,18 +164,22 @@ class ReferenceIndex:
         the other numbers a mistyped reference may have meant."""
         return self._others(reference, self._one_edit(reference, within))
 
-    def neighbours_anywhere(self, reference: str) -> list[ReferenceHit]:
+    def neighbours_anywhere(
+        self, reference: str, keep: Callable[[str], bool] | None = None
+    ) -> list[ReferenceHit]:
         """Open invoices of any customer whose core is one digit edit away from the reference's
         core or from its number as written (see :func:`_observed`; itself excluded): each of
         the few hundred numbers one edit makes is looked up, rather than comparing the
         reference with every open invoice. In number order, whatever the string hashing of the
-        run."""
+        run. ``keep``: only the numbers it accepts (in a dense book most of those few hundred
+        numbers are open, and the caller wants the one or two that fit an amount)."""
         numbers = (
             n
             for observed in _observed(reference)
             if observed.isdigit()
             for variant in sorted(_one_digit_edits(observed))
             for n in self._by_core.get(variant, ())
+            if keep is None or keep(n)
         )
         return self._others(reference, self._hits(reference, numbers, Quality.ONE_EDIT))
 

@@ -109,6 +109,9 @@ def test_neighbours_anywhere_agrees_with_the_slow_twin(seed: int, n: int) -> Non
         }
         assert found == twin, written
         assert found == {h.invoice_number for h in index.neighbours(written, numbers)}
+        # The caller's filter only narrows the answer: nothing else changes.
+        even = [h for h in index.neighbours_anywhere(written) if int(h.invoice_number[-1]) % 2 == 0]
+        assert index.neighbours_anywhere(written, keep=lambda n: int(n[-1]) % 2 == 0) == even
 
 
 def test_trust_order_exact_core_ocr_po_one_edit() -> None:
