@@ -107,6 +107,9 @@ TOLD_TOO_LITTLE = frozenset(
 )
 """Why the first copy of a payment sent twice may wait for an analyst when the second, naming
 what it pays, would be applied: it said too little (not: it was in doubt between proposals)."""
+ADVICE_PAYER_DAYS = 3
+"""An advice whose total the money does not match is linked by its payer only to a payment
+dated at most this many days from the date it says it was paid."""
 DISCOUNT_GRACE_DAYS = 5
 """A payment sent on the discount period's last day reaches the bank a few days later: a payer
 nobody can name is taken to pay net of a discount up to this many days after the period."""
@@ -244,6 +247,7 @@ class Engine:
         # so of two copies of one payment the first reported is the one applied.
         ordered = sorted(payments, key=lambda p: p.value_date)
         linked, link_evidence = link_advices(ordered, advices, self.settings)
+        self._link_by_payer(ordered, advices, linked, link_evidence)
         to_come = Counter((p.currency, p.amount_minor) for p in ordered)
         # What each payment names by number, and invoice -> (currency, amount) of each payment
         # still to come that names it.
@@ -315,6 +319,105 @@ class Engine:
             if payment_id in decisions:
                 decisions[payment_id].evidence["advice_link"] = evidence
         return [decisions[p.payment_id] for p in ordered]
+
+    def _link_by_payer(
+        self,
+        payments: Sequence[IncomingPayment],
+        advices: Sequence[Advice],
+        linked: dict[str, list[Advice]],
+        how: dict[str, dict[str, str]],
+    ) -> None:
+        """Advices :func:`link_advices` left unlinked because the money is not their total (the
+        bank kept a charge, the payer sent more than the advice says) or because several
+        payments are: each goes with the one payment from its payer (the advice's letterhead
+        name or customer number) in its currency, dated within :data:`ADVICE_PAYER_DAYS` of
+        the day it says it paid, with no advice yet, that pays what it says (see
+        :meth:`_pays_as_advised`). An advice that fits several payments, or a payment several
+        advices fit, stays unlinked."""
+        taken = {a.advice_id for found in linked.values() for a in found}
+        loose = [a for a in advices if a.advice_id not in taken and not a.payment_id]
+        if not loose:
+            return
+        by_day: dict[tuple[str, date], list[IncomingPayment]] = defaultdict(list)
+        for payment in payments:
+            by_day[(payment.currency, payment.value_date)].append(payment)
+        payers: dict[str, frozenset[str]] = {}
+
+        def payer_of(payment: IncomingPayment) -> frozenset[str]:
+            if payment.payment_id not in payers:
+                payers[payment.payment_id] = self._bank_payers(payment)
+            return payers[payment.payment_id]
+
+        fits: dict[str, list[IncomingPayment]] = {}
+        for advice in loose:
+            family = self._advice_family(advice)
+            if not family or advice.payment_date is None or advice.currency is None:
+                continue
+            days = range(-ADVICE_PAYER_DAYS, ADVICE_PAYER_DAYS + 1)
+            theirs = [
+                p
+                for d in days
+                for p in by_day.get((advice.currency, advice.payment_date + timedelta(d)), ())
+                if family & payer_of(p)
+            ]
+            near = sum(self._near(p, advice) for p in theirs)
+            fits[advice.advice_id] = [
+                p
+                for p in theirs
+                if p.payment_id not in linked and self._pays_as_advised(p, advice, near)
+            ]
+        chosen = Counter(ps[0].payment_id for ps in fits.values() if len(ps) == 1)
+        for advice in loose:
+            found = fits.get(advice.advice_id, [])
+            if len(found) != 1 or chosen[found[0].payment_id] != 1:
+                continue
+            payment_id = found[0].payment_id
+            linked.setdefault(payment_id, []).append(advice)
+            how[payment_id] = {"advice": advice.advice_id, "by": "payer, date and amount near"}
+
+    def _pays_as_advised(self, payment: IncomingPayment, advice: Advice, near: int) -> bool:
+        """Whether ``payment`` is the advice's total less what a bank keeps or a conversion
+        loses (whole units up to the bank-fee limit, an FX difference, a small difference), or
+        more by at most the overpayment limit when it is the only one of the payer's payments
+        around the advice's date ``near`` its total (see :meth:`_near`): beside another, a
+        payment over the total is as likely to be one the payer advised separately."""
+        if advice.total_minor is None:
+            return False
+        short = advice.total_minor - payment.amount_minor
+        if short >= 0:
+            return (
+                short in self._kept_charges(payment.currency)
+                or short <= self._fx_limit(payment)
+                or short <= self._minor(payment.currency, self.settings.small_difference_limit)
+            )
+        return near == 1 and self._near(payment, advice)
+
+    def _near(self, payment: IncomingPayment, advice: Advice) -> bool:
+        """Whether ``payment`` is within the overpayment limit of the advice's total, either way."""
+        if advice.total_minor is None:
+            return False
+        limit = payment.amount_minor * self.settings.overpayment_percent // 100
+        return abs(advice.total_minor - payment.amount_minor) <= limit
+
+    def _advice_family(self, advice: Advice) -> frozenset[str]:
+        """The customers an advice's payer may pay for: its customer number, else its name when
+        that names one family only (a near-certain reading: an exact, learnt or cut name)."""
+        named = self.payers.by_number(advice.payer_number) if advice.payer_number else []
+        if not named:
+            named = [c for c in self.payers.by_name(advice.payer_name) if c.score >= 0.95]
+        families = {self.payers.family(c.customer_id) for c in named}
+        return families.pop() if len(families) == 1 else frozenset()
+
+    def _bank_payers(self, payment: IncomingPayment) -> frozenset[str]:
+        """The customers the bank record itself names as payer, best reading only: its bank
+        account, a customer number or the payer's name, else a name in the free text."""
+        found = [
+            *self.payers.by_account(payment.payer_account),
+            *self.payers.by_number(payment.remittance_text),
+            *self.payers.by_name(payment.payer_name),
+        ] or self.payers.in_text(payment.remittance_text)
+        best = max((c.score for c in found), default=0.0)
+        return frozenset(c.customer_id for c in found if c.score >= best and best >= 0.95)
 
     def _claims_an_exact_twin(
         self, proposal: Proposal, currency: str, to_come: Counter[tuple[str, int]]
@@ -909,7 +1012,12 @@ class Engine:
         discount and deduction when its own figures disagree ('2,712.29' for '2,711.29'), or
         as its invoice's open amount when it pays part of it or all but a small difference
         (OCR lost a digit: '8.19' for '58.19', or the cents: '2,532.00' for '2,532.37'). Only
-        when one set of at most :data:`MAX_MISREAD_LINES` lines makes up the difference."""
+        when one set of at most :data:`MAX_MISREAD_LINES` lines makes up the difference.
+        Whatever the difference, a line whose gross is its invoice's open amount and whose
+        discount is the terms' is read as the one less the other (see :meth:`_read_by_terms`)."""
+        listed, certain = self._read_by_terms(listed)
+        if certain:
+            evidence["misread_lines"] = certain
         allocations = [self._line_allocation(payment, x) for x in listed]
         residual = payment.amount_minor - sum(a.applied_minor for a in allocations)
         if residual == 0:
@@ -944,8 +1052,36 @@ class Engine:
         mended = list(listed)
         for k, line in fitting[0]:
             mended[k] = replace(mended[k], line=line)
-        evidence["misread_lines"] = [listed[k].invoice.invoice_number for k, _ in fitting[0]]
+        evidence["misread_lines"] = [
+            *certain,
+            *(listed[k].invoice.invoice_number for k, _ in fitting[0]),
+        ]
         return mended
+
+    def _read_by_terms(self, listed: list[_Listed]) -> tuple[list[_Listed], list[str]]:
+        """``listed`` with each line whose gross is its invoice's open amount and whose discount
+        is the terms' discount, but whose paid figure is not the one less the other, read as
+        paying that (two figures the ledger confirms outvote the one it does not: a scan read
+        '159.72' for '159.71'); and the invoices of the lines so read."""
+        read = list(listed)
+        certain = []
+        for k, x in enumerate(listed):
+            line, open_minor = x.line, self.open[x.invoice.invoice_number]
+            terms = DiscountTerms.parse(x.invoice.terms)
+            if (
+                line is not None
+                and line.paid_minor > 0
+                and line.gross_minor == open_minor
+                and line.discount_minor
+                and line.paid_minor + line.discount_minor != open_minor
+                and terms is not None
+                and terms.discount(open_minor) == line.discount_minor
+            ):
+                read[k] = replace(
+                    x, line=replace(line, paid_minor=open_minor - line.discount_minor)
+                )
+                certain.append(x.invoice.invoice_number)
+        return read, certain
 
     def _deductions(self, context: _Context, proposal: Proposal) -> list[Proposal]:
         """The named invoices paid short without a word, when several were named: one proposal
@@ -1079,8 +1215,8 @@ class Engine:
         if paid >= open_minor:
             return Allocation(number, open_minor, 0, ApplicationKind.FULL)
         gap = open_minor - paid
+        terms = DiscountTerms.parse(invoice.terms)
         if line.discount_minor and line.discount_minor == gap:
-            terms = DiscountTerms.parse(invoice.terms)
             earned = terms is not None and terms.earned(invoice.issue_date, payment.value_date)
             reason = "earned" if earned else "unearned"
             return Allocation(number, paid, gap, ApplicationKind.DISCOUNT, reason)
@@ -1088,7 +1224,6 @@ class Engine:
             return Allocation(
                 number, paid, gap, ApplicationKind.SHORT_PAY, line.reason or "unspecified"
             )
-        terms = DiscountTerms.parse(invoice.terms)
         if terms is not None and abs(terms.discount(open_minor) - gap) <= 1:
             earned = terms.earned(invoice.issue_date, payment.value_date)
             reason = "earned" if earned else "unearned"
@@ -1115,7 +1250,10 @@ class Engine:
         (``partial_ok``: the payer named the one invoice) a part payment that leaves the rest
         open."""
         discounted, taken = self._by_terms(payment, listed, allocations)
-        if taken and (abs(taken - short) <= len(listed) or 0 < taken < short):
+        # A shortfall of whole units up to the bank-fee limit that the discounts do not make up
+        # is the bank's charge, not discounts and a remainder besides: two guesses stacked.
+        charge = short in self._kept_charges(payment.currency)
+        if taken and (abs(taken - short) <= len(listed) or (0 < taken < short and not charge)):
             rest = short - taken
             if rest == 0:
                 return discounted, 0, "discount"

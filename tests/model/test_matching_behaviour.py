@@ -1814,3 +1814,129 @@ def test_three_items_held_back_early_in_a_run_are_not_looked_for_beside_a_usual_
     held = [p.evidence["subset"].get("held_back") for p, _ in decision.ranked]
     assert ["INV-500008"] in held
     assert ["INV-500004", "INV-500005", "INV-500006"] not in held
+
+
+def _lines(*paid: tuple[str, int]) -> tuple[AdviceLine, ...]:
+    return tuple(AdviceLine(number, minor, minor, None, None, "") for number, minor in paid)
+
+
+def _settled(proposal: Proposal) -> set[tuple[str, int, int, ApplicationKind, str]]:
+    return {
+        (a.invoice_number, a.applied_minor, a.adjustment_minor, a.kind, a.reason)
+        for a in proposal.allocations
+    }
+
+
+PAYERS_ADVICE = Advice(
+    "ADV-9",
+    "Acme Widgets Inc.",
+    "5597271279",
+    DAY,
+    "USD",
+    224_999,
+    1.0,
+    "",
+    _lines(("INV-100001", 125_000), ("INV-100003", 99_999)),
+)
+
+
+def test_an_advice_whose_money_the_bank_took_a_charge_from_goes_with_its_payers_payment() -> None:
+    # No payment is the advice's total: the bank kept 15.00. Another payer's payment of the
+    # same amount that day is not its payment.
+    paid = _pay(224_999 - 1_500, "ACME WIDGETS INC", "PAYMENT", "PAY-9")
+    other = _pay(224_999 - 1_500, "COBALT & SONS", "", "PAY-8")
+    decisions = {d.payment_id: d for d in _engine().run([other, paid], [PAYERS_ADVICE])}
+    assert decisions["PAY-9"].evidence["advice_link"] == {
+        "advice": "ADV-9",
+        "by": "payer, date and amount near",
+    }
+    assert "advice_link" not in decisions["PAY-8"].evidence
+    best = decisions["PAY-9"].ranked[0][0]
+    assert best.strategy == "advice"
+    assert _settled(best) == {
+        ("INV-100001", 125_000, 0, ApplicationKind.FULL, ""),
+        ("INV-100003", 99_999 - 1_500, 1_500, ApplicationKind.WRITE_OFF, "bank_fee"),
+    }
+
+
+def test_an_advice_of_less_than_its_payer_paid_goes_with_the_payment_the_rest_on_account() -> None:
+    advice = replace(PAYERS_ADVICE, payment_date=DAY - timedelta(days=1))
+    paid = _pay(224_999 + 9_001, "Acme Widgets", "", "PAY-9")
+    decision = _engine().run([paid], [advice])[0]
+    assert decision.evidence["advice_link"]["advice"] == "ADV-9"
+    assert _settled(decision.ranked[0][0]) == {
+        ("INV-100001", 125_000, 0, ApplicationKind.FULL, ""),
+        ("INV-100003", 99_999, 0, ApplicationKind.FULL, ""),
+        ("", 9_001, 0, ApplicationKind.OVERPAYMENT, "on_account"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("payments", "why"),
+    [
+        (
+            [
+                _pay(224_999 - 1_500, "ACME WIDGETS", "", "PAY-9"),
+                _pay(224_999 - 2_000, "ACME WIDGETS", "", "PAY-7"),
+            ],
+            "two of its payer's payments fit",
+        ),
+        (
+            [
+                _pay(224_999 + 5_000, "ACME WIDGETS", "", "PAY-9"),
+                _pay(224_999 - 6_000, "ACME WIDGETS", "", "PAY-7"),
+            ],
+            "more than it says, beside another of its payer's payments near its total",
+        ),
+        (
+            [_pay(224_999 - 1_500, "ACME WIDGETS", "", "PAY-9", DAY + timedelta(days=4))],
+            "paid days later",
+        ),
+        ([_pay(224_999 - 6_000, "ACME WIDGETS", "", "PAY-9")], "short by more than a charge"),
+        ([_pay(224_999 - 1_550, "ACME WIDGETS", "", "PAY-9")], "short by no whole units"),
+        ([_pay(224_999 * 112 // 100, "ACME WIDGETS", "", "PAY-9")], "more than an overpayment"),
+        ([_pay(224_999 - 1_500, "BOREALIS TRADING", "", "PAY-9")], "another payer's"),
+        ([_pay(224_999 - 1_500, "", "PAYMENT", "PAY-9")], "nobody named"),
+    ],
+)
+def test_an_advice_the_money_does_not_match_stays_unlinked_unless_one_payment_of_its_payer_fits(
+    payments: list[IncomingPayment], why: str
+) -> None:
+    decisions = _engine().run(payments, [PAYERS_ADVICE])
+    assert all("advice_link" not in d.evidence for d in decisions), why
+
+
+def test_a_bank_charge_is_not_read_as_discounts_and_a_difference_besides() -> None:
+    # Both invoices on 2/10 terms, the period long over; the bank kept 10.00 of 320.20. The
+    # discounts by terms (2.49 and 3.91) leave 3.60 that nothing explains.
+    book = [
+        _invoice("INV-105840", "C100", 12_469, terms="2/10 NET 30"),
+        _invoice("INV-106825", "C100", 19_551, terms="2/10 NET 30"),
+    ]
+    lines = _lines(("INV-105840", 12_469), ("INV-106825", 19_551))
+    advice = Advice("ADV-2", "Acme Widgets", "", DAY, "USD", 32_020, 1.0, "PAY-1", lines)
+    decision = _engine(book).decide(_pay(31_020, "ACME WIDGETS"), [advice])
+    assert _settled(decision.ranked[0][0]) == {
+        ("INV-105840", 12_469, 0, ApplicationKind.FULL, ""),
+        ("INV-106825", 18_551, 1_000, ApplicationKind.WRITE_OFF, "bank_fee"),
+    }
+
+
+def test_a_misread_paid_figure_gives_way_to_the_lines_gross_and_discount() -> None:
+    # A scan read 159.72 for 159.71: the line's gross is the open amount and its discount the
+    # terms' (2% of 162.97 is 3.26), so the paid figure is the one misread.
+    book = [_invoice("INV-108204", "C100", 16_297, days_old=3, terms="2/10 NET 30")]
+    line = AdviceLine("INV-108204", 15_972, 16_297, 326, None, "", 0.83)
+    advice = Advice("ADV-3", "Acme Widgets", "", DAY, "USD", 15_971, 0.83, "PAY-1", (line,))
+    decision = _engine(book).decide(_pay(15_971 + 259, "ACME WIDGETS"), [advice])
+    assert _settled(decision.ranked[0][0]) == {
+        ("INV-108204", 15_971, 326, ApplicationKind.DISCOUNT, "earned"),
+        ("", 259, 0, ApplicationKind.OVERPAYMENT, "on_account"),
+    }
+    # A discount figure one cent off the terms' is the misread one: the paid figure stands.
+    line = replace(line, paid_minor=15_971, discount_minor=327)
+    advice = replace(advice, total_minor=15_971, lines=(line,))
+    decision = _engine(book).decide(_pay(15_971, "ACME WIDGETS"), [advice])
+    assert _settled(decision.ranked[0][0]) == {
+        ("INV-108204", 15_971, 326, ApplicationKind.DISCOUNT, "earned")
+    }
