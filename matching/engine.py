@@ -19,6 +19,7 @@ For each payment:
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 import time
@@ -338,38 +339,56 @@ class Engine:
         loose = [a for a in advices if a.advice_id not in taken and not a.payment_id]
         if not loose:
             return
-        by_day: dict[tuple[str, date], list[IncomingPayment]] = defaultdict(list)
-        for payment in payments:
-            by_day[(payment.currency, payment.value_date)].append(payment)
+        theirs_by: dict[str, list[IncomingPayment]] = defaultdict(list)  # customer -> payments
+        nobodys: dict[str, list[IncomingPayment]] = defaultdict(list)  # currency -> payments
         payers: dict[str, frozenset[str]] = {}
-
-        def payer_of(payment: IncomingPayment) -> frozenset[str]:
-            if payment.payment_id not in payers:
-                payers[payment.payment_id] = self._bank_payers(payment)
-            return payers[payment.payment_id]
-
+        for payment in payments:
+            payers[payment.payment_id] = self._bank_payers(payment)
+            for customer_id in payers[payment.payment_id]:
+                theirs_by[customer_id].append(payment)
+            if not payers[payment.payment_id]:
+                nobodys[payment.currency].append(payment)
+        for unnamed in nobodys.values():
+            unnamed.sort(key=lambda p: p.amount_minor)
+        unnamed_amounts = {c: [p.amount_minor for p in ps] for c, ps in nobodys.items()}
         fits: dict[str, list[IncomingPayment]] = {}
         for advice in loose:
             family = self._advice_family(advice)
-            if not family or advice.payment_date is None or advice.currency is None:
+            total = advice.total_minor
+            if not family or advice.currency is None or total is None:
                 continue
-            days = range(-ADVICE_PAYER_DAYS, ADVICE_PAYER_DAYS + 1)
-            theirs = [
-                p
-                for d in days
-                for p in by_day.get((advice.currency, advice.payment_date + timedelta(d)), ())
-                if family & payer_of(p)
-            ]
+            mine = {p.payment_id: p for c in sorted(family) for p in theirs_by.get(c, ())}
+            theirs = [p for p in mine.values() if _around(p, advice)]
             near = sum(self._near(p, advice) for p in theirs)
             fits[advice.advice_id] = [
                 p
                 for p in theirs
                 if p.payment_id not in linked and self._pays_as_advised(p, advice, near)
             ]
+            # A payment nobody can name (a payment platform's) that is the total, or the total
+            # less a charge, may be the payer's as well.
+            unnamed = nobodys.get(advice.currency, [])
+            amounts = unnamed_amounts.get(advice.currency, [])
+            lowest = total - max(
+                self._minor(advice.currency, self.settings.bank_fee_limit),
+                self._minor(advice.currency, self.settings.small_difference_limit),
+                total * self.settings.fx_tolerance_bp // 10_000,
+            )
+            fits[advice.advice_id] += [
+                p
+                for p in unnamed[
+                    bisect.bisect_left(amounts, lowest) : bisect.bisect_right(amounts, total)
+                ]
+                if _around(p, advice) and self._pays_as_advised(p, advice, 0)
+            ]
         chosen = Counter(ps[0].payment_id for ps in fits.values() if len(ps) == 1)
         for advice in loose:
             found = fits.get(advice.advice_id, [])
-            if len(found) != 1 or chosen[found[0].payment_id] != 1:
+            if (
+                len(found) != 1
+                or chosen[found[0].payment_id] != 1
+                or not payers[found[0].payment_id]
+            ):
                 continue
             payment_id = found[0].payment_id
             linked.setdefault(payment_id, []).append(advice)
@@ -401,11 +420,22 @@ class Engine:
 
     def _advice_family(self, advice: Advice) -> frozenset[str]:
         """The customers an advice's payer may pay for: its customer number, else its name when
-        that names one family only (a near-certain reading: an exact, learnt or cut name)."""
+        that names one family only (a near-certain reading: an exact, learnt or cut name), else
+        (no letterhead: a spreadsheet of lines) the one family whose open invoices its lines
+        name by number."""
         named = self.payers.by_number(advice.payer_number) if advice.payer_number else []
         if not named:
             named = [c for c in self.payers.by_name(advice.payer_name) if c.score >= 0.95]
-        families = {self.payers.family(c.customer_id) for c in named}
+        if named or advice.payer_name.strip():
+            owners = {c.customer_id for c in named}
+        else:
+            owners = {
+                self.invoices[hit.invoice_number].customer_id
+                for line in advice.lines
+                for hit in self.references.lookup(line.reference)
+                if hit.quality in (refs.Quality.EXACT, refs.Quality.CORE)
+            }
+        families = {self.payers.family(c) for c in owners}
         return families.pop() if len(families) == 1 else frozenset()
 
     def _bank_payers(self, payment: IncomingPayment) -> frozenset[str]:
@@ -2376,6 +2406,15 @@ def _with_memos(
     """``keys`` followed by the credit memos folded into them, and those memos alone."""
     taken = [memo for key in keys for memo in memos.get(key, ())]
     return (*keys, *taken), taken
+
+
+def _around(payment: IncomingPayment, advice: Advice) -> bool:
+    """Whether ``payment`` is in the advice's currency and within :data:`ADVICE_PAYER_DAYS` of
+    the day it says it paid (any day, for an undated advice)."""
+    return payment.currency == advice.currency and (
+        advice.payment_date is None
+        or abs((payment.value_date - advice.payment_date).days) <= ADVICE_PAYER_DAYS
+    )
 
 
 def _nearest(payments: list[IncomingPayment], day: date) -> list[IncomingPayment]:

@@ -1906,6 +1906,20 @@ def test_an_advice_the_money_does_not_match_stays_unlinked_unless_one_payment_of
     assert all("advice_link" not in d.evidence for d in decisions), why
 
 
+def test_an_undated_advice_without_a_letterhead_is_its_invoices_customers() -> None:
+    # A spreadsheet of lines: no payer, no date. The invoices it names are Acme's.
+    sheet = replace(PAYERS_ADVICE, payer_name="", payment_date=None)
+    paid = _pay(224_999 - 1_500, "ACME WIDGETS", "", "PAY-9", DAY + timedelta(days=20))
+    decision = _engine().run([paid], [sheet])[0]
+    assert decision.evidence["advice_link"]["advice"] == "ADV-9"
+    # A payment nobody can name (a payment platform's) of its total may be Acme's too.
+    platform = _pay(224_999, "PAYMODE-X", "", "PAY-5", DAY + timedelta(days=3))
+    # Its total twice: the amount alone cannot link it either.
+    twice = _pay(224_999, "", "", "PAY-6", DAY + timedelta(days=9))
+    decisions = _engine().run([paid, platform, twice], [sheet])
+    assert all("advice_link" not in d.evidence for d in decisions)
+
+
 def test_a_bank_charge_is_not_read_as_discounts_and_a_difference_besides() -> None:
     # Both invoices on 2/10 terms, the period long over; the bank kept 10.00 of 320.20. The
     # discounts by terms (2.49 and 3.91) leave 3.60 that nothing explains.
