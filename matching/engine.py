@@ -354,7 +354,7 @@ class Engine:
         fits: dict[str, list[IncomingPayment]] = {}
         for advice in loose:
             family = self._advice_family(advice)
-            total = advice.total_minor
+            total = _declared_total(advice)
             if not family or advice.currency is None or total is None:
                 continue
             mine = {p.payment_id: p for c in sorted(family) for p in theirs_by.get(c, ())}
@@ -400,9 +400,10 @@ class Engine:
         more by at most the overpayment limit when it is the only one of the payer's payments
         around the advice's date ``near`` its total (see :meth:`_near`): beside another, a
         payment over the total is as likely to be one the payer advised separately."""
-        if advice.total_minor is None:
+        total = _declared_total(advice)
+        if total is None:
             return False
-        short = advice.total_minor - payment.amount_minor
+        short = total - payment.amount_minor
         if short >= 0:
             return (
                 short in self._kept_charges(payment.currency)
@@ -413,10 +414,11 @@ class Engine:
 
     def _near(self, payment: IncomingPayment, advice: Advice) -> bool:
         """Whether ``payment`` is within the overpayment limit of the advice's total, either way."""
-        if advice.total_minor is None:
+        total = _declared_total(advice)
+        if total is None:
             return False
         limit = payment.amount_minor * self.settings.overpayment_percent // 100
-        return abs(advice.total_minor - payment.amount_minor) <= limit
+        return abs(total - payment.amount_minor) <= limit
 
     def _advice_family(self, advice: Advice) -> frozenset[str]:
         """The customers an advice's payer may pay for: its customer number, else its name when
@@ -2408,6 +2410,13 @@ def _with_memos(
     return (*keys, *taken), taken
 
 
+def _declared_total(advice: Advice) -> int | None:
+    """What the advice says was paid: its total, else its lines' paid amounts added up."""
+    if advice.total_minor is not None:
+        return advice.total_minor
+    return sum(line.paid_minor for line in advice.lines) or None
+
+
 def _around(payment: IncomingPayment, advice: Advice) -> bool:
     """Whether ``payment`` is in the advice's currency and within :data:`ADVICE_PAYER_DAYS` of
     the day it says it paid (any day, for an undated advice)."""
@@ -2521,9 +2530,7 @@ def link_advices(
             continue
         loose.append(advice)
     for advice in loose:
-        total = advice.total_minor
-        if total is None:
-            total = sum(line.paid_minor for line in advice.lines) or None
+        total = _declared_total(advice)
         candidates = (
             by_reference.get(refs.key(advice.payment_reference), [])
             if refs.key(advice.payment_reference)

@@ -1906,9 +1906,12 @@ def test_an_advice_the_money_does_not_match_stays_unlinked_unless_one_payment_of
     assert all("advice_link" not in d.evidence for d in decisions), why
 
 
-def test_an_undated_advice_without_a_letterhead_is_its_invoices_customers() -> None:
+@pytest.mark.parametrize("total", [224_999, None], ids=["with its total", "lines only"])
+def test_an_undated_advice_without_a_letterhead_is_its_invoices_customers(
+    total: int | None,
+) -> None:
     # A spreadsheet of lines: no payer, no date. The invoices it names are Acme's.
-    sheet = replace(PAYERS_ADVICE, payer_name="", payment_date=None)
+    sheet = replace(PAYERS_ADVICE, payer_name="", payment_date=None, total_minor=total)
     paid = _pay(224_999 - 1_500, "ACME WIDGETS", "", "PAY-9", DAY + timedelta(days=20))
     decision = _engine().run([paid], [sheet])[0]
     assert decision.evidence["advice_link"]["advice"] == "ADV-9"
