@@ -330,10 +330,11 @@ class Engine:
     ) -> None:
         """Advices :func:`link_advices` left unlinked because the money is not their total (the
         bank kept a charge, the payer sent more than the advice says) or because several
-        payments are: each goes with the one payment from its payer (the advice's letterhead
-        name or customer number) in its currency, dated within :data:`ADVICE_PAYER_DAYS` of
-        the day it says it paid, with no advice yet, that pays what it says (see
-        :meth:`_pays_as_advised`). An advice that fits several payments, or a payment several
+        payments are: each goes with the one payment from its payer (see
+        :meth:`_advice_family`) in its currency, dated within :data:`ADVICE_PAYER_DAYS` of the
+        day it says it paid (any day of the run when it says none), with no advice yet, that
+        pays what it says (see :meth:`_pays_as_advised`). An advice that fits several
+        payments, or one that a payment nobody can name fits as well, or a payment several
         advices fit, stays unlinked."""
         taken = {a.advice_id for found in linked.values() for a in found}
         loose = [a for a in advices if a.advice_id not in taken and not a.payment_id]
