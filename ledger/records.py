@@ -162,6 +162,8 @@ class RemittanceAdvice:
     total: the payment total the advice declares; lines: what it pays.
     confidence: 0..1, how sure extraction is of the whole advice (1.0 for structured EDI).
     payer_number: the customer's own id with us, when the advice gives it.
+    currency_stated: False when the document names no currency and its amounts' currency was
+    assumed (a spreadsheet of lines): the money may be in another.
     """
 
     advice_id: str
@@ -173,6 +175,7 @@ class RemittanceAdvice:
     source_file_id: str = ""
     confidence: float = 1.0
     payer_number: str = ""
+    currency_stated: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -494,7 +494,10 @@ def insert_advices(
             "confidence": [float(a.confidence) for a in advices],
             "source_file_id": [a.source_file_id for a in advices],
             "payment_id": [links.get(a.advice_id) for a in advices],
-            "details": [json.dumps({"payer_number": a.payer_number}) for a in advices],
+            "details": [
+                json.dumps({"payer_number": a.payer_number, "currency_stated": a.currency_stated})
+                for a in advices
+            ],
             "created_at": [now] * len(advices),
             "linked_by": ["bank record" if a.advice_id in links else "" for a in advices],
         },

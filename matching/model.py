@@ -60,6 +60,7 @@ class Advice:
     separate document the engine links to its payment.
 
     total_minor: the total the advice declares, if any; confidence: extraction's 0..1.
+    currency_stated: False when the document named no currency and ``currency`` was assumed.
     """
 
     advice_id: str
@@ -72,6 +73,7 @@ class Advice:
     payment_id: str | None
     lines: tuple[AdviceLine, ...] = ()
     payer_number: str = ""
+    currency_stated: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -127,7 +127,7 @@ def load_advices(con: Connection) -> list[Advice]:
         lines[row[0]].append(AdviceLine(*row[1:]))
     advices = []
     for advice_id, payer, reference, day, currency, total, confidence, payment_id, details in heads:
-        payer_number = json.loads(details or "{}").get("payer_number", "")
+        said = json.loads(details or "{}")
         advices.append(
             Advice(
                 advice_id,
@@ -139,7 +139,8 @@ def load_advices(con: Connection) -> list[Advice]:
                 confidence,
                 payment_id,
                 tuple(lines.get(advice_id, ())),
-                payer_number,
+                said.get("payer_number", ""),
+                said.get("currency_stated", True),
             )
         )
     return advices

@@ -178,5 +178,6 @@ def to_remittance_advices(
             lines=lines,
             source_file_id=file_id,
             confidence=a.confidence,
+            currency_stated=a.currency_stated,
         )
     ]

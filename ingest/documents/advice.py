@@ -7,6 +7,10 @@ from datetime import date
 
 from ledger.money import Money
 
+DEFAULT_CURRENCY = "USD"
+"""The currency taken for a document that names none."""
+CURRENCY_ASSUMED = f"currency not stated; assumed {DEFAULT_CURRENCY}"
+
 
 @dataclass(frozen=True, slots=True)
 class Found:
@@ -60,3 +64,8 @@ class ExtractedAdvice:
     reader: str
     flags: tuple[str, ...] = field(default_factory=tuple)
     confidence: float = 1.0
+
+    @property
+    def currency_stated(self) -> bool:
+        """Whether the document names its currency (else ``currency`` is an assumption)."""
+        return CURRENCY_ASSUMED not in self.flags

@@ -17,7 +17,14 @@ from datetime import date
 
 from rapidfuzz.distance import Levenshtein
 
-from ingest.documents.advice import ExtractedAdvice, ExtractedLine, FieldValue, Found
+from ingest.documents.advice import (
+    CURRENCY_ASSUMED,
+    DEFAULT_CURRENCY,
+    ExtractedAdvice,
+    ExtractedLine,
+    FieldValue,
+    Found,
+)
 from ingest.documents.words import Page, Word
 from ledger.currencies import exponent, is_known
 from ledger.errors import MoneyError, ParseError
@@ -32,7 +39,6 @@ class NothingRemittanceLike(ParseError):
 OCR_CONFUSED = 0.7  # a letter read where a digit belongs ('O' in '1O4.00') was mapped back
 INVALID = 0.4  # the value did not validate (no digit in a reference, unparseable date)
 PER_FLAG = 0.85  # each flag a reviewer must look at lowers the advice's confidence
-DEFAULT_CURRENCY = "USD"
 
 # --- words and lines ------------------------------------------------------------------------
 
@@ -874,7 +880,7 @@ def extract_advice(
     currency = _currency_of(all_lines, labelled)
     if not currency:
         currency = DEFAULT_CURRENCY
-        flags.append(f"currency not stated; assumed {DEFAULT_CURRENCY}")
+        flags.append(CURRENCY_ASSUMED)
     mark = decimal_mark_of(w.text for line in all_lines for w in line.words)
 
     lines = lines_from_table(table.rows, currency, mark, flags)

@@ -16,10 +16,15 @@ from dataclasses import replace
 from datetime import date
 from email.utils import parseaddr, parsedate_to_datetime
 
-from ingest.documents.advice import ExtractedAdvice, ExtractedLine, FieldValue
+from ingest.documents.advice import (
+    CURRENCY_ASSUMED,
+    DEFAULT_CURRENCY,
+    ExtractedAdvice,
+    ExtractedLine,
+    FieldValue,
+)
 from ingest.documents.extract import (
     COLUMN_LABELS,
-    DEFAULT_CURRENCY,
     NUMERIC_COLUMNS,
     NothingRemittanceLike,
     advice_confidence,
@@ -154,7 +159,7 @@ def read_email(text: str, *, source: str = "") -> ExtractedAdvice:
     currency = max(set(codes), key=codes.count) if codes else ""
     if not currency:
         currency = DEFAULT_CURRENCY
-        flags.append(f"currency not stated; assumed {DEFAULT_CURRENCY}")
+        flags.append(CURRENCY_ASSUMED)
     mark = decimal_mark_of(token.strip(",;:") for token in joined.split())
 
     table = find_table([group_lines(_email_words(body))])
@@ -358,7 +363,7 @@ def read_csv_advice(data: bytes, *, source: str = "") -> ExtractedAdvice:
         flags.append(f"several currencies in one advice: {', '.join(sorted(currencies))}")
     if not is_known(currency):
         currency = DEFAULT_CURRENCY
-        flags.append(f"currency not stated; assumed {DEFAULT_CURRENCY}")
+        flags.append(CURRENCY_ASSUMED)
     mark = decimal_mark_of(cell(row, name) for row in body for name in NUMERIC_COLUMNS)
 
     lines: list[ExtractedLine] = []

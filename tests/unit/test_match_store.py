@@ -8,12 +8,15 @@ from typing import Any
 
 import pytest
 
+from ingest.documents.text_advice import read_csv_advice
 from ledger import audit
 from ledger.db import utcnow
 from ledger.errors import InputError, StaleVersion
+from ledger.repository import insert_advices
 from matching.scoring import RuleScorer
 from matching.settings import MatchSettings
-from matching.store import load_payers, match_ledger, resolve_exception
+from matching.store import load_advices, load_payers, match_ledger, resolve_exception
+from pipelines.extract import Extraction, to_remittance_advices
 
 
 def _seed(con: Any) -> None:
@@ -224,3 +227,21 @@ def test_an_analyst_learning_a_platform_name_for_a_second_customer_is_told_it_id
     assert len(told) == 2 and "'BILL.COM'" in told[1] and "'US-PLATFORM-01'" in told[0]
     payers = load_payers(ledger_con)
     assert payers.by_name("BILL.COM") == [] and payers.by_account("US-PLATFORM-01") == []
+
+
+@pytest.mark.parametrize(
+    ("header", "row", "stated"),
+    [
+        ("Invoice Number,Amount Paid", "105038,6499.88", False),
+        ("Invoice Number,Currency,Amount Paid", "105038,EUR,6499.88", True),
+    ],
+)
+def test_an_advice_that_names_no_currency_is_stored_and_read_back_as_assumed(
+    ledger_con: Any, header: str, row: str, stated: bool
+) -> None:
+    extracted = read_csv_advice(f"{header}\n{row}\n".encode(), source="sheet.csv")
+    assert extracted.currency_stated is stated
+    records = to_remittance_advices(Extraction(extracted), source="sheet.csv", file_id="F1")
+    insert_advices(ledger_con, records)
+    (advice,) = load_advices(ledger_con)
+    assert (advice.currency, advice.currency_stated) == ("EUR" if stated else "USD", stated)
