@@ -360,11 +360,11 @@ class Engine:
                 continue
             mine = {p.payment_id: p for c in sorted(family) for p in theirs_by.get(c, ())}
             theirs = [p for p in mine.values() if _around(p, advice)]
-            near = sum(self._near(p, advice) for p in theirs)
+            near = sum(self._near(p, total) for p in theirs)
             fits[advice.advice_id] = [
                 p
                 for p in theirs
-                if p.payment_id not in linked and self._pays_as_advised(p, advice, near)
+                if p.payment_id not in linked and self._pays_as_advised(p, total, near)
             ]
             # A payment nobody can name (a payment platform's) that is the total, or the total
             # less a charge, may be the payer's as well.
@@ -380,7 +380,7 @@ class Engine:
                 for p in unnamed[
                     bisect.bisect_left(amounts, lowest) : bisect.bisect_right(amounts, total)
                 ]
-                if _around(p, advice) and self._pays_as_advised(p, advice, 0)
+                if _around(p, advice) and self._pays_as_advised(p, total, 0)
             ]
         chosen = Counter(ps[0].payment_id for ps in fits.values() if len(ps) == 1)
         for advice in loose:
@@ -395,29 +395,20 @@ class Engine:
             linked.setdefault(payment_id, []).append(advice)
             how[payment_id] = {"advice": advice.advice_id, "by": "payer, date and amount near"}
 
-    def _pays_as_advised(self, payment: IncomingPayment, advice: Advice, near: int) -> bool:
-        """Whether ``payment`` is the advice's total less what a bank keeps or a conversion
-        loses (whole units up to the bank-fee limit, an FX difference, a small difference), or
-        more by at most the overpayment limit when it is the only one of the payer's payments
-        around the advice's date ``near`` its total (see :meth:`_near`): beside another, a
-        payment over the total is as likely to be one the payer advised separately."""
-        total = _declared_total(advice)
-        if total is None:
-            return False
+    def _pays_as_advised(self, payment: IncomingPayment, total: int, near: int) -> bool:
+        """Whether ``payment`` is an advice's ``total`` less what a bank keeps or a conversion
+        loses (see :meth:`_written_off_as`), or more by at most the overpayment limit when it
+        is the only one of the payer's payments around the advice's date ``near`` the total
+        (see :meth:`_near`): beside another, a payment over the total is as likely to be one
+        the payer advised separately."""
         short = total - payment.amount_minor
         if short >= 0:
-            return (
-                short in self._kept_charges(payment.currency)
-                or short <= self._fx_limit(payment)
-                or short <= self._minor(payment.currency, self.settings.small_difference_limit)
-            )
-        return near == 1 and self._near(payment, advice)
+            return short == 0 or bool(self._written_off_as(payment, short))
+        return near == 1 and self._near(payment, total)
 
-    def _near(self, payment: IncomingPayment, advice: Advice) -> bool:
-        """Whether ``payment`` is within the overpayment limit of the advice's total, either way."""
-        total = _declared_total(advice)
-        if total is None:
-            return False
+    def _near(self, payment: IncomingPayment, total: int) -> bool:
+        """Whether ``payment`` is within the overpayment limit of an advice's ``total``, either
+        way."""
         limit = payment.amount_minor * self.settings.overpayment_percent // 100
         return abs(total - payment.amount_minor) <= limit
 
@@ -441,14 +432,24 @@ class Engine:
         families = {self.payers.family(c) for c in owners}
         return families.pop() if len(families) == 1 else frozenset()
 
-    def _bank_payers(self, payment: IncomingPayment) -> frozenset[str]:
-        """The customers the bank record itself names as payer, best reading only: its bank
-        account, a customer number or the payer's name, else a name in the free text."""
+    def _named_by_bank(
+        self, payment: IncomingPayment, *numbers: str
+    ) -> tuple[list[PayerCandidate], list[PayerCandidate]]:
+        """The payers the bank record names: by its bank account, a customer number in its
+        text (or among ``numbers``, an advice's), its payer name, else a name in its free text;
+        and those of them found by customer number."""
+        by_number = self.payers.by_number(payment.remittance_text, *numbers)
         found = [
             *self.payers.by_account(payment.payer_account),
-            *self.payers.by_number(payment.remittance_text),
+            *by_number,
             *self.payers.by_name(payment.payer_name),
-        ] or self.payers.in_text(payment.remittance_text)
+        ]
+        return found or self.payers.in_text(payment.remittance_text), by_number
+
+    def _bank_payers(self, payment: IncomingPayment) -> frozenset[str]:
+        """The customers the bank record itself names as payer, best reading only (see
+        :meth:`_named_by_bank`)."""
+        found, _ = self._named_by_bank(payment)
         best = max((c.score for c in found), default=0.0)
         return frozenset(c.customer_id for c in found if c.score >= best and best >= 0.95)
 
@@ -670,14 +671,10 @@ class Engine:
                 if c.customer_id not in found or found[c.customer_id].score < c.score:
                     found[c.customer_id] = c
 
-        add(self.payers.by_account(payment.payer_account))
-        by_number = self.payers.by_number(
-            payment.remittance_text, *(a.payer_number for a in advices if a.payer_number)
+        named, by_number = self._named_by_bank(
+            payment, *(a.payer_number for a in advices if a.payer_number)
         )
-        add(by_number)
-        add(self.payers.by_name(payment.payer_name))
-        if not found:
-            add(self.payers.in_text(payment.remittance_text))
+        add(named)
         for advice in advices:
             # An advice's letterhead name is read by OCR: trust it a little less.
             add(replace(c, score=c.score * 0.95) for c in self.payers.by_name(advice.payer_name))
@@ -1304,21 +1301,15 @@ class Engine:
         )
         if last is None:
             return allocations, -short, "unexplained"
-        fee_limit = self._minor(payment.currency, self.settings.bank_fee_limit)
-        fx_limit = self._fx_limit(payment)
         # One invoice among credit memos: only the invoice can carry a deduction.
         debits = sum(1 for x in listed if self.open[x.invoice.invoice_number] > 0)
-        reason = ""
+        reason = self._written_off_as(payment, short)
         kind = ApplicationKind.WRITE_OFF
-        if short <= fee_limit and short % _unit(payment.currency) == 0:
-            reason = "bank_fee"
-        elif short <= fx_limit:
-            reason = "fx_difference"
-        elif short <= self._minor(payment.currency, self.settings.small_difference_limit):
-            reason = "small_difference"
-        elif (
-            debits == 1 or any(x.line is not None and x.line.reason for x in listed)
-        ) and self._can_bear(allocations[last].invoice_number, short):
+        if (
+            not reason
+            and (debits == 1 or any(x.line is not None and x.line.reason for x in listed))
+            and self._can_bear(allocations[last].invoice_number, short)
+        ):
             kind, reason = ApplicationKind.SHORT_PAY, "unspecified"
         if not reason and partial_ok and len(listed) == 1:
             target = allocations[last]
@@ -1343,6 +1334,20 @@ class Engine:
             reason,
         )
         return allocations, 0, reason
+
+    def _written_off_as(self, payment: IncomingPayment, short: int) -> str:
+        """Why ``payment`` may fall ``short`` of what it settles with no word from the payer:
+        a charge its bank kept (whole units up to the bank-fee limit), an FX difference, a
+        small difference; '' when it is none of those."""
+        if short <= self._minor(payment.currency, self.settings.bank_fee_limit) and (
+            short % _unit(payment.currency) == 0
+        ):
+            return "bank_fee"
+        if short <= self._fx_limit(payment):
+            return "fx_difference"
+        if short <= self._minor(payment.currency, self.settings.small_difference_limit):
+            return "small_difference"
+        return ""
 
     def _more_items(self, context: _Context, named: set[str], residual: int) -> _More | None:
         """A lump sum that names only some invoices (a remittance cut off at the bank's field
