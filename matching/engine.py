@@ -247,6 +247,7 @@ class Engine:
         # Stable: within a day, payments keep the order given (the bank's, from load_payments),
         # so of two copies of one payment the first reported is the one applied.
         ordered = sorted(payments, key=lambda p: p.value_date)
+        advices = [self._in_its_invoices_currency(a) for a in advices]
         linked, link_evidence = link_advices(ordered, advices, self.settings)
         self._link_by_payer(ordered, advices, linked, link_evidence)
         to_come = Counter((p.currency, p.amount_minor) for p in ordered)
@@ -320,6 +321,18 @@ class Engine:
             if payment_id in decisions:
                 decisions[payment_id].evidence["advice_link"] = evidence
         return [decisions[p.payment_id] for p in ordered]
+
+    def _in_its_invoices_currency(self, advice: Advice) -> Advice:
+        """An advice whose document named no currency (a spreadsheet of lines: extraction
+        assumed one) in the currency of the open items its lines name by number, when they are
+        all in one; else as it is. It lists those invoices, so the links by amount and by payer
+        look for its payment in their currency, not in the assumed one."""
+        if advice.currency_stated or advice.payment_id:
+            return advice
+        currencies = {self.invoices[n].currency for n in self._numbered_in(advice)}
+        if len(currencies) != 1 or advice.currency in currencies:
+            return advice
+        return replace(advice, currency=currencies.pop())
 
     def _link_by_payer(
         self,
@@ -423,14 +436,19 @@ class Engine:
         if named or advice.payer_name.strip():
             owners = {c.customer_id for c in named}
         else:
-            owners = {
-                self.invoices[hit.invoice_number].customer_id
-                for line in advice.lines
-                for hit in self.references.lookup(line.reference)
-                if hit.quality in (refs.Quality.EXACT, refs.Quality.CORE)
-            }
+            owners = {self.invoices[n].customer_id for n in self._numbered_in(advice)}
         families = {self.payers.family(c) for c in owners}
         return families.pop() if len(families) == 1 else frozenset()
+
+    def _numbered_in(self, advice: Advice) -> set[str]:
+        """The open items an advice's lines name by their number as written, or but for a
+        dropped prefix or leading zeros."""
+        return {
+            hit.invoice_number
+            for line in advice.lines
+            for hit in self.references.lookup(line.reference)
+            if hit.quality in (refs.Quality.EXACT, refs.Quality.CORE)
+        }
 
     def _named_by_bank(
         self, payment: IncomingPayment, *numbers: str

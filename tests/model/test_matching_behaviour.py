@@ -1957,3 +1957,33 @@ def test_a_misread_paid_figure_gives_way_to_the_lines_gross_and_discount() -> No
     assert _settled(decision.ranked[0][0]) == {
         ("INV-108204", 15_971, 326, ApplicationKind.DISCOUNT, "earned")
     }
+
+
+EUROS_BOOK = [replace(i, currency="EUR") if i.customer_id == "C100" else i for i in BOOK]
+"""The book with Acme's invoices in euros."""
+PAID_IN_EUROS = replace(_pay(224_999, "ACME WIDGETS", "", "PAY-9"), currency="EUR")
+
+
+def test_an_advice_that_named_no_currency_is_looked_for_in_its_invoices_currency() -> None:
+    # A spreadsheet of lines with no currency column was read as dollars; the invoices it
+    # names are in euros, and so is the one payment of its total.
+    sheet = replace(PAYERS_ADVICE, payer_name="", currency_stated=False)
+    decision = _engine(EUROS_BOOK).run([PAID_IN_EUROS], [sheet])[0]
+    assert decision.evidence["advice_link"] == {"advice": "ADV-9", "by": "amount"}
+    assert decision.applied is not None and decision.applied.strategy == "advice"
+    # Short by a bank charge, it goes by its payer.
+    charged = replace(PAID_IN_EUROS, amount_minor=224_999 - 1_500)
+    decision = _engine(EUROS_BOOK).run([charged], [sheet])[0]
+    assert decision.evidence["advice_link"]["by"] == "payer, date and amount near"
+    # Lines naming invoices in two currencies leave the assumed one as it was.
+    mixed = [
+        replace(i, currency="USD") if i.invoice_number == "INV-100003" else i for i in EUROS_BOOK
+    ]
+    decision = _engine(mixed).run([PAID_IN_EUROS], [sheet])[0]
+    assert "advice_link" not in decision.evidence
+
+
+def test_an_advice_that_states_its_currency_is_never_linked_to_money_in_another() -> None:
+    sheet = replace(PAYERS_ADVICE, payer_name="")
+    decision = _engine(EUROS_BOOK).run([PAID_IN_EUROS], [sheet])[0]
+    assert "advice_link" not in decision.evidence
