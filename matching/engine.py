@@ -247,9 +247,20 @@ class Engine:
         # Stable: within a day, payments keep the order given (the bank's, from load_payments),
         # so of two copies of one payment the first reported is the one applied.
         ordered = sorted(payments, key=lambda p: p.value_date)
-        advices = [self._in_its_invoices_currency(a) for a in advices]
+        read = [self._in_its_invoices_currency(a) for a in advices]
+        # advice -> (the currency extraction assumed, its invoices' currency)
+        assumed = {
+            a.advice_id: (a.currency or "", b.currency or "")
+            for a, b in zip(advices, read, strict=True)
+            if a.currency != b.currency
+        }
+        advices = read
         linked, link_evidence = link_advices(ordered, advices, self.settings)
         self._link_by_payer(ordered, advices, linked, link_evidence)
+        for evidence in link_evidence.values():
+            if evidence["advice"] in assumed:
+                currencies = assumed[evidence["advice"]]
+                evidence["currency_assumed"], evidence["currency_of_its_invoices"] = currencies
         to_come = Counter((p.currency, p.amount_minor) for p in ordered)
         # What each payment names by number, and invoice -> (currency, amount) of each payment
         # still to come that names it.

@@ -1969,7 +1969,12 @@ def test_an_advice_that_named_no_currency_is_looked_for_in_its_invoices_currency
     # names are in euros, and so is the one payment of its total.
     sheet = replace(PAYERS_ADVICE, payer_name="", currency_stated=False)
     decision = _engine(EUROS_BOOK).run([PAID_IN_EUROS], [sheet])[0]
-    assert decision.evidence["advice_link"] == {"advice": "ADV-9", "by": "amount"}
+    assert decision.evidence["advice_link"] == {
+        "advice": "ADV-9",
+        "by": "amount",
+        "currency_assumed": "USD",
+        "currency_of_its_invoices": "EUR",
+    }
     assert decision.applied is not None and decision.applied.strategy == "advice"
     # Short by a bank charge, it goes by its payer.
     charged = replace(PAID_IN_EUROS, amount_minor=224_999 - 1_500)
