@@ -247,19 +247,11 @@ class Engine:
         # Stable: within a day, payments keep the order given (the bank's, from load_payments),
         # so of two copies of one payment the first reported is the one applied.
         ordered = sorted(payments, key=lambda p: p.value_date)
-        read = [self._in_its_invoices_currency(a) for a in advices]
-        # advice -> (the currency extraction assumed, its invoices' currency)
-        assumed = {
-            a.advice_id: (a.currency or "", b.currency or "")
-            for a, b in zip(advices, read, strict=True)
-            if a.currency != b.currency
-        }
-        advices = read
+        advices, assumed = self._in_their_invoices_currency(advices)
         linked, link_evidence = link_advices(ordered, advices, self.settings)
         self._link_by_payer(ordered, advices, linked, link_evidence)
         for evidence in link_evidence.values():
-            if evidence["advice"] in assumed:
-                currencies = assumed[evidence["advice"]]
+            if currencies := assumed.get(evidence["advice"]):
                 evidence["currency_assumed"], evidence["currency_of_its_invoices"] = currencies
         to_come = Counter((p.currency, p.amount_minor) for p in ordered)
         # What each payment names by number, and invoice -> (currency, amount) of each payment
@@ -333,17 +325,28 @@ class Engine:
                 decisions[payment_id].evidence["advice_link"] = evidence
         return [decisions[p.payment_id] for p in ordered]
 
-    def _in_its_invoices_currency(self, advice: Advice) -> Advice:
-        """An advice whose document named no currency (a spreadsheet of lines: extraction
-        assumed one) in the currency of the open items its lines name by number, when they are
-        all in one; else as it is. It lists those invoices, so the links by amount and by payer
-        look for its payment in their currency, not in the assumed one."""
-        if advice.currency_stated or advice.payment_id:
-            return advice
-        currencies = {self.invoices[n].currency for n in self._numbered_in(advice)}
-        if len(currencies) != 1 or advice.currency in currencies:
-            return advice
-        return replace(advice, currency=currencies.pop())
+    def _in_their_invoices_currency(
+        self, advices: Sequence[Advice]
+    ) -> tuple[list[Advice], dict[str, tuple[str, str]]]:
+        """``advices``, each one whose document named no currency (a spreadsheet of lines:
+        extraction assumed one) in the currency of the open items its lines name by number,
+        when they are all in one: it lists those invoices, so the links by amount and by payer
+        look for its payment in their currency, not in the assumed one. And for each advice so
+        changed, the currency assumed and the one taken."""
+        read: list[Advice] = []
+        assumed: dict[str, tuple[str, str]] = {}
+        for advice in advices:
+            currencies = (
+                set()
+                if advice.currency_stated or advice.payment_id
+                else {self.invoices[n].currency for n in self._numbered_in(advice)}
+            )
+            if len(currencies) == 1 and advice.currency not in currencies:
+                taken = currencies.pop()
+                assumed[advice.advice_id] = (advice.currency or "", taken)
+                advice = replace(advice, currency=taken)
+            read.append(advice)
+        return read, assumed
 
     def _link_by_payer(
         self,
