@@ -360,9 +360,11 @@ class Engine:
         payments are: each goes with the one payment from its payer (see
         :meth:`_advice_family`) in its currency, dated within :data:`ADVICE_PAYER_DAYS` of the
         day it says it paid (any day of the run when it says none), with no advice yet, that
-        pays what it says (see :meth:`_pays_as_advised`). An advice that fits several
-        payments, or one that a payment nobody can name fits as well, or a payment several
-        advices fit, stays unlinked."""
+        pays what it says (see :meth:`_pays_as_advised`). A payment nobody can name (a payment
+        platform's) that is its total, or its total less what a bank keeps, fits as well: it
+        is the advice's payment when the payer has no payment of its own around that day. An
+        advice that fits several payments, or a payment several advices fit, stays
+        unlinked."""
         taken = {a.advice_id for found in linked.values() for a in found}
         loose = [a for a in advices if a.advice_id not in taken and not a.payment_id]
         if not loose:
@@ -380,6 +382,7 @@ class Engine:
             unnamed.sort(key=lambda p: p.amount_minor)
         unnamed_amounts = {c: [p.amount_minor for p in ps] for c, ps in nobodys.items()}
         fits: dict[str, list[IncomingPayment]] = {}
+        unheard: set[str] = set()  # advices with no payment of their payer's around at all
         for advice in loose:
             family = self._advice_family(advice)
             total = _declared_total(advice)
@@ -393,6 +396,8 @@ class Engine:
                 for p in theirs
                 if p.payment_id not in linked and self._pays_as_advised(p, total, near)
             ]
+            if not any(_in_days(p, advice) for p in mine.values()):
+                unheard.add(advice.advice_id)
             # A payment nobody can name (a payment platform's) that is the total, or the total
             # less a charge, may be the payer's as well.
             unnamed = nobodys.get(advice.currency, [])
@@ -412,15 +417,30 @@ class Engine:
         chosen = Counter(ps[0].payment_id for ps in fits.values() if len(ps) == 1)
         for advice in loose:
             found = fits.get(advice.advice_id, [])
-            if (
-                len(found) != 1
-                or chosen[found[0].payment_id] != 1
-                or not payers[found[0].payment_id]
-            ):
+            if len(found) != 1 or chosen[found[0].payment_id] != 1:
                 continue
             payment_id = found[0].payment_id
+            by = "payer, date and amount near"
+            if not payers[payment_id]:
+                if not self._platform_paid(found[0], advice, unheard) or payment_id in linked:
+                    continue
+                by = "date and amount near, the bank naming no payer"
             linked.setdefault(payment_id, []).append(advice)
-            how[payment_id] = {"advice": advice.advice_id, "by": "payer, date and amount near"}
+            how[payment_id] = {"advice": advice.advice_id, "by": by}
+
+    def _platform_paid(self, payment: IncomingPayment, advice: Advice, unheard: set[str]) -> bool:
+        """Whether ``payment``, which names no payer, is the money of ``advice`` sent through
+        a payment platform, the payer's advice sent apart: no payment of the payer's own, in
+        any currency, is around the advice's date (``unheard``); the payment names no open
+        invoice the advice does not list; and it is the advice's total, or the total less a
+        charge the bank kept (a difference in cents fits a stranger's payment by chance)."""
+        total = _declared_total(advice) or 0
+        short = total - payment.amount_minor
+        return (
+            advice.advice_id in unheard
+            and not self._names_exactly(payment, []) - self._numbered_in(advice)
+            and (short == 0 or short in self._kept_charges(payment.currency))
+        )
 
     def _pays_as_advised(self, payment: IncomingPayment, total: int, near: int) -> bool:
         """Whether ``payment`` is an advice's ``total`` less what a bank keeps or a conversion
@@ -2458,7 +2478,13 @@ def _declared_total(advice: Advice) -> int | None:
 def _around(payment: IncomingPayment, advice: Advice) -> bool:
     """Whether ``payment`` is in the advice's currency and within :data:`ADVICE_PAYER_DAYS` of
     the day it says it paid (any day, for an undated advice)."""
-    return payment.currency == advice.currency and (
+    return payment.currency == advice.currency and _in_days(payment, advice)
+
+
+def _in_days(payment: IncomingPayment, advice: Advice) -> bool:
+    """Whether ``payment`` is within :data:`ADVICE_PAYER_DAYS` of the day the advice says it
+    paid, in any currency (any day, for an undated advice)."""
+    return (
         advice.payment_date is None
         or abs((payment.value_date - advice.payment_date).days) <= ADVICE_PAYER_DAYS
     )

@@ -1896,7 +1896,28 @@ def test_an_advice_of_less_than_its_payer_paid_goes_with_the_payment_the_rest_on
         ([_pay(224_999 - 1_550, "ACME WIDGETS", "", "PAY-9")], "short by no whole units"),
         ([_pay(224_999 * 112 // 100, "ACME WIDGETS", "", "PAY-9")], "more than an overpayment"),
         ([_pay(224_999 - 1_500, "BOREALIS TRADING", "", "PAY-9")], "another payer's"),
-        ([_pay(224_999 - 1_500, "", "PAYMENT", "PAY-9")], "nobody named"),
+        (
+            [
+                _pay(224_999 - 1_500, "", "PAYMENT", "PAY-9"),
+                replace(
+                    _pay(50_000, "ACME WIDGETS", "", "PAY-7", DAY + timedelta(days=2)),
+                    currency="EUR",
+                ),
+            ],
+            "nobody named, beside a payment of its payer's own (in any currency)",
+        ),
+        ([_pay(224_999 - 85, "", "PAYMENT", "PAY-9")], "nobody named, short by cents"),
+        (
+            [_pay(224_999 - 1_500, "", "RE INV-300001", "PAY-9")],
+            "nobody named, naming an invoice the advice does not list",
+        ),
+        (
+            [
+                _pay(224_999 - 1_500, "", "PAYMENT", "PAY-9"),
+                _pay(224_999 - 2_000, "", "BILL.COM", "PAY-7"),
+            ],
+            "two payments nobody named fit",
+        ),
     ],
 )
 def test_an_advice_the_money_does_not_match_stays_unlinked_unless_one_payment_of_its_payer_fits(
@@ -1904,6 +1925,23 @@ def test_an_advice_the_money_does_not_match_stays_unlinked_unless_one_payment_of
 ) -> None:
     decisions = _engine().run(payments, [PAYERS_ADVICE])
     assert all("advice_link" not in d.evidence for d in decisions), why
+
+
+def test_an_advice_goes_with_a_payment_nobody_named_when_its_payer_has_none_around() -> None:
+    # A payment platform paid from its own account, less a charge, and the payer e-mailed the
+    # advice: no payment of Acme's is around, and only this one fits.
+    platform = _pay(224_999 - 1_500, "", "AP PAYMENT RUN TIPALTI", "PAY-9")
+    decision = _engine().run([platform], [PAYERS_ADVICE])[0]
+    assert decision.evidence["advice_link"] == {
+        "advice": "ADV-9",
+        "by": "date and amount near, the bank naming no payer",
+    }
+    best = decision.ranked[0][0]
+    assert best.customer_id == "C100"
+    assert _settled(best) == {
+        ("INV-100001", 125_000, 0, ApplicationKind.FULL, ""),
+        ("INV-100003", 99_999 - 1_500, 1_500, ApplicationKind.WRITE_OFF, "bank_fee"),
+    }
 
 
 @pytest.mark.parametrize("total", [224_999, None], ids=["with its total", "lines only"])
