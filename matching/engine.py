@@ -422,24 +422,25 @@ class Engine:
             payment_id = found[0].payment_id
             by = "payer, date and amount near"
             if not payers[payment_id]:
-                if not self._platform_paid(found[0], advice, unheard) or payment_id in linked:
+                if (
+                    advice.advice_id not in unheard
+                    or payment_id in linked
+                    or not self._platform_paid(found[0], advice)
+                ):
                     continue
                 by = "date and amount near, the bank naming no payer"
             linked.setdefault(payment_id, []).append(advice)
             how[payment_id] = {"advice": advice.advice_id, "by": by}
 
-    def _platform_paid(self, payment: IncomingPayment, advice: Advice, unheard: set[str]) -> bool:
-        """Whether ``payment``, which names no payer, is the money of ``advice`` sent through
-        a payment platform, the payer's advice sent apart: no payment of the payer's own, in
-        any currency, is around the advice's date (``unheard``); the payment names no open
-        invoice the advice does not list; and it is the advice's total, or the total less a
-        charge the bank kept (a difference in cents fits a stranger's payment by chance)."""
-        total = _declared_total(advice) or 0
-        short = total - payment.amount_minor
-        return (
-            advice.advice_id in unheard
-            and not self._names_exactly(payment, []) - self._numbered_in(advice)
-            and (short == 0 or short in self._kept_charges(payment.currency))
+    def _platform_paid(self, payment: IncomingPayment, advice: Advice) -> bool:
+        """Whether ``payment``, which names no payer, may be the money of ``advice`` sent
+        through a payment platform, the payer's advice sent apart (when no payment of the
+        payer's own is around): it names no open invoice the advice does not list, and it is
+        the advice's total, or the total less a charge the bank kept (a difference in cents
+        fits a stranger's payment by chance)."""
+        short = (_declared_total(advice) or 0) - payment.amount_minor
+        return not self._names_exactly(payment, []) - self._numbered_in(advice) and (
+            short == 0 or short in self._kept_charges(payment.currency)
         )
 
     def _pays_as_advised(self, payment: IncomingPayment, total: int, near: int) -> bool:
