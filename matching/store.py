@@ -16,7 +16,7 @@ from duckdb import DuckDBPyConnection as Connection
 
 from ledger import audit
 from ledger.db import transaction, utcnow
-from ledger.records import ApplicationMethod
+from ledger.records import ApplicationKind, ApplicationMethod
 from matching.engine import TEACHING_STRATEGIES, Decision, Engine, Scorer
 from matching.model import Advice, AdviceLine, IncomingPayment, OpenInvoice, Settled
 from matching.payers import PayerIndex
@@ -411,7 +411,8 @@ def _set_status(con: Connection, payment_ids: list[str], status: str) -> None:
 @dataclass(frozen=True, slots=True)
 class Resolution:
     """An analyst's decision on an exception: the allocations chosen (invoice number or '' for
-    on account, cash in minor units), who decided, and what the engine learned from it."""
+    on account, cash in minor units), who decided, what the engine learned from it, what the
+    analyst settled beyond the cash (invoice, minor units, reason), and the currency."""
 
     exception_id: str
     payment_id: str
@@ -419,6 +420,16 @@ class Resolution:
     allocations: tuple[tuple[str, int], ...]
     analyst: str
     learned: tuple[str, ...]
+    adjustments: tuple[tuple[str, int, str], ...] = ()
+    currency: str = ""
+
+
+DISCOUNT_REASONS = frozenset({"earned", "unearned", "discount"})
+"""An analyst's adjustment for one of these reasons is an early-payment discount."""
+
+WRITE_OFF_REASONS = frozenset({"bank_fee", "fx_difference", "small_difference"})
+"""An analyst's adjustment for one of these reasons is a write-off; any other reason is a
+deduction the payer took (a short-pay: DAMAGED, PRICING, FREIGHT, ...)."""
 
 
 def resolve_exception(
@@ -429,12 +440,18 @@ def resolve_exception(
     expected_version: int,
     suggestion: int | None = None,
     allocations: list[tuple[str, int]] | None = None,
+    adjustments: list[tuple[str, int, str]] | None = None,
 ) -> Resolution:
     """Apply an exception's payment as the analyst decides: one of its ranked suggestions, or
-    allocations of their own. The decision is checked (the cash adds up to the payment, no
-    invoice is settled beyond what is open, the exception has not changed since the analyst
-    read it), written with the audit entry in one transaction, and taught at once: the payer's
-    bank account and name now point to the customer.
+    allocations of their own, each invoice at most once, with ``adjustments`` beside them:
+    what an invoice is settled by beyond the cash (invoice, minor units, reason), a deduction
+    the payer took (its reason code), an early-payment discount ('earned', 'unearned') or a
+    write-off ('bank_fee', 'fx_difference', 'small_difference'). The decision is checked
+    (the cash adds up to the payment, every invoice is settled towards zero and not beyond
+    what is open, the exception has not changed since the analyst read it), written with the
+    audit entry in one transaction, and taught at once: the payer's bank account and name
+    now point to the customer. Each allocation's kind follows from it: full, partial,
+    short-pay, discount, write-off, credit memo, on account.
     """
     from ledger.errors import InputError, StaleVersion
 
@@ -458,6 +475,8 @@ def resolve_exception(
                 "reload it and decide again"
             )
         ranked = json.loads(suggestions)
+        if adjustments and suggestion is not None:
+            raise InputError("adjustments go with allocations of your own, not with a suggestion")
         if suggestion is not None:
             if not 1 <= suggestion <= len(ranked):
                 raise InputError(
@@ -465,10 +484,19 @@ def resolve_exception(
                 )
             chosen = ranked[suggestion - 1]
             pairs = [(a["invoice"], int(a["applied_minor"])) for a in chosen["allocations"]]
-            adjustments = {a["invoice"]: int(a["adjustment_minor"]) for a in chosen["allocations"]}
-            kinds = {a["invoice"]: (a["kind"], a["reason"]) for a in chosen["allocations"]}
+            if short := -sum(minor for number, minor in pairs if not number and minor < 0):
+                raise InputError(
+                    f"suggestion {suggestion} settles {short} minor units more than the payment: "
+                    "give allocations of your own"
+                )
+            adjustments_by_invoice = {
+                a["invoice"]: (int(a["adjustment_minor"]), a["reason"])
+                for a in chosen["allocations"]
+            }
+            kinds = {a["invoice"]: a["kind"] for a in chosen["allocations"]}
         elif allocations:
-            pairs, adjustments, kinds = list(allocations), {}, {}
+            pairs = list(allocations)
+            adjustments_by_invoice = _checked_adjustments(pairs, adjustments or [])
         else:
             raise InputError("choose a suggestion or give allocations")
         if sum(minor for _, minor in pairs) != amount:
@@ -495,17 +523,27 @@ def resolve_exception(
                 raise InputError(
                     f"invoice {number} is in {invoice_currency}, the payment in {currency}"
                 )
-            settled = minor + adjustments.get(number, 0)
-            if (open_minor >= 0 and settled > open_minor) or (
-                open_minor < 0 and settled < open_minor
-            ):
+            adjustment = adjustments_by_invoice.get(number, (0, ""))[0]
+            if adjustment and open_minor < 0:
+                raise InputError(f"{number} is a credit memo: it takes no adjustment")
+            settled = minor + adjustment
+            if not (0 < settled <= open_minor or open_minor <= settled < 0):
                 raise InputError(f"invoice {number} has {open_minor} open, cannot settle {settled}")
         customers = [found[n][0] for n in numbers]
         customer_id = max(set(customers), key=customers.count) if customers else ""
         now = utcnow()
         rows = []
+        if suggestion is None:
+            kinds = {
+                number: _analyst_kind(
+                    found[number][1], minor, *adjustments_by_invoice.get(number, (0, ""))
+                )
+                for number, minor in pairs
+                if number
+            }
         for n, (number, minor) in enumerate(pairs, start=1):
-            kind, reason = kinds.get(number, ("full" if number else "on_account", ""))
+            adjustment, reason = adjustments_by_invoice.get(number, (0, ""))
+            kind = kinds.get(number, str(ApplicationKind.ON_ACCOUNT))
             rows.append(
                 {
                     "application_id": _application_id(exception_id, payment_id, n),
@@ -513,7 +551,7 @@ def resolve_exception(
                     "invoice_number": number or None,
                     "currency": currency,
                     "applied_minor": minor,
-                    "adjustment_minor": adjustments.get(number, 0),
+                    "adjustment_minor": adjustment,
                     "kind": kind,
                     "reason": reason,
                     "method": str(ApplicationMethod.ANALYST),
@@ -534,7 +572,17 @@ def resolve_exception(
                     [row_["applied_minor"] + row_["adjustment_minor"], now, row_["invoice_number"]],
                 )
         _set_status(con, [payment_id], "applied")
-        resolution = {"suggestion": suggestion, "allocations": pairs, "analyst": analyst}
+        settled_beyond_cash = [
+            (number, minor, reason)
+            for number, (minor, reason) in adjustments_by_invoice.items()
+            if minor and suggestion is None
+        ]
+        resolution = {
+            "suggestion": suggestion,
+            "allocations": pairs,
+            "analyst": analyst,
+            "adjustments": settled_beyond_cash,
+        }
         con.execute(
             "UPDATE exceptions SET status = 'resolved', resolution = ?, version = version + 1, "
             "assignee = ?, updated_at = ? WHERE exception_id = ?",
@@ -572,13 +620,68 @@ def resolve_exception(
                         "exception": exception_id,
                         "suggestion": suggestion,
                         "allocations": [list(p) for p in pairs],
+                        "adjustments": [list(a) for a in settled_beyond_cash],
                         "currency": currency,
                         "learned": learned,
                     },
                 )
             ],
         )
-    return Resolution(exception_id, payment_id, customer_id, tuple(pairs), analyst, tuple(learned))
+    return Resolution(
+        exception_id,
+        payment_id,
+        customer_id,
+        tuple(pairs),
+        analyst,
+        tuple(learned),
+        tuple(settled_beyond_cash),
+        currency,
+    )
+
+
+def _checked_adjustments(
+    pairs: list[tuple[str, int]], adjustments: list[tuple[str, int, str]]
+) -> dict[str, tuple[int, str]]:
+    """An analyst's own allocations and adjustments, checked: each invoice allocated once,
+    cash on account positive, an adjustment positive, with a reason, on an invoice allocated
+    (with no cash, if the payer paid none of it); each invoice's adjustment and reason."""
+    from ledger.errors import InputError
+
+    numbers = [number for number, _ in pairs if number]
+    if twice := sorted({n for n in numbers if numbers.count(n) > 1}):
+        raise InputError(f"invoice {twice[0]} is allocated more than once: give it once")
+    if any(not number and minor <= 0 for number, minor in pairs):
+        raise InputError("cash on account must be more than zero")
+    found: dict[str, tuple[int, str]] = {}
+    for number, minor, reason in adjustments:
+        if number not in numbers:
+            raise InputError(
+                f"an adjustment on {number or 'no invoice'}: allocate that invoice too "
+                "(0 when the payer paid none of it)"
+            )
+        if number in found:
+            raise InputError(f"invoice {number} is adjusted more than once: give it once")
+        if minor <= 0:
+            raise InputError(f"the adjustment on {number} must be more than zero")
+        if not reason.strip():
+            raise InputError(f"the adjustment on {number} needs a reason (e.g. DAMAGED, earned)")
+        found[number] = (minor, reason.strip())
+    return found
+
+
+def _analyst_kind(open_minor: int, cash: int, adjustment: int, reason: str) -> str:
+    """What an analyst's allocation of ``cash`` and ``adjustment`` to an item with
+    ``open_minor`` open is: a credit memo, a discount, a write-off, a short-pay, or the cash
+    alone settling it in full or in part."""
+    if open_minor < 0:
+        return str(ApplicationKind.CREDIT_MEMO)
+    if adjustment:
+        if reason.lower() in DISCOUNT_REASONS:
+            return str(ApplicationKind.DISCOUNT)
+        if reason.lower() in WRITE_OFF_REASONS:
+            return str(ApplicationKind.WRITE_OFF)
+        return str(ApplicationKind.SHORT_PAY)
+    return str(ApplicationKind.FULL if cash == open_minor else ApplicationKind.PARTIAL)
 
 
 def _intermediary_notices(payers: PayerIndex, payer: str, account: str) -> list[str]:

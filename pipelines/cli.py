@@ -368,17 +368,26 @@ def resolve(
         list[str] | None,
         typer.Option(help="INVOICE=AMOUNT (repeatable; an empty INVOICE puts cash on account)."),
     ] = None,
+    adjust: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="INVOICE=AMOUNT:REASON settled beyond the cash (repeatable): a deduction "
+            "(DAMAGED, PRICING, ...), a discount (earned, unearned) or a write-off "
+            "(bank_fee, fx_difference, small_difference)."
+        ),
+    ] = None,
 ) -> None:
     """Decide an exception: apply a suggestion or your own allocations; arpilot learns from it."""
     from ledger.db import open_ledger
     from ledger.errors import InputError
-    from ledger.money import parse_amount
+    from ledger.money import format_amount, parse_amount
     from matching.store import resolve_exception
 
     settings = _settings(ctx)
     with open_ledger(settings.ledger_path, lock_wait_seconds=settings.lock_wait_seconds) as con:
         pairs = None
-        if allocate:
+        adjustments = []
+        if allocate or adjust:
             rows = con.execute(
                 "SELECT p.currency FROM exceptions e JOIN payments p USING (payment_id) "
                 "WHERE e.exception_id = ?",
@@ -386,12 +395,21 @@ def resolve(
             ).fetchall()
             if not rows:
                 raise InputError(f"no exception {exception_id}")
+            currency = rows[0][0]
             pairs = []
-            for item in allocate:
+            for item in allocate or []:
                 number, sep, amount = item.partition("=")
                 if not sep:
                     raise InputError(f"--allocate {item!r}: write INVOICE=AMOUNT")
-                pairs.append((number.strip(), parse_amount(amount.strip(), rows[0][0])))
+                pairs.append((number.strip(), parse_amount(amount.strip(), currency)))
+            for item in adjust or []:
+                number, sep, rest = item.partition("=")
+                amount, colon, reason = rest.partition(":")
+                if not (sep and colon):
+                    raise InputError(f"--adjust {item!r}: write INVOICE=AMOUNT:REASON")
+                adjustments.append(
+                    (number.strip(), parse_amount(amount.strip(), currency), reason.strip())
+                )
         done = resolve_exception(
             con,
             exception_id,
@@ -399,11 +417,14 @@ def resolve(
             expected_version=version,
             suggestion=suggestion,
             allocations=pairs,
+            adjustments=adjustments,
         )
     typer.echo(
         f"{done.exception_id}: payment {done.payment_id} applied to "
         f"{len(done.allocations)} allocation(s) by {done.analyst}"
     )
+    for number, minor, reason in done.adjustments:
+        typer.echo(f"  {number}: {format_amount(minor, done.currency)} settled as {reason}")
     for lesson in done.learned:
         typer.echo(f"  learned {lesson}")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from ledger.money import format_amount, parse_amount
 from ledger.records import ApplicationKind
 from matching.model import Allocation, Proposal
 from pipelines.worlds import ledger_links, proposal_is_right, read_truth
@@ -146,3 +148,114 @@ def test_an_unknown_export_is_a_clear_usage_error(matched: tuple[Path, Path, str
     result = arpilot("--home", str(home), "export", "invoices")
     assert result.returncode == 2
     assert "choose applications or exceptions" in result.stderr
+
+
+@pytest.fixture
+def home_copy(matched: tuple[Path, Path, str], tmp_path: Path) -> Path:
+    """A copy of the matched ledger's home, for a test that decides exceptions in it."""
+    home = tmp_path / "home"
+    shutil.copytree(matched[1], home)
+    return home
+
+
+def test_an_analyst_settles_the_queue_as_the_payers_meant_deductions_and_discounts_included(
+    matched: tuple[Path, Path, str], home_copy: Path
+) -> None:
+    # The analyst knows what each payment in the queue pays (here: the world's truth) and
+    # says so through `arpilot resolve`: cash per invoice, and what the payer took off with
+    # its reason. The ledger then holds what an AR clerk would book, kind by kind.
+    world, home = matched[0], home_copy
+    true_rows: dict[str, list[dict[str, str]]] = {}
+    with (world / "truth" / "allocations.csv").open(newline="") as f:
+        for row in csv.DictReader(f):
+            true_rows.setdefault(row["payment_id"], []).append(row)
+    truth = read_truth(world)
+    con = duckdb.connect(str(home / "ledger.duckdb"), read_only=True)
+    links = ledger_links(con, truth)
+    queue = con.execute(
+        "SELECT exception_id, payment_id, version FROM exceptions WHERE status = 'open'"
+    ).fetchall()
+    open_before = dict(con.execute("SELECT invoice_number, open_minor FROM invoices").fetchall())
+    con.close()
+    decided = {
+        payment_id: true_rows[links[payment_id]]
+        for _, payment_id, _ in queue
+        if payment_id in links and not truth[links[payment_id]].duplicate_of
+    }
+    assert any(float(r["adjustment_amount"]) for rows in decided.values() for r in rows)
+    for exception_id, payment_id, version in queue:
+        if payment_id not in decided:
+            continue
+        args = []
+        for row in decided[payment_id]:
+            args += ["--allocate", f"{row['invoice_number']}={row['applied_amount']}"]
+            if float(row["adjustment_amount"]):
+                adjustment = f"{row['adjustment_amount']}:{row['reason']}"
+                args += ["--adjust", f"{row['invoice_number']}={adjustment}"]
+        result = arpilot(
+            "--home", str(home), "resolve", exception_id,
+            "--analyst", "jo", "--version", str(version), *args,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+
+    con = duckdb.connect(str(home / "ledger.duckdb"), read_only=True)
+    booked = {payment_id: sorted(rows) for payment_id, rows in _analyst_rows(con).items()}
+    open_after = dict(con.execute("SELECT invoice_number, open_minor FROM invoices").fetchall())
+    con.close()
+    assert set(booked) == set(decided)
+    for payment_id, rows in decided.items():
+        expected = sorted(
+            (
+                r["invoice_number"],
+                parse_amount(r["applied_amount"], r["currency"]),
+                parse_amount(r["adjustment_amount"], r["currency"]),
+                r["kind"] if r["invoice_number"] else "on_account",
+                r["reason"] if r["invoice_number"] else "",
+            )
+            for r in rows
+        )
+        assert booked[payment_id] == expected
+        for number, cash, adjustment, _, _ in expected:
+            if number:
+                assert open_after[number] == open_before[number] - cash - adjustment
+    verify = arpilot("--home", str(home), "audit", "verify")
+    assert verify.returncode == 0, verify.stderr
+
+
+def _analyst_rows(
+    con: duckdb.DuckDBPyConnection,
+) -> dict[str, list[tuple[str, int, int, str, str]]]:
+    rows: dict[str, list[tuple[str, int, int, str, str]]] = {}
+    for payment_id, *row in con.execute(
+        "SELECT payment_id, coalesce(invoice_number, ''), applied_minor, adjustment_minor, kind, "
+        "reason FROM applications WHERE method = 'analyst'"
+    ).fetchall():
+        rows.setdefault(payment_id, []).append(tuple(row))  # type: ignore[arg-type]
+    return rows
+
+
+def test_an_adjustment_that_does_not_hold_is_refused_and_changes_nothing(home_copy: Path) -> None:
+    home = home_copy
+    con = duckdb.connect(str(home / "ledger.duckdb"), read_only=True)
+    exception_id, version, amount, currency = con.execute(
+        "SELECT e.exception_id, e.version, p.amount_minor, p.currency FROM exceptions e "
+        "JOIN payments p USING (payment_id) WHERE e.status = 'open' ORDER BY e.exception_id LIMIT 1"
+    ).fetchall()[0]
+    before = con.execute("SELECT count(*) FROM applications").fetchall()
+    con.close()
+    cash = format_amount(amount, currency)
+    for bad, message in (
+        (["--allocate", f"={cash}", "--adjust", "=1.00"], "INVOICE=AMOUNT:REASON"),
+        (["--allocate", f"={cash}", "--adjust", "=1.00:DAMAGED"], "allocate that invoice too"),
+        (["--allocate", f"={cash}", "--adjust", "X=1.0.0:DAMAGED"], "1.0.0"),
+        (["--suggestion", "1", "--adjust", "X=1.00:DAMAGED"], "not with a suggestion"),
+    ):
+        result = arpilot(
+            "--home", str(home), "resolve", exception_id,
+            "--analyst", "jo", "--version", str(version), *bad,
+        )  # fmt: skip
+        assert result.returncode == 2, result.stderr
+        assert message in result.stderr and "Traceback" not in result.stderr
+    con = duckdb.connect(str(home / "ledger.duckdb"), read_only=True)
+    assert con.execute("SELECT count(*) FROM applications").fetchall() == before
+    con.close()

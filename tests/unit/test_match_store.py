@@ -3,6 +3,7 @@ applied and learned from at once."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Any
 
@@ -227,6 +228,153 @@ def test_an_analyst_learning_a_platform_name_for_a_second_customer_is_told_it_id
     assert len(told) == 2 and "'BILL.COM'" in told[1] and "'US-PLATFORM-01'" in told[0]
     payers = load_payers(ledger_con)
     assert payers.by_name("BILL.COM") == [] and payers.by_account("US-PLATFORM-01") == []
+
+
+def _one_exception(con: Any, minor: int) -> tuple[str, int]:
+    _seed(con)
+    con.execute(
+        "INSERT INTO invoices VALUES ('CM-1', 'C1', 'credit_memo', DATE '2025-05-03', "
+        "DATE '2025-05-03', 'USD', -5000, -5000, '', '', NULL, ?)",
+        [utcnow()],
+    )
+    _payment(con, "PAY-X", minor, "SOMEONE", "X9", "", date(2025, 6, 2))
+    match_ledger(con, RuleScorer(), MatchSettings())
+    ((exception_id, version),) = con.execute(
+        "SELECT exception_id, version FROM exceptions"
+    ).fetchall()
+    return exception_id, version
+
+
+def _decide_own(
+    con: Any, allocations: list[tuple[str, int]], adjustments: list[tuple[str, int, str]]
+) -> Any:
+    """A payment of what ``allocations`` add up to, sent to the queue and decided so."""
+    exception_id, version = _one_exception(con, sum(m for _, m in allocations))
+    return resolve_exception(
+        con,
+        exception_id,
+        analyst="jo",
+        expected_version=version,
+        allocations=allocations,
+        adjustments=adjustments,
+    )
+
+
+@pytest.mark.parametrize(
+    ("allocations", "adjustments", "booked"),
+    [
+        # Cash alone: the whole invoice, or part of it (the rest stays open, undisputed).
+        ([("INV-1001", 46_000)], [], [("INV-1001", 46_000, 0, "partial", "", 4_000)]),
+        # The payer took a deduction, and said why.
+        (
+            [("INV-1001", 46_000)],
+            [("INV-1001", 4_000, "DAMAGED")],
+            [("INV-1001", 46_000, 4_000, "short_pay", "DAMAGED", 0)],
+        ),
+        (
+            [("INV-1001", 46_000)],
+            [("INV-1001", 1_000, "earned")],
+            [("INV-1001", 46_000, 1_000, "discount", "earned", 3_000)],
+        ),
+        (
+            [("INV-1002", 45_000), ("INV-1001", 1_000)],
+            [("INV-1001", 2_500, "bank_fee")],
+            [
+                ("INV-1001", 1_000, 2_500, "write_off", "bank_fee", 46_500),
+                ("INV-1002", 45_000, 0, "partial", "", 25_000),
+            ],
+        ),
+        # A memo netted, an invoice the payer paid nothing of but deducted whole, on account.
+        (
+            [("INV-1001", 50_000), ("CM-1", -5_000), ("INV-2001", 0), ("", 1_000)],
+            [("INV-2001", 90_000, "PRICING")],
+            [
+                ("", 1_000, 0, "on_account", "", None),
+                ("CM-1", -5_000, 0, "credit_memo", "", 0),
+                ("INV-1001", 50_000, 0, "full", "", 0),
+                ("INV-2001", 0, 90_000, "short_pay", "PRICING", 0),
+            ],
+        ),
+    ],
+)
+def test_an_analyst_books_cash_and_what_the_payer_took_off_each_by_its_kind(
+    ledger_con: Any,
+    allocations: list[tuple[str, int]],
+    adjustments: list[tuple[str, int, str]],
+    booked: list[tuple[str, int, int, str, str, int | None]],
+) -> None:
+    done = _decide_own(ledger_con, allocations, adjustments)
+    assert done.adjustments == tuple(adjustments)
+    rows = ledger_con.execute(
+        "SELECT coalesce(a.invoice_number, ''), a.applied_minor, a.adjustment_minor, a.kind, "
+        "a.reason, i.open_minor FROM applications a LEFT JOIN invoices i USING (invoice_number) "
+        "ORDER BY 1"
+    ).fetchall()
+    assert rows == booked
+    assert audit.verify(ledger_con).ok
+
+
+@pytest.mark.parametrize(
+    ("allocations", "adjustments", "refused"),
+    [
+        # Twice 30,000 on an invoice with 50,000 open would take it below zero.
+        ([("INV-1001", 30_000), ("INV-1001", 30_000)], [], "allocated more than once"),
+        ([("INV-2001", 70_000), ("INV-1001", -10_000)], [], "cannot settle -10000"),
+        ([("INV-1001", 50_000), ("", 0)], [], "on account must be more than zero"),
+        ([("INV-1001", 40_000)], [("INV-1001", 20_000, "DAMAGED")], "cannot settle 60000"),
+        ([("INV-1001", 40_000)], [("INV-1001", 5_000, " ")], "needs a reason"),
+        ([("INV-1001", 40_000)], [("INV-1001", 0, "DAMAGED")], "more than zero"),
+        ([("INV-1001", 40_000)], [("INV-1002", 5_000, "DAMAGED")], "allocate that invoice too"),
+        (
+            [("INV-1001", 40_000)],
+            [("INV-1001", 5_000, "DAMAGED"), ("INV-1001", 1_000, "FREIGHT")],
+            "adjusted more than once",
+        ),
+        ([("INV-1001", 45_000), ("CM-1", -5_000)], [("CM-1", 100, "x")], "credit memo"),
+    ],
+)
+def test_an_analyst_decision_that_does_not_hold_is_refused_and_changes_nothing(
+    ledger_con: Any,
+    allocations: list[tuple[str, int]],
+    adjustments: list[tuple[str, int, str]],
+    refused: str,
+) -> None:
+    with pytest.raises(InputError, match=refused):
+        _decide_own(ledger_con, allocations, adjustments)
+    settled = "SELECT count(*) FROM invoices WHERE open_minor <> amount_minor"
+    assert ledger_con.execute(settled).fetchall() == [(0,)]
+    assert ledger_con.execute("SELECT count(*) FROM applications").fetchall() == [(0,)]
+
+
+def test_a_suggestion_that_settles_more_than_the_payment_is_not_applied_as_is(
+    ledger_con: Any,
+) -> None:
+    # 45,000 from an unknown payer, suggested on an invoice of 50,000 with the 5,000 missing
+    # shown as negative cash on account (how a proposal that does not add up is shown):
+    # applied as it stands, it would clear more than was paid.
+    exception_id, version = _one_exception(ledger_con, 45_000)
+    short = {
+        "rank": 1,
+        "customer": "C1",
+        "confidence": 0.1,
+        "strategy": "subset",
+        "allocations": [
+            {"invoice": invoice, "applied_minor": minor, "adjustment_minor": 0, "kind": kind,
+             "reason": ""}
+            for invoice, minor, kind in (("INV-1001", 50_000, "full"), ("", -5_000, "on_account"))
+        ],
+        "evidence": {},
+        "features": {},
+    }  # fmt: skip
+    ledger_con.execute(
+        "UPDATE exceptions SET suggestions = ? WHERE exception_id = ?",
+        [json.dumps([short]), exception_id],
+    )
+    with pytest.raises(InputError, match="5000 minor units more than the payment"):
+        resolve_exception(
+            ledger_con, exception_id, analyst="jo", expected_version=version, suggestion=1
+        )
+    assert ledger_con.execute("SELECT count(*) FROM applications").fetchall() == [(0,)]
 
 
 @pytest.mark.parametrize(
