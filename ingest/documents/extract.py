@@ -291,18 +291,39 @@ def _safe_date(year: int, month: int, day: int) -> date | None:
         return None
 
 
-def date_of(text: str) -> date | None:
-    """A date in ISO, US (03/15/2026), dotted (15.03.2026) or month-name forms; None otherwise.
+_SLASHED = re.compile(r"\b(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})\b")
+MONTH_FIRST_CURRENCIES = frozenset({"USD"})
+"""Where slashed dates are written month first (03/15/2026); elsewhere day first."""
 
-    Slashed dates are read month first unless the first number cannot be a month.
+
+def day_first(texts: Iterable[str], currency: str) -> bool:
+    """Whether a document's slashed dates are day first: one that can only be read so decides
+    (15/03/2026 day first, 03/15/2026 month first); when none can, its currency's custom."""
+    firsts = {
+        int(m[1]) > 12
+        for text in texts
+        for m in _SLASHED.finditer(text)
+        if (int(m[1]) > 12) != (int(m[2]) > 12)
+    }
+    if len(firsts) == 1:
+        return firsts.pop()
+    return currency not in MONTH_FIRST_CURRENCIES
+
+
+def date_of(text: str, day_first: bool = False) -> date | None:
+    """A date in ISO (also with slashes), slashed or dashed (03/15/2026, 03-15-2026; day
+    first with ``day_first``), dotted (15.03.2026) or month-name forms; None otherwise.
+
+    A slashed or dashed date is read in the order asked unless its numbers allow only the
+    other.
     """
     raw = text.strip().strip(",;()")
     fixed = re.sub(r"(?<=\d)[Oo](?=\d|\b)|(?<=\b)[Oo](?=\d)", "0", raw)
-    if m := re.search(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b", fixed):
+    if m := re.search(r"\b(\d{4})[-/](\d{1,2})[-/](\d{1,2})\b", fixed):
         return _safe_date(int(m[1]), int(m[2]), int(m[3]))
-    if m := re.search(r"\b(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})\b", fixed):
+    if m := _SLASHED.search(fixed) or re.search(r"\b(\d{1,2})-(\d{1,2})-(\d{4})\b", fixed):
         first, second = int(m[1]), int(m[2])
-        if first > 12:
+        if first > 12 or (day_first and second <= 12):
             return _safe_date(int(m[3]), second, first)
         return _safe_date(int(m[3]), first, second)
     if m := re.search(r"\b(\d{1,2})\.(\d{1,2})\.(\d{4}|\d{2})\b", fixed):
@@ -351,6 +372,13 @@ COLUMN_LABELS: dict[str, tuple[tuple[str, ...], ...]] = {
         "Invoice",
         "Inv No.",
         "Inv #",
+        "Inv#",
+        "Inv. No.",
+        "Invoice Ref",
+        "Vendor Invoice",
+        "Supplier Invoice",
+        "Bill No.",
+        "Bill Number",
         "Your Ref",
         "Your Reference",
         "Document",
@@ -365,11 +393,35 @@ COLUMN_LABELS: dict[str, tuple[tuple[str, ...], ...]] = {
         "Invoice Date", "Inv. Date", "Date", "Doc Date", "Document Date", "Doc. Date"
     ),
     "gross": _labels(
-        "Gross", "Gross Amount", "Invoice Amount", "Inv. Amount", "Amount", "Original Amount"
+        "Gross",
+        "Gross Amount",
+        "Gross Amt",
+        "Invoice Amount",
+        "Invoice Amt",
+        "Inv. Amount",
+        "Inv. Amt",
+        "Invoice Total",
+        "Amount",
+        "Original Amount",
     ),
-    "discount": _labels("Discount", "Disc.", "Discount Taken", "Cash Discount", "Disc Taken"),
+    "discount": _labels(
+        "Discount",
+        "Disc.",
+        "Discount Taken",
+        "Cash Discount",
+        "Disc Taken",
+        "Discount Amount",
+        "Disc. Amt",
+    ),
     "deduction": _labels(
-        "Deduction", "Deductions", "Ded.", "Adjustment", "Adjustments", "Short Paid"
+        "Deduction",
+        "Deductions",
+        "Ded.",
+        "Adjustment",
+        "Adjustments",
+        "Adj.",
+        "Short Paid",
+        "Deduction Amount",
     ),
     "reason": _labels(
         "Reason", "Reason Code", "Deduction Reason", "Remarks", "Remark", "Comment", "Comments"
@@ -384,8 +436,14 @@ COLUMN_LABELS: dict[str, tuple[tuple[str, ...], ...]] = {
         "Paid Amount",
         "Payment Amount",
         "Amount Remitted",
+        "Net Amt",
+        "Paid Amt",
+        "Payment Amt",
     ),
 }
+OTHER = "other"
+"""A column no line field takes (PO number, description, balance due): its cells are read so
+that they land nowhere else."""
 NUMERIC_COLUMNS = ("gross", "discount", "deduction", "paid")
 
 FIELD_LABELS: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -484,11 +542,14 @@ def header_columns(line: Line) -> list[Column] | None:
     """The columns a line names when it is a table header, else None.
 
     A header names a reference column and an amount column, at least three columns in all
-    (two when they are reference and paid), and has hardly a word that is not a column label.
+    (two when they are reference and paid); its cells (runs of words a column apart) are
+    column labels, a label with a word beside it ('Vendor Invoice #', 'Amount Paid (USD)'),
+    or the label of a column no line field takes ('PO #', 'Description', 'Balance Due'),
+    which becomes an :data:`OTHER` column so that its values land nowhere else. A line with
+    a number or more unknown cells than labelled ones is not a header.
     """
     words = line.words
-    columns: list[Column] = []
-    matched = 0
+    spans: dict[str, range] = {}  # each field's label words; the longer of two labels wins
     index = 0
     while index < len(words):
         best_field, best_length = "", 0
@@ -497,27 +558,49 @@ def header_columns(line: Line) -> list[Column] | None:
             length = _match_at(words, index, labels, line.height)
             if length > best_length:
                 best_field, best_length = name, length
-        if best_length and all(c.field != best_field for c in columns):
-            span = words[index : index + best_length]
-            columns.append(Column(best_field, span[0].x0, span[-1].x1))
-            matched += best_length
-            index += best_length
-        else:
-            index += 1
+        if best_length > len(spans.get(best_field, ())):
+            # 'Net | Amount Paid': the cash is under the more specific label.
+            spans[best_field] = range(index, index + best_length)
+        index += best_length or 1
+    labelled = {k: name for name, span in spans.items() for k in span}
+    columns = [
+        Column(name, words[span[0]].x0, words[span[-1]].x1)
+        for name, span in sorted(spans.items(), key=lambda item: item[1].start)
+    ]
     fields = {c.field for c in columns}
-    if "reference" not in fields or not fields & {"paid", "gross"}:
+    if "paid" not in fields:
+        # A table with one amount column ('Invoice | Amount') states what is paid there.
+        columns = [Column("paid", c.x0, c.x1) if c.field == "gross" else c for c in columns]
+        fields = {c.field for c in columns}
+    if "reference" not in fields or "paid" not in fields:
         return None
     if len(columns) < 3 and fields != {"reference", "paid"}:
-        return None
-    if matched < 0.75 * len(words):
         return None
     # 'Invoice: ... Amount Paid:' labels values; OCR may add one stray colon to a real header.
     if 2 * sum(w.text.endswith(":") for w in words) >= len(columns):
         return None
-    if "paid" not in fields:
-        # A table with one amount column ('Invoice | Amount') states what is paid there.
-        columns = [Column("paid", c.x0, c.x1) if c.field == "gross" else c for c in columns]
-    return columns
+    position = {id(w): k for k, w in enumerate(words)}
+    others: list[Column] = []
+    for cell in split_cells(words, line.height, factor=1.0):
+        known = {labelled[position[id(w)]] for w in cell if position[id(w)] in labelled}
+        unknown = [w for w in cell if position[id(w)] not in labelled]
+        if any(c.isdigit() for w in unknown for c in w.text) or len(unknown) > 3:
+            return None
+        if not known:
+            others.append(Column(OTHER, cell[0].x0, cell[-1].x1))
+        elif unknown and len(known) == 1:
+            # The label's column spans its whole cell: values sit under all of it.
+            (label,) = known
+            name = label if label in fields else "paid"  # a lone amount column is paid
+            columns = [
+                Column(c.field, min(c.x0, cell[0].x0), max(c.x1, cell[-1].x1))
+                if c.field == name
+                else c
+                for c in columns
+            ]
+    if len(others) > len(columns):
+        return None
+    return columns + others
 
 
 def _column_of(x0: float, x1: float, columns: Sequence[Column]) -> Column:
@@ -560,18 +643,27 @@ class Table:
 
 
 def _is_reference(words: Sequence[Word]) -> bool:
+    """Whether a reference cell names a document: it has a digit and is not only a date (an
+    invoice number with a date in it, 'FV/12/06/2025', is a reference)."""
     text = " ".join(w.text for w in words)
-    return any(c.isdigit() for c in text) and date_of(text) is None
+    return any(c.isdigit() for c in text) and not _only_a_date(text)
+
+
+def _only_a_date(text: str) -> bool:
+    letters = re.findall(r"[A-Za-z]+", text)
+    return date_of(text) is not None and all(w.lower() in _MONTHS for w in letters)
 
 
 def _totals_words(line: Line) -> bool:
-    """A totals row: a 'total' word before its first amount."""
-    for word in line.words:
-        if amount_text(word.text):
-            return False
-        if _norm(word.text) in _TOTAL_WORDS:
-            return True
-    return False
+    """A totals row: a 'total' word before its last amount ('Total 3,000.00', '2 invoices
+    Total 3,000.00', 'Check 70001 Total 3,000.00') or a total's label and its amount ('Check
+    Amount 3,000.00'); a page's total is a subtotal."""
+    words = [_norm(w.text) for w in line.words]
+    last_amount = max((k for k, w in enumerate(line.words) if amount_text(w.text)), default=-1)
+    if "page" in words or last_amount < 1:
+        return False
+    labelled = _match_at(line.words, 0, FIELD_LABELS["total"], 1.5 * line.height)
+    return labelled == last_amount or any(w in _TOTAL_WORDS for w in words[:last_amount])
 
 
 def find_table(lines_by_page: Sequence[Sequence[Line]]) -> Table:
@@ -602,7 +694,8 @@ def find_table(lines_by_page: Sequence[Sequence[Line]]) -> Table:
             if closed or _NOISE.search(line.text):
                 continue
             words = [w for w in line.words]
-            if {_norm(w.text) for w in words} & _SUBTOTAL_WORDS:
+            normed = {_norm(w.text) for w in words}
+            if normed & _SUBTOTAL_WORDS or ("page" in normed and normed & _TOTAL_WORDS):
                 table.used.add(id(line))
                 continue
             cells = row_cells(line, columns)
@@ -627,10 +720,12 @@ def find_table(lines_by_page: Sequence[Sequence[Line]]) -> Table:
 
 @dataclass(frozen=True, slots=True)
 class Labelled:
-    """A header field's value words, found after one of its labels."""
+    """A header field's value words, found after one of its labels (of ``label_words``
+    words: 'Payment Date' says more than 'Date')."""
 
     field: str
     words: tuple[Word, ...]
+    label_words: int = 1
 
 
 def labelled_fields(line: Line) -> list[Labelled]:
@@ -674,7 +769,7 @@ def labelled_fields(line: Line) -> list[Labelled]:
             value.append(word)
             cursor += 1
         if value and not value[0].text.endswith(":"):  # a label is not another's value
-            found.append(Labelled(hit_field, tuple(value)))
+            found.append(Labelled(hit_field, tuple(value), length))
         index = max(cursor, index + 1)
     return found
 
@@ -742,13 +837,15 @@ def _field(words: Sequence[Word], text: str | None = None, *, valid: bool = True
 
 
 def _currency_of(lines: Sequence[Line], labelled: Sequence[Labelled]) -> str:
-    """The ISO code the document states: a 'Currency:' field, else codes and symbols by amounts."""
+    """The ISO code the document states: a 'Currency:' field, else the codes beside its
+    amounts, else the symbols in them."""
     for item in labelled:
         if item.field == "currency":
             code = item.words[0].text.strip(":.").upper()
             if is_known(code):
                 return code
-    votes: Counter[str] = Counter()
+    votes: Counter[str] = Counter()  # ISO codes beside amounts
+    symbols: Counter[str] = Counter()  # '$' is also the Canadian's, the Australian's, ...
     for line in lines:
         words = line.words
         for i, word in enumerate(words):
@@ -763,8 +860,9 @@ def _currency_of(lines: Sequence[Line], labelled: Sequence[Labelled]) -> str:
                 votes[text] += 1
             parsed = amount_text(word.text)
             if parsed and parsed.currency:
-                votes[parsed.currency] += 1
-    return votes.most_common(1)[0][0] if votes else ""
+                symbols[parsed.currency] += 1
+    best = votes or symbols
+    return best.most_common(1)[0][0] if best else ""
 
 
 def _money_field(
@@ -794,8 +892,12 @@ def _optional_money(words: Sequence[Word] | None, currency: str, mark: str) -> M
     return _money_field(words, currency, mark)[0] if words else None
 
 
+def _taken_off(money: Money | None) -> Money | None:
+    return Money(abs(money.minor), money.currency) if money is not None else None
+
+
 def lines_from_table(
-    rows: Sequence[TableRow], currency: str, mark: str, flags: list[str]
+    rows: Sequence[TableRow], currency: str, mark: str, flags: list[str], days_first: bool = False
 ) -> list[ExtractedLine]:
     """Extracted lines from table rows; an unreadable paid amount is kept as None and flagged."""
     lines: list[ExtractedLine] = []
@@ -813,14 +915,19 @@ def lines_from_table(
         date_words = row.cells.get("invoice_date")
         confidence = min(reference.confidence, paid_field.confidence if paid_field else 0.0)
         gross = _optional_money(row.cells.get("gross"), currency, mark)
-        discount = _optional_money(row.cells.get("discount"), currency, mark)
-        deduction = _optional_money(row.cells.get("deduction"), currency, mark)
+        # A discount or deduction printed as negative ('-20.00', '(20.00)') is still taken off.
+        discount = _taken_off(_optional_money(row.cells.get("discount"), currency, mark))
+        deduction = _taken_off(_optional_money(row.cells.get("deduction"), currency, mark))
         lines.append(
             ExtractedLine(
                 reference=reference,
                 paid=paid,
                 paid_field=paid_field,
-                invoice_date=date_of(" ".join(w.text for w in date_words)) if date_words else None,
+                invoice_date=(
+                    date_of(" ".join(w.text for w in date_words), days_first)
+                    if date_words
+                    else None
+                ),
                 gross=gross,
                 discount=discount,
                 deduction=deduction,
@@ -883,11 +990,15 @@ def extract_advice(
         flags.append(CURRENCY_ASSUMED)
     mark = decimal_mark_of(w.text for line in all_lines for w in line.words)
 
-    lines = lines_from_table(table.rows, currency, mark, flags)
+    days_first = day_first((line.text for line in all_lines), currency)
+    lines = lines_from_table(table.rows, currency, mark, flags, days_first)
 
+    # Each field from its most specific label ('Check Date' over a 'Print Date' or 'Date'
+    # above it), the first of those.
     first: dict[str, Labelled] = {}
     for item in labelled:
-        first.setdefault(item.field, item)
+        if item.label_words > first.get(item.field, Labelled("", (), 0)).label_words:
+            first[item.field] = item
 
     total, total_field = _money_field(table.total_words, currency, mark)
     declared = first.get("total")
@@ -903,6 +1014,8 @@ def extract_advice(
             source=source,
         )
     check_total(lines, total, currency, flags)
+    if total is not None and not lines:
+        flags.append("no paid items found, only the total")
 
     reference_field = None
     if reference_item := first.get("payment_reference"):
@@ -911,7 +1024,7 @@ def extract_advice(
     payment_date = None
     date_field = None
     if date_item := first.get("payment_date"):
-        payment_date = date_of(" ".join(w.text for w in date_item.words))
+        payment_date = date_of(" ".join(w.text for w in date_item.words), days_first)
         date_field = _field(date_item.words, valid=payment_date is not None)
     payer_field = None
     if payer_item := first.get("payer"):

@@ -595,3 +595,182 @@ def test_a_row_whose_amounts_ocr_garbled_is_kept_unread_and_flagged() -> None:
     garbled = advice.lines[1]
     assert garbled.paid is None and garbled.confidence < 0.5
     assert any("line 2 (INV-101463): paid amount unreadable" in flag for flag in advice.flags)
+
+
+# --- layouts real payers print ----------------------------------------------------------------
+
+
+def _printed(*lines: tuple[tuple[float, str], ...]) -> ExtractedAdvice:
+    """A text PDF with each line's strings drawn at their x positions, 16 points apart."""
+    buffer = io.BytesIO()
+    canvas = Canvas(buffer, invariant=1)
+    canvas.setFont("Helvetica", 9)
+    for k, line in enumerate(lines):
+        for x, text in line:
+            canvas.drawString(x, 740 - 16 * k, text)
+    canvas.showPage()
+    canvas.save()
+    return extract_advice(read_text_pdf(buffer.getvalue(), source="advice.pdf"))
+
+
+_HEAD = ((42, "Stark Industries Inc"),)
+_CHECK = ((42, "Check No.: 70001"), (300, "Check Date: 06/30/2025"))
+
+
+def _paid(advice: ExtractedAdvice) -> list[tuple[str, str]]:
+    return [
+        (line.reference.text, str(line.paid.to_decimal() if line.paid else None))
+        for line in advice.lines
+    ]
+
+
+def test_columns_no_line_field_takes_keep_their_values_to_themselves() -> None:
+    # PO number, description and balance due are printed beside the invoice: before, their
+    # values were glued to the reference or read as the paid amount (the balance, 400.00).
+    advice = _printed(
+        _HEAD,
+        _CHECK,
+        ((42, "Vendor Invoice #"), (130, "PO #"), (200, "Description"), (300, "Invoice Amount"),
+         (390, "Amount Paid"), (470, "Balance Due")),
+        ((42, "INV-1001"), (130, "PO-58924"), (200, "Freight June"), (300, "1,000.00"),
+         (390, "600.00"), (470, "400.00")),
+        ((42, "INV-1002"), (130, "PO-58925"), (200, "Widgets"), (300, "2,000.00"),
+         (390, "2,000.00"), (470, "0.00")),
+        ((200, "Total"), (390, "2,600.00")),
+    )  # fmt: skip
+    assert _paid(advice) == [("INV-1001", "600.00"), ("INV-1002", "2000.00")]
+    assert [str(line.gross.to_decimal()) for line in advice.lines if line.gross] == [
+        "1000.00",
+        "2000.00",
+    ]
+    assert advice.total is not None and str(advice.total.to_decimal()) == "2600.00"
+    assert not [f for f in advice.flags if "do not sum" in f]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        ((42, "Invoice No."), (300, "Amount")),
+        ((42, "Inv#"), (150, "Inv Date"), (300, "Amount Paid")),
+        (
+            (42, "Invoice No."),
+            (150, "Gross"),
+            (220, "Discount"),
+            (300, "Net"),
+            (380, "Amount Paid"),
+        ),
+    ],
+)
+def test_a_table_of_invoices_and_amounts_is_read_whatever_else_its_header_says(
+    header: tuple[tuple[float, str], ...],
+) -> None:
+    last = header[-1][0]
+    advice = _printed(
+        _HEAD, _CHECK, header,
+        ((42, "INV-1001"), (last, "1,000.00")), ((42, "INV-1002"), (last, "2,000.00")),
+        ((42, "Total"), (last, "3,000.00")),
+    )  # fmt: skip
+    assert _paid(advice) == [("INV-1001", "1000.00"), ("INV-1002", "2000.00")]
+
+
+def test_a_line_of_labels_and_values_is_not_a_table_header() -> None:
+    from ingest.documents.extract import group_lines, header_columns
+
+    pages = read_text_pdf(
+        _pdf("Payment Reference 12345      Date 2025-06-30      Amount 1,000.00"), source="x"
+    )
+    (line,) = group_lines(pages[0].words)
+    assert header_columns(line) is None
+
+
+@pytest.mark.parametrize(
+    "total_row",
+    [
+        ((42, "2 invoices"), (200, "Total"), (390, "3,000.00")),
+        ((42, "Check 70001 Total"), (390, "3,000.00")),
+        ((42, "Check Amount"), (390, "3,000.00")),
+    ],
+)
+def test_a_totals_row_is_the_total_not_a_line(total_row: tuple[tuple[float, str], ...]) -> None:
+    advice = _printed(
+        _HEAD, _CHECK, ((42, "Invoice Number"), (200, "Invoice Date"), (390, "Amount Paid")),
+        ((42, "INV-1001"), (200, "05/15/2025"), (390, "1,000.00")),
+        ((42, "INV-1002"), (200, "05/20/2025"), (390, "2,000.00")),
+        total_row,
+    )  # fmt: skip
+    assert _paid(advice) == [("INV-1001", "1000.00"), ("INV-1002", "2000.00")]
+    assert advice.total is not None and str(advice.total.to_decimal()) == "3000.00"
+
+
+def test_a_page_total_does_not_end_the_table() -> None:
+    advice = _printed(
+        _HEAD, _CHECK, ((42, "Invoice Number"), (390, "Amount Paid")),
+        ((42, "INV-1001"), (390, "1,000.00")),
+        ((42, "Page Total"), (390, "1,000.00")),
+        ((42, "INV-1002"), (390, "2,000.00")),
+        ((42, "Total"), (390, "3,000.00")),
+    )  # fmt: skip
+    assert _paid(advice) == [("INV-1001", "1000.00"), ("INV-1002", "2000.00")]
+    assert advice.total is not None and str(advice.total.to_decimal()) == "3000.00"
+
+
+def test_a_discount_or_deduction_printed_negative_is_still_taken_off() -> None:
+    advice = _printed(
+        _HEAD, _CHECK,
+        ((42, "Invoice"), (150, "Gross"), (230, "Discount"), (310, "Deduction"), (400, "Net Paid")),
+        ((42, "INV-1002"), (150, "2,000.00"), (230, "-40.00"), (310, "(100.00)"),
+         (400, "1,860.00")),
+    )  # fmt: skip
+    (line,) = advice.lines
+    assert (str(line.discount), str(line.deduction)) == ("40.00 USD", "100.00 USD")
+
+
+def test_the_payment_date_comes_from_its_most_specific_label() -> None:
+    advice = _printed(
+        _HEAD,
+        ((42, "Print Date: 07/02/2025"), (300, "Our Reference: 4500123")),
+        ((42, "Check No.: 70001"), (300, "Check Date: 06/30/2025")),
+        ((42, "Invoice Number"), (390, "Amount Paid")),
+        ((42, "INV-1001"), (390, "1,000.00")),
+    )
+    assert advice.payment_date == date(2025, 6, 30)
+    assert advice.payment_reference is not None and advice.payment_reference.text == "70001"
+
+
+@pytest.mark.parametrize(
+    ("currency", "printed", "paid_on", "issued"),
+    [
+        ("GBP", "05/06/2025", date(2025, 6, 5), date(2025, 5, 12)),
+        ("USD", "06/05/2025", date(2025, 6, 5), date(2025, 12, 5)),
+        ("USD", "05/06/2025", date(2025, 5, 6), date(2025, 12, 5)),
+    ],
+)
+def test_slashed_dates_are_read_in_the_documents_order(
+    currency: str, printed: str, paid_on: date, issued: date
+) -> None:
+    advice = _printed(
+        _HEAD,
+        ((42, f"Payment Date: {printed}"), (300, f"Currency: {currency}")),
+        ((42, "Invoice Number"), (200, "Invoice Date"), (390, "Amount Paid")),
+        ((42, "INV-1001"), (200, "12/05/2025"), (390, "1,000.00")),
+    )
+    assert advice.payment_date == paid_on
+    assert advice.lines[0].invoice_date == issued
+
+
+def test_a_date_that_only_one_order_allows_decides_the_document() -> None:
+    advice = _printed(
+        _HEAD,
+        ((42, "Payment Date: 05/06/2025"), (300, "Currency: USD")),
+        ((42, "Invoice Number"), (200, "Invoice Date"), (390, "Amount Paid")),
+        ((42, "INV-1001"), (200, "28/04/2025"), (390, "1,000.00")),
+    )
+    assert advice.payment_date == date(2025, 6, 5)
+
+
+def test_an_invoice_number_with_a_date_in_it_is_a_reference() -> None:
+    advice = _printed(
+        _HEAD, _CHECK, ((42, "Invoice Number"), (390, "Amount Paid")),
+        ((42, "FV/12/06/2025"), (390, "1,000.00")), ((42, "15-Mar-2025"), (390, "5.00")),
+    )  # fmt: skip
+    assert _paid(advice) == [("FV/12/06/2025", "1000.00")]
