@@ -151,9 +151,10 @@ def _advice(transaction: list[_Segment], control: str, source: str) -> Remittanc
             source=source,
             line=bpr.line,
         )
-    advice_id = (
-        "EDI" + hashlib.sha256(f"{source}|{control}|{reference}".encode()).hexdigest()[:12].upper()
-    )
+    # Who paid, which transaction set and trace, how much and when: the same 820 delivered
+    # again under another file name (networks stamp the time in it) is the same advice.
+    identity = f"{payer}|{payer_number}|{control}|{reference}|{total}|{payment_date}"
+    advice_id = "EDI" + hashlib.sha256(identity.encode()).hexdigest()[:12].upper()
     return RemittanceAdvice(
         advice_id=advice_id,
         payer_name=payer,

@@ -425,6 +425,12 @@ def _ingest_one(
     except InputError as exc:
         fmt = result.file_format or str(detected or "unknown")
         _refuse(con, result, path, sha256, fmt, str(exc), settings, actor)
+    except Exception as exc:  # one file's fault never stops the batch
+        # A file that trips a fault of ours is kept in quarantine, written nowhere else, and
+        # says so; the rest of the batch goes on.
+        fmt = result.file_format or str(detected or "unknown")
+        reason = f"{path.name}: could not be read (internal error {type(exc).__name__}: {exc})"
+        _refuse(con, result, path, sha256, fmt, reason, settings, actor)
     return result
 
 

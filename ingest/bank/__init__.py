@@ -16,7 +16,28 @@ def parse_bank_file(
 ) -> ParsedFile:
     """Parse ``data`` as ``file_format``; every failure is a :class:`ParseError`."""
     with _cycle_collector_paused():
-        return _parse(data, file_format, source=source, profile=profile)
+        parsed = _parse(data, file_format, source=source, profile=profile)
+    _check_storable(parsed, source)
+    return parsed
+
+
+LARGEST_MINOR = 2**63 - 1
+"""The ledger keeps amounts as 64-bit integers of minor units."""
+
+
+def _check_storable(parsed: ParsedFile, source: str) -> None:
+    """Refuse a file with a transaction the ledger cannot keep or match: one with no date at
+    all (its statement's date missing too), or an amount beyond what the ledger stores."""
+    for transaction in parsed.transactions:
+        where = f"transaction of {transaction.amount} on account {transaction.account}"
+        if transaction.booking_date is None and transaction.value_date is None:
+            raise ParseError(f"{where} has no date", source=source, line=transaction.line)
+        if abs(transaction.amount.minor) > LARGEST_MINOR:
+            raise ParseError(
+                f"{where} is beyond the largest amount the ledger stores",
+                source=source,
+                line=transaction.line,
+            )
 
 
 @contextmanager

@@ -19,7 +19,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any, NamedTuple, TypeVar
 
-from bai2.constants import FundsType, RecordCode, TypeCodes, TypeCodeTransaction
+from bai2.constants import (
+    FundsType,
+    RecordCode,
+    TypeCode,
+    TypeCodeLevel,
+    TypeCodes,
+    TypeCodeTransaction,
+)
 from bai2.exceptions import IntegrityException
 from bai2.helpers import IteratorHelper
 from bai2.models import Bai2File, Record, TransactionDetail
@@ -47,6 +54,29 @@ _SIGNED = re.compile(r"[+-]?[0-9]+")
 # Fields of a summary (03) or detail (16) that follow its funds type, by funds type.
 _AVAILABILITY_FIELDS = {"S": 3, "V": 2}
 _TRAILER_OF = {"Account": "49", "Group": "98", "Bai2File": "99"}
+
+
+def _register_bank_defined_codes() -> None:
+    """BAI2 leaves type codes 900-999 to each bank: 900-919 account status, 920-959 credits,
+    960-999 debits. Those the standard list does not name are taken by their range, so a
+    bank's own code books its money the right way instead of refusing the file."""
+    for number in range(900, 1000):
+        code = str(number)
+        if code in TypeCodes:
+            continue
+        if number < 920:
+            TypeCodes[code] = TypeCode(code, None, TypeCodeLevel.status, "Bank-defined status")
+        else:
+            credit = number < 960
+            TypeCodes[code] = TypeCode(
+                code,
+                TypeCodeTransaction.credit if credit else TypeCodeTransaction.debit,
+                TypeCodeLevel.detail,
+                f"Bank-defined {'credit' if credit else 'debit'}",
+            )
+
+
+_register_bank_defined_codes()
 
 
 class _Truncated(Exception):
@@ -599,6 +629,9 @@ def _summaries_total(fields: list[str]) -> int:
 
 def _plain_detail(rows: list[str], line: int, length: int, as_of: date | None) -> _Detail:
     generic = _generic_fields(rows)
+    ended_early = rows[-1].rstrip().endswith("/")
+    if len(generic) == 2 and ended_early and len(rows) == 1:
+        generic = [*generic, ""]  # '16,165,50000/': no funds type either
     if len(generic) < 3:
         raise _Unusual
     code, amount = generic[0], generic[1]
@@ -606,9 +639,13 @@ def _plain_detail(rows: list[str], line: int, length: int, as_of: date | None) -
         raise _Unusual
     taken, value_date = _availability(generic, 2)
     head = 3 + taken
-    if len(generic) < head + 2:
-        raise _Unusual
     fields = generic if len(rows) == 1 else _joined(rows, length).split(",")
+    if len(generic) < head + 2:
+        if not ended_early or len(fields) > len(generic):
+            raise _Unusual
+        # '16,165,50000,Z/': the '/' ends the record early; the references and text it leaves
+        # out are blank.
+        generic = fields = generic + [""] * (head + 2 - len(generic))
     if fields[:head] != generic[:head]:
         raise _Unusual  # a continuation cut inside the amount or availability
     return _Detail(fields, code, head, value_date or as_of, line)

@@ -33,6 +33,22 @@ _TAGS = mt940.tags.TAG_BY_ID
 # A line that starts a field (':61:') or ends a message ('-'), found by its line break (a
 # literal the regex engine searches for quickly, unlike '^').
 _MARK = re.compile(r"\n(?::(?P<tag>[0-9]{2}[A-Z]?|NS[A-Z]?):|-)")
+_BARE_END = re.compile(r"-\}?[ \t]*(?:\n|$)")
+
+
+def _next_mark(text: str, position: int) -> re.Match[str] | None:
+    """The next field tag or end of message from ``position``. A line of '-' and more ('-XXX',
+    a bank's trailer) ends the message only when no field of the message follows it: a text
+    line wrapped blindly at the field's width may start with '-' too, and the field runs on."""
+    mark = _MARK.search(text, position)
+    if mark is None or mark.group("tag") is not None or _BARE_END.match(text, mark.start() + 1):
+        return mark
+    after = _MARK.search(text, mark.end())
+    if after is None or after.group("tag") in (None, "20"):
+        return mark
+    return after
+
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _LINE_WIDTH = 65
 """SWIFT's width of one line of a field; a full line was cut mid-text, not at its end."""
@@ -223,7 +239,7 @@ def _blocks(text: str, source: str, *, plain: bool = False) -> Iterator[_Block]:
     plain = plain and not blanks
     block: _Block | None = None
     line, counted = 0, 0
-    mark = _MARK.search(text)
+    mark = _next_mark(text, 0)
     while mark is not None:
         line += text.count("\n", counted, mark.end())
         counted = mark.end()
@@ -232,7 +248,7 @@ def _blocks(text: str, source: str, *, plain: bool = False) -> Iterator[_Block]:
             if block is not None:
                 yield block
             block = None
-            mark = _MARK.search(text, mark.end())
+            mark = _next_mark(text, mark.end())
             continue
         if tag == "20":
             if block is not None:
@@ -249,9 +265,9 @@ def _blocks(text: str, source: str, *, plain: bool = False) -> Iterator[_Block]:
                 end = run.pairs[-1].end()
                 line = run.lines[-1] + text.count("\n", run.pairs[-1].start() + 1, end)
                 counted = end
-                mark = _MARK.search(text, end)
+                mark = _next_mark(text, end)
                 continue
-        following = _MARK.search(text, mark.end())
+        following = _next_mark(text, mark.end())
         end = following.start() if following is not None else len(text)
         lines = text[mark.end() : end].split("\n")
         if blanks:
@@ -656,7 +672,9 @@ def _german(text: str, mark: str) -> _Details | None:
             names.append(value)
 
     # A SEPA keyword (EREF+, SVWZ+ ...) opens an item; a value runs on into the next subfield
-    # only when its subfield is full, otherwise the next subfield starts a new piece of text.
+    # when its subfield is full (cut mid-word), and the purpose (SVWZ) runs on into every
+    # subfield up to the next keyword (its lines: 'RE 10017', 'RE 10018', ...); otherwise the
+    # next subfield starts a new piece of text.
     items: list[list[str]] = []
     full = False
     for value in purpose:
@@ -665,6 +683,8 @@ def _german(text: str, mark: str) -> _Details | None:
             items.append([value[:plus], value[plus + 1 :]])
         elif items and full:
             items[-1][1] += value
+        elif items and items[-1][0] == "SVWZ":
+            items[-1][1] += " " + value
         else:
             items.append(["", value])
         full = len(value) >= _GERMAN_SUBFIELD_WIDTH

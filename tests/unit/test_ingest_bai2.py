@@ -254,7 +254,7 @@ def test_a_file_cut_after_a_detail_is_refused_without_hanging() -> None:
     ("change", "reason"),
     [
         (("16,699,971,", "16,699,9.71,"), "'9.71'"),
-        (("16,699,971,", "16,999,971,"), "not supported"),
+        (("16,699,971,", "16,799,971,"), "not supported"),
         (("2215,,,2/", "2215,,,3/"), "version"),
         (("49,143764,14/", "17,143764,14/"), "record code"),
         (("99,143764,1,18/", "99,143764,1,18/\n01,X"), "data after the file trailer"),

@@ -14,6 +14,7 @@ from lxml import etree
 
 from ingest.bank import camt
 from ingest.bank.mt940 import _line_dates
+from ingest.statements import ParsedFile
 from ledger.errors import ParseError
 
 CAMT_FIXTURES = sorted((Path(__file__).parents[3] / "shared" / "fixtures" / "camt").glob("*.xml"))
@@ -205,10 +206,11 @@ def test_a_parse_holds_off_the_cycle_collector_and_restores_it(
 
     seen = []
 
-    def parse(*args: object, **kwargs: object) -> None:
+    def parse(*args: object, **kwargs: object) -> ParsedFile:
         seen.append(gc.isenabled())
         if fails:
             raise ParseError("refused", source="x")
+        return ParsedFile("camt053", ())
 
     monkeypatch.setattr(ingest.bank, "_parse", parse)
     was = gc.isenabled()
