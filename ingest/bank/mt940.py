@@ -159,7 +159,28 @@ def parse_mt940(data: bytes, *, source: str = "") -> ParsedFile:
     read = _read(data, source)
     for item in read:
         _tie_out(item, source)
+    _chained(read, source)
     return _file(read)
+
+
+def _chained(read: list[_Read], source: str) -> None:
+    """Each statement of an account opens at the balance its previous one in the file closed
+    at: a page or day between them that the file lacks would otherwise go unseen."""
+    closed: dict[str, tuple[Money, str]] = {}
+    for item in read:
+        statement = item.statement
+        before = closed.get(statement.account)
+        opening = statement.opening_balance
+        if before is not None and opening is not None and opening != before[0]:
+            raise UnbalancedStatement(
+                f"statement {statement.statement_id!r} of account {statement.account!r} opens "
+                f"at {opening}, but the statement before it ({before[1]!r}) closed at "
+                f"{before[0]}: a page or statement between them is missing",
+                source=source,
+                line=item.closing_line,
+            )
+        if statement.closing_balance is not None:
+            closed[statement.account] = (statement.closing_balance, statement.statement_id)
 
 
 def read_mt940(data: bytes, *, source: str = "") -> ParsedFile:

@@ -133,3 +133,16 @@ def test_a_file_that_trips_a_fault_of_ours_is_quarantined_and_the_batch_goes_on(
     assert "internal error TypeError: a fault of ours" in by_name["a_trips.bai"].reason
     assert by_name["a_trips.bai"].quarantined_to
     assert (by_name["b_good.bai"].status, by_name["b_good.bai"].new) == ("ingested", 1)
+
+
+def test_a_statement_page_missing_between_two_is_refused() -> None:
+    page = (
+        ":20:STMT001\n:25:DE89370400440532013000\n:28C:5/{n}\n:60{o}:C240301EUR{opening}\n"
+        ":61:240301C{amount}NTRFREF{n}\n:62{c}:C240301EUR{closing}\n-\n"
+    )
+    first = page.format(n=1, o="F", opening="1000,00", amount="100,00", c="M", closing="1100,00")
+    third = page.format(n=3, o="M", opening="1500,00", amount="10,00", c="F", closing="1510,00")
+    second = page.format(n=2, o="M", opening="1100,00", amount="400,00", c="M", closing="1500,00")
+    assert len(parse_bank_file((first + second + third).encode(), "mt940").transactions) == 3
+    with pytest.raises(ParseError, match=r"closed at 1,100\.00 EUR: a page or statement between"):
+        parse_bank_file((first + third).encode(), "mt940")
