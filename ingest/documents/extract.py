@@ -292,22 +292,19 @@ def _safe_date(year: int, month: int, day: int) -> date | None:
 
 
 _SLASHED = re.compile(r"\b(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})\b")
-MONTH_FIRST_CURRENCIES = frozenset({"USD"})
-"""Where slashed dates are written month first (03/15/2026); elsewhere day first."""
 
 
-def day_first(texts: Iterable[str], currency: str) -> bool:
-    """Whether a document's slashed dates are day first: one that can only be read so decides
-    (15/03/2026 day first, 03/15/2026 month first); when none can, its currency's custom."""
+def day_first(texts: Iterable[str]) -> bool:
+    """Whether a document's slashed dates are day first: when one of them can only be read so
+    (15/03/2026) and none only month first (03/15/2026). Otherwise month first: neither the
+    currency nor the number format tells, since payers print both orders in every currency."""
     firsts = {
         int(m[1]) > 12
         for text in texts
         for m in _SLASHED.finditer(text)
         if (int(m[1]) > 12) != (int(m[2]) > 12)
     }
-    if len(firsts) == 1:
-        return firsts.pop()
-    return currency not in MONTH_FIRST_CURRENCIES
+    return firsts == {True}
 
 
 def date_of(text: str, day_first: bool = False) -> date | None:
@@ -584,6 +581,11 @@ def header_columns(line: Line) -> list[Column] | None:
     for cell in split_cells(words, line.height, factor=1.0):
         known = {labelled[position[id(w)]] for w in cell if position[id(w)] in labelled}
         unknown = [w for w in cell if position[id(w)] not in labelled]
+        # OCR reads a table rule or a speck as '7', '|' or '_': no column's label.
+        if all(len(w.text) <= 2 and not any(c.isalpha() for c in w.text) for w in unknown):
+            unknown = []
+            if not known:
+                continue
         if any(c.isdigit() for w in unknown for c in w.text) or len(unknown) > 3:
             return None
         if not known:
@@ -990,7 +992,7 @@ def extract_advice(
         flags.append(CURRENCY_ASSUMED)
     mark = decimal_mark_of(w.text for line in all_lines for w in line.words)
 
-    days_first = day_first((line.text for line in all_lines), currency)
+    days_first = day_first(line.text for line in all_lines)
     lines = lines_from_table(table.rows, currency, mark, flags, days_first)
 
     # Each field from its most specific label ('Check Date' over a 'Print Date' or 'Date'

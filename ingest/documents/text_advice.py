@@ -60,13 +60,15 @@ _DEDUCTION_NOTE = re.compile(
 _DEDUCTED = re.compile(
     rf"(?P<amount>{_AMOUNT})\s+on\s+(?P<ref>{_REF})(?:\s+\((?P<reason>[^)]*)\))?", re.I
 )
+# An amount is not the start of a date ('sent 06/30/2025' sends no 6.00).
+_TOTAL_AMOUNT = rf"(?P<amount>{_AMOUNT})(?![/\d])"
 _TOTALS = (
-    re.compile(rf"\btotal\b[^:\d\n]{{0,20}}:?\s*(?P<cur>[A-Z]{{3}})?\s*(?P<amount>{_AMOUNT})"),
+    re.compile(rf"\btotal\b[^:\d\n]{{0,20}}:?\s*(?P<cur>[A-Z]{{3}})?\s*{_TOTAL_AMOUNT}", re.I),
     re.compile(
-        rf"\b(?:payment|amount|sum|transfer)\s+of\s+(?P<cur>[A-Z]{{3}})?\s*(?P<amount>{_AMOUNT})",
-        re.I,
+        rf"\b(?:payment|amount|sum|transfer)\s+of\s+(?P<cur>[A-Z]{{3}})?\s*{_TOTAL_AMOUNT}", re.I
     ),
-    re.compile(rf"\b(?:sent|remitted|paid)\s+(?P<cur>[A-Z]{{3}})?\s*(?P<amount>{_AMOUNT})", re.I),
+    re.compile(rf"\bamount\s*:?\s*(?P<cur>[A-Z]{{3}})\s*{_TOTAL_AMOUNT}", re.I),
+    re.compile(rf"\b(?:sent|remitted|paid)\s+(?P<cur>[A-Z]{{3}})?\s*{_TOTAL_AMOUNT}", re.I),
 )
 _PAYMENT_REFERENCE = re.compile(
     r"\b(?:ref(?:erence)?|payment|check|cheque|trace)\.?\s*(?:no\.?|number|#)?\s*:?\s*"
@@ -103,8 +105,10 @@ def _email_parts(text: str) -> tuple[dict[str, str], list[str]]:
     while index < len(lines) and (m := re.match(r"^([A-Za-z-]+):\s*(.*)$", lines[index])):
         headers.setdefault(m[1].lower(), m[2].strip())
         index += 1
-    if not headers or (index < len(lines) and lines[index].strip()):
-        return {}, lines
+    if not headers.keys() & {"from", "to", "subject", "date"} or (
+        index < len(lines) and lines[index].strip()
+    ):
+        return {}, lines  # 'Total: USD 3,000.00' on the first line is no mail header
     return headers, lines[index + 1 :]
 
 
@@ -190,6 +194,8 @@ def read_email(text: str, *, source: str = "") -> ExtractedAdvice:
             "the e-mail names no invoices with amounts and no payment total", source=source
         )
     check_total(lines, total, currency, flags)
+    if total is not None and not lines:
+        flags.append("no paid items found, only the total")
 
     reference = None
     for haystack in (joined, headers.get("subject", "")):
@@ -296,6 +302,10 @@ _CSV_FIELDS = {
     "currency": ("currency", "ccy", "currency code"),
     "payer": ("payer", "payer name", "customer", "customer name", "remitter", "from"),
 }
+_TOTAL_CELLS = frozenset(
+    {"total", "totals", "grand total", "total paid", "total payment", "payment total",
+     "check total", "total amount"}
+)  # fmt: skip
 _REMARK_DEDUCTION = re.compile(
     rf"^(?:deduction|short[- ]paid|ded\.?)\s+(?P<amount>{_AMOUNT})(?:\s*-\s*(?P<reason>.*))?$",
     re.I,
@@ -303,26 +313,31 @@ _REMARK_DEDUCTION = re.compile(
 
 
 def _header_key(cell: str) -> str:
-    return " ".join(part.lower().strip(":.#") or part for part in cell.split())
+    """A header cell as its letters and digits, a parenthesised note left out: 'Amount Paid
+    (USD)', 'amount paid:' -> 'amountpaid'; 'Inv#', 'Inv #' -> 'inv'."""
+    return re.sub(r"[^a-z0-9]", "", re.sub(r"\(.*?\)", "", cell.lower()))
+
+
+_CSV_KEYS = {
+    **{_header_key(k): n for n, keys in _CSV_FIELDS.items() for k in keys},
+    **{
+        _header_key(" ".join(label)): n
+        for n, labels in reversed(COLUMN_LABELS.items())
+        for label in labels
+    },
+}
 
 
 def _csv_columns(header: list[str]) -> dict[str, int]:
-    """Field name -> column index for a CSV header, by the same label synonyms as PDFs."""
+    """Field name -> column index for a CSV header, by the same label synonyms as PDFs; a
+    lone amount column ('Invoice Number,Amount') is what is paid."""
     columns: dict[str, int] = {}
     for index, cell in enumerate(header):
-        key = _header_key(cell)
-        name = next((n for n, keys in _CSV_FIELDS.items() if key in keys), "")
-        if not name:
-            name = next(
-                (
-                    n
-                    for n, labels in COLUMN_LABELS.items()
-                    if any(key == " ".join(label) for label in labels)
-                ),
-                "",
-            )
+        name = _CSV_KEYS.get(_header_key(cell), "")
         if name and name not in columns:
             columns[name] = index
+    if "paid" not in columns and "gross" in columns:
+        columns["paid"] = columns.pop("gross")
     return columns
 
 
@@ -372,8 +387,8 @@ def read_csv_advice(data: bytes, *, source: str = "") -> ExtractedAdvice:
     total_text = ""
     for number, row in enumerate(body, start=header_at + 2):
         reference = cell(row, "reference")
-        first_cell = next((c.strip() for c in row if c.strip()), "")
-        if first_cell.lower().rstrip(":") in ("total", "totals", "grand total", "total paid"):
+        # A totals row says so in any cell before its amount ('Total', '2025-06-30,Total,...').
+        if any(c.strip().lower().rstrip(":") in _TOTAL_CELLS for c in row):
             total_text = cell(row, "paid")
             total = _money(total_text, currency, mark)
             continue
