@@ -640,7 +640,8 @@ class _CamtReader:
         self.counts["entries"] += 1
         # ISO usage rule: CdtDbtInd is the direction of this booking, also for a reversal (a
         # reversed credit is reported as DBIT), so RvslInd marks the entry but never flips it.
-        if _text(entry, "RvslInd").lower() in ("true", "1"):
+        reversal = _text(entry, "RvslInd").lower() in ("true", "1")
+        if reversal:
             self.counts["reversals"] += 1
         if not total.booked:
             self.skipped[status] += 1
@@ -660,7 +661,9 @@ class _CamtReader:
         def transaction(
             amount: Money, credit: bool, part: _Details, bank_reference: str, code: str
         ) -> BankTransaction:
-            payer_name, payer_account = _counterparty(part.parties, credit)
+            # A reversal or return keeps the original parties: a returned credit (booked DBIT)
+            # was the debtor's, a returned payment of ours (booked CRDT) the creditor's.
+            payer_name, payer_account = _counterparty(part.parties, credit != reversal)
             return BankTransaction(
                 account=account,
                 amount=amount,

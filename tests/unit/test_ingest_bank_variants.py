@@ -146,3 +146,37 @@ def test_a_statement_page_missing_between_two_is_refused() -> None:
     assert len(parse_bank_file((first + second + third).encode(), "mt940").transactions) == 3
     with pytest.raises(ParseError, match=r"closed at 1,100\.00 EUR: a page or statement between"):
         parse_bank_file((first + third).encode(), "mt940")
+
+
+CAMT_ENTRY = """<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"><BkToCstmrStmt>
+<GrpHdr><MsgId>M1</MsgId><CreDtTm>2024-03-01T18:00:00</CreDtTm></GrpHdr>
+<Stmt><Id>S1</Id><CreDtTm>2024-03-01T18:00:00</CreDtTm>
+<Acct><Id><IBAN>DE89370400440532013000</IBAN></Id><Ccy>EUR</Ccy></Acct>
+<Bal><Tp><CdOrPrtry><Cd>OPBD</Cd></CdOrPrtry></Tp><Amt Ccy="EUR">1000.00</Amt>
+<CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>2024-03-01</Dt></Dt></Bal>
+<Bal><Tp><CdOrPrtry><Cd>CLBD</Cd></CdOrPrtry></Tp><Amt Ccy="EUR">{closing}</Amt>
+<CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>2024-03-01</Dt></Dt></Bal>
+<Ntry><Amt Ccy="EUR">250.00</Amt><CdtDbtInd>{direction}</CdtDbtInd>{reversal}
+<Sts><Cd>BOOK</Cd></Sts><BookgDt><Dt>2024-03-01</Dt></BookgDt><AcctSvcrRef>B1</AcctSvcrRef>
+<NtryDtls><TxDtls><Refs><EndToEndId>E2E-1</EndToEndId></Refs><RltdPties>
+<Dbtr><Pty><Nm>ACME GmbH</Nm></Pty></Dbtr><DbtrAcct><Id><IBAN>DE02120300000000202051</IBAN></Id></DbtrAcct>
+<Cdtr><Pty><Nm>OUR COMPANY AG</Nm></Pty></Cdtr><CdtrAcct><Id><IBAN>DE89370400440532013000</IBAN></Id></CdtrAcct>
+</RltdPties></TxDtls></NtryDtls></Ntry></Stmt></BkToCstmrStmt></Document>
+"""
+
+
+@pytest.mark.parametrize(
+    ("direction", "reversal", "closing", "party"),
+    [
+        ("CRDT", "", "1250.00", "ACME GmbH"),  # the customer pays us
+        ("DBIT", "", "750.00", "OUR COMPANY AG"),  # we pay: the creditor (here ourselves)
+        ("DBIT", "<RvslInd>true</RvslInd>", "750.00", "ACME GmbH"),  # the customer's, returned
+    ],
+)
+def test_a_returned_payment_names_the_customer_it_came_from(
+    direction: str, reversal: str, closing: str, party: str
+) -> None:
+    text = CAMT_ENTRY.format(direction=direction, reversal=reversal, closing=closing)
+    (transaction,) = parse_bank_file(text.encode(), "camt053").transactions
+    assert transaction.payer_name == party
