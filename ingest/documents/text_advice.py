@@ -50,8 +50,13 @@ _REF = r"[A-Za-z0-9][A-Za-z0-9/_.-]*[A-Za-z0-9]"
 _ITEM = re.compile(
     rf"\b(?:invoice|inv\.?|credit\s+memo|credit\s+note|cm|document|doc\.?)\s+"
     rf"(?:no\.?\s*|number\s+|#\s*)?(?P<ref>{_REF})\s*"
-    rf"(?::\s*(?P<a1>{_AMOUNT})|\(\s*(?P<a2>{_AMOUNT})\s*\))",
+    rf"(?:(?::|\s[-–])\s*(?:[A-Z]{{3}}\s*)?(?P<a1>{_AMOUNT})|\(\s*(?P<a2>{_AMOUNT})\s*\))",
     re.IGNORECASE,
+)
+# One item a line, as a list: '- INV-1001  $1,234.56', 'INV-1001: 1,000.00', 'RE-17 EUR 5,00'.
+_LISTED = re.compile(
+    rf"^\s*(?:[-*•·]\s*)?(?P<ref>{_REF})\s*(?::|\s[-–])?\s+(?:[A-Z]{{3}}\s*)?"
+    rf"(?P<amount>{_AMOUNT})\s*$"
 )
 _DISCOUNT_NOTE = re.compile(rf"\bless\s+(?P<amount>{_AMOUNT})\s+[\w-]*\s*discount", re.I)
 _DEDUCTION_NOTE = re.compile(
@@ -63,7 +68,9 @@ _DEDUCTED = re.compile(
 # An amount is not the start of a date ('sent 06/30/2025' sends no 6.00).
 _TOTAL_AMOUNT = rf"(?P<amount>{_AMOUNT})(?![/\d])"
 _TOTALS = (
-    re.compile(rf"\btotal\b[^:\d\n]{{0,20}}:?\s*(?P<cur>[A-Z]{{3}})?\s*{_TOTAL_AMOUNT}", re.I),
+    re.compile(
+        rf"\btotal(?:l?ing)?\b[^:\d\n]{{0,20}}:?\s*(?P<cur>[A-Z]{{3}})?\s*{_TOTAL_AMOUNT}", re.I
+    ),
     re.compile(
         rf"\b(?:payment|amount|sum|transfer)\s+of\s+(?P<cur>[A-Z]{{3}})?\s*{_TOTAL_AMOUNT}", re.I
     ),
@@ -182,7 +189,9 @@ def read_email(text: str, *, source: str = "") -> ExtractedAdvice:
         if table.total_words:
             total = _money(table.total_words[-1].text, currency, mark)
     else:
-        lines = _item_lines(joined, currency, mark, flags)
+        lines = _item_lines(joined, currency, mark, flags) or _listed_lines(
+            body, currency, mark, flags
+        )
     if total is None:
         for pattern in _TOTALS:
             if m := pattern.search(joined):
@@ -275,6 +284,34 @@ def _item_lines(text: str, currency: str, mark: str, flags: list[str]) -> list[E
                 discount=discount,
                 deduction=deduction,
                 reason=reason,
+                confidence=confidence,
+            )
+        )
+    return lines
+
+
+def _listed_lines(
+    body: list[str], currency: str, mark: str, flags: list[str]
+) -> list[ExtractedLine]:
+    """Items listed one a line with no word before them ('- INV-1001  $1,234.56'): a
+    reference with a digit that is no amount or date, then its amount at the line's end."""
+    lines: list[ExtractedLine] = []
+    for text in body:
+        m = _LISTED.match(text)
+        if m is None or not any(c.isdigit() for c in m["ref"]):
+            continue
+        if amount_text(m["ref"]) or date_of(m["ref"]):
+            continue
+        paid_text = _clean_amount(m["amount"])
+        paid = _money(paid_text, currency, mark)
+        if paid is None:
+            flags.append(f"line {len(lines) + 1} ({m['ref']}): paid amount unreadable")
+        confidence = 1.0 if paid is not None else 0.0
+        lines.append(
+            ExtractedLine(
+                reference=_value(m["ref"]),
+                paid=paid,
+                paid_field=_value(paid_text, confidence),
                 confidence=confidence,
             )
         )

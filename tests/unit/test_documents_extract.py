@@ -813,3 +813,21 @@ def test_an_email_total_is_its_amount_not_a_date(body: str) -> None:
     advice = read_email(body, source="mail.txt")
     assert advice.total is not None and str(advice.total.to_decimal()) == "3000.00"
     assert "no paid items found, only the total" in advice.flags
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "We have sent a wire today, totalling USD 3,000.00. It covers:\n\n"
+        "- INV-1001  $1,000.00\n- INV-1002  $2,000.00\n",
+        "ACH payment ref 55001 sent 06/30/2025, amount USD 3,000.00:\n"
+        "INV-1001: 1,000.00\nINV-1002: 2,000.00\n",
+        "Payment reference PAY-778812:\nInvoice INV-1001: USD 1,000.00\n"
+        "Invoice INV-1002 - USD 2,000.00\nTotal: USD 3,000.00\n",
+    ],
+)
+def test_an_email_listing_invoices_one_a_line_is_read(body: str) -> None:
+    advice = read_email(body, source="mail.txt")
+    assert _paid(advice) == [("INV-1001", "1000.00"), ("INV-1002", "2000.00")]
+    assert advice.total is not None and str(advice.total.to_decimal()) == "3000.00"
+    assert not [f for f in advice.flags if "do not sum" in f]
