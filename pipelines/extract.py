@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,11 +60,13 @@ def extract_document(data: bytes, *, source: str = "", ocr_dpi: int = 300) -> Ex
             return Extraction(extract_advice(pages, source=source), reader="text")
         from ingest.documents.ocr import read_scanned_pdf
 
-        return _scanned(*read_scanned_pdf(data, source=source, dpi=ocr_dpi), source=source)
+        return _turned(
+            lambda turn: read_scanned_pdf(data, source=source, dpi=ocr_dpi, turn=turn), source
+        )
     if fmt == "image":
         from ingest.documents.ocr import read_image
 
-        return _scanned(*read_image(data, source=source), source=source)
+        return _turned(lambda turn: read_image(data, source=source, turn=turn), source)
     if fmt is not None:
         raise ParseError(f"a {fmt} bank file is not a remittance document", source=source)
     text = _decoded(data, source)
@@ -104,6 +107,29 @@ def _has_delimited_lines(text: str) -> bool:
     preamble, or of two columns)."""
     lines = [line for line in text.splitlines()[:12] if line.strip()]
     return any(sum(line.count(d) >= 1 for line in lines) >= 3 for d in ";\t|,")
+
+
+TURNS = (0, 180, 90, 270)
+"""How a scan is tried, counter-clockwise degrees: as it is, then upside down (fed into the
+scanner the wrong way), then on either side (a photo whose camera did not say)."""
+
+
+def _turned(read: Callable[[int], tuple[list[Page], list[ParseError]]], source: str) -> Extraction:
+    """The advice of a scan as it is; when nothing remittance-like is found, of the scan turned
+    round (each turn is a full OCR, so only a scan that failed pays for it)."""
+    from ingest.documents.extract import NothingRemittanceLike
+
+    first: NothingRemittanceLike | None = None
+    for turn in TURNS:
+        pages, unread = read(turn)
+        try:
+            return _scanned(pages, unread, source=source)
+        except NothingRemittanceLike as error:
+            first = first or error
+            if not any(page.words for page in pages):
+                break  # a blank page reads blank whichever way up
+    assert first is not None
+    raise first
 
 
 def _scanned(pages: list[Page], unread: list[ParseError], *, source: str) -> Extraction:

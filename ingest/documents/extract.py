@@ -980,7 +980,8 @@ def extract_advice(
     lines_by_page = [group_lines(page.words) for page in pages]
     all_lines = [line for lines in lines_by_page for line in lines]
     if not all_lines:
-        raise NothingRemittanceLike("no words on any page (a scan needs OCR first)", source=source)
+        read = "OCR found" if any(page.reader == "ocr" for page in pages) else "a scan needs OCR:"
+        raise NothingRemittanceLike(f"{read} no words on any page", source=source)
     table = find_table(lines_by_page)
     labelled = [
         item for line in all_lines if id(line) not in table.used for item in labelled_fields(line)

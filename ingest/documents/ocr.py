@@ -73,8 +73,10 @@ def read_scanned_pdf(
     dpi: int = 300,
     workers: int | None = None,
     timeout_s: float = 60,
+    turn: int = 0,
 ) -> tuple[list[Page], list[ParseError]]:
-    """OCR every page of a PDF (normally image-only); pages in order.
+    """OCR every page of a PDF (normally image-only); pages in order, each turned ``turn``
+    degrees counter-clockwise first (a page fed into the scanner upside down).
 
     A page that is one scanned image is read from the image as stored. Other pages are
     rendered at ``dpi``, or at the resolution of their largest image when that is lower:
@@ -90,16 +92,25 @@ def read_scanned_pdf(
         raise ValueError(f"dpi must be positive, got {dpi}")
     count = _pdf_page_count(data, source)
     jobs = [
-        (_ocr_pdf_page, {"data": data, "index": index, "dpi": dpi, "timeout_s": timeout_s})
+        (
+            _ocr_pdf_page,
+            {"data": data, "index": index, "dpi": dpi, "timeout_s": timeout_s, "turn": turn},
+        )
         for index in range(count)
     ]
     return _run(jobs, workers, source)
 
 
 def read_image(
-    data: bytes, *, source: str = "", timeout_s: float = 60, workers: int | None = None
+    data: bytes,
+    *,
+    source: str = "",
+    timeout_s: float = 60,
+    workers: int | None = None,
+    turn: int = 0,
 ) -> tuple[list[Page], list[ParseError]]:
-    """OCR a PNG, JPEG or TIFF; each frame of a multi-frame TIFF is a page.
+    """OCR a PNG, JPEG or TIFF; each frame of a multi-frame TIFF is a page, turned ``turn``
+    degrees counter-clockwise first.
 
     The resolution comes from the image's metadata (300 dpi when it has none). Returns the
     pages read and a ParseError for each frame that could not be; raises ParseError for bytes
@@ -107,7 +118,15 @@ def read_image(
     """
     frames = _decode_image(data, source)
     jobs = [
-        (ocr_page, {"image": image, "page": number, "dpi": dpi, "timeout_s": timeout_s})
+        (
+            ocr_page,
+            {
+                "image": image.rotate(turn, expand=True) if turn else image,
+                "page": number,
+                "dpi": dpi,
+                "timeout_s": timeout_s,
+            },
+        )
         for number, (image, dpi) in enumerate(frames, start=1)
     ]
     return _run(jobs, workers, source)
@@ -525,7 +544,7 @@ def _pdf_page_count(data: bytes, source: str) -> int:
     return count
 
 
-def _ocr_pdf_page(*, data: bytes, index: int, dpi: float, timeout_s: float) -> Page:
+def _ocr_pdf_page(*, data: bytes, index: int, dpi: float, timeout_s: float, turn: int = 0) -> Page:
     """Render page ``index`` (0-based), or take its scan as it is, and OCR it; runs inside a
     worker process."""
     page_number = index + 1
@@ -549,6 +568,8 @@ def _ocr_pdf_page(*, data: bytes, index: int, dpi: float, timeout_s: float) -> P
             pdf.close()
     except pdfium.PdfiumError as error:
         raise ParseError(f"page {page_number}: cannot be rendered: {error}") from error
+    if turn:
+        image = image.rotate(turn, expand=True)
     return ocr_page(image, page=page_number, dpi=dpi, timeout_s=timeout_s)
 
 
@@ -606,7 +627,7 @@ def _decode_image(data: bytes, source: str) -> list[tuple[Image.Image, float]]:
                         f"image of {frame.width} x {frame.height} pixels is too large to OCR",
                         source=source,
                     )
-                frames.append((_grey(frame.copy()), dpi))
+                frames.append((_grey(_upright(frame.copy(), image.info.get("dpi"))), dpi))
     except ParseError:
         raise
     # Pillow signals corrupt or truncated files with many exception types (OSError,
@@ -616,6 +637,21 @@ def _decode_image(data: bytes, source: str) -> list[tuple[Image.Image, float]]:
     if not frames:
         raise ParseError("the image has no frames", source=source)
     return frames
+
+
+def _upright(frame: Image.Image, dpi: object) -> Image.Image:
+    """A frame as a reader sees it: turned as the camera's orientation tag says (a phone photo
+    is stored sideways), and with square pixels (a standard-resolution fax is 204 x 98 dpi,
+    each row standing for two)."""
+    frame = ImageOps.exif_transpose(frame) or frame
+    try:
+        wide, tall = (float(v) for v in dpi)  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        return frame
+    if math.isfinite(wide) and math.isfinite(tall) and 50 <= tall < 0.8 * wide:
+        height = min(round(frame.height * wide / tall), MAX_PAGE_PIXELS // max(frame.width, 1))
+        frame = frame.resize((frame.width, height))
+    return frame
 
 
 def _image_dpi(image: Image.Image) -> float:

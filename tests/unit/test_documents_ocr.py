@@ -549,3 +549,28 @@ def test_a_neighbours_glyph_at_the_edge_of_a_cut_is_not_a_word(
     mended = ocr.reread_doubtful(clean_page, reads, page=1, timeout_s=30)
     on_line = [r.text for r in mended if r.line == reads[target].line]
     assert "23,406.78" in on_line and "9" not in on_line
+
+
+@pytest.mark.parametrize("how", ["upside_down", "exif_sideways", "fax_rows"])
+def test_a_scan_turned_round_or_of_oblong_pixels_is_read_upright(how: str) -> None:
+    # A page fed into the scanner upside down; a phone photo stored sideways with the camera's
+    # orientation tag saying so; a standard-resolution fax (204 x 98 dpi, each row two).
+    from pipelines.extract import extract_document
+
+    doc = make_doc(lines=LINES[:2], kind="png")
+    image = Image.open(io.BytesIO(write_png(doc)))
+    out = io.BytesIO()
+    if how == "upside_down":
+        image.rotate(180, expand=True).save(out, format="PNG", dpi=(300, 300))
+    elif how == "exif_sideways":
+        exif = Image.Exif()
+        exif[0x0112] = 6  # the viewer turns it 90 degrees clockwise
+        image.convert("RGB").rotate(90, expand=True).save(
+            out, format="JPEG", quality=95, dpi=(300, 300), exif=exif
+        )
+    else:
+        fax = image.resize((image.width * 204 // 300, image.height * 98 // 300))
+        fax.convert("1").save(out, format="TIFF", compression="group4", dpi=(204, 98))
+    advice = extract_document(out.getvalue(), source=f"{how}.img").advice
+    assert advice is not None
+    assert [line.reference.text for line in advice.lines] == ["INV-104233", "INV-104241"]
