@@ -846,23 +846,27 @@ def _currency_of(lines: Sequence[Line], labelled: Sequence[Labelled]) -> str:
             code = item.words[0].text.strip(":.").upper()
             if is_known(code):
                 return code
-    votes: Counter[str] = Counter()  # ISO codes beside amounts
+    votes: Counter[str] = Counter()  # ISO codes beside amounts, or in brackets in a heading
     symbols: Counter[str] = Counter()  # '$' is also the Canadian's, the Australian's, ...
     for line in lines:
         words = line.words
         for i, word in enumerate(words):
             text = word.text.strip("():")
             neighbours = [words[j].text for j in (i - 1, i + 1) if 0 <= j < len(words)]
+            beside_amount = any(amount_text(n) for n in neighbours)
+            bracketed = word.text.startswith("(") and word.text.rstrip(":").endswith(")")
             if (
                 len(text) == 3
                 and text.isupper()
                 and is_known(text)
-                and any(amount_text(n) for n in neighbours)
+                and (beside_amount or bracketed)  # '1,234.56 EUR', 'Amount Paid (EUR)'
             ):
                 votes[text] += 1
             parsed = amount_text(word.text)
             if parsed and parsed.currency:
                 symbols[parsed.currency] += 1
+            elif word.text in _SYMBOLS and beside_amount:  # '1 234,56 €'
+                symbols[_SYMBOLS[word.text]] += 1
     best = votes or symbols
     return best.most_common(1)[0][0] if best else ""
 

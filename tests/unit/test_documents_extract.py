@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from reportlab.pdfgen.canvas import Canvas
 
-from ingest.documents.advice import ExtractedAdvice
+from ingest.documents.advice import CURRENCY_ASSUMED, ExtractedAdvice
 from ingest.documents.extract import (
     NothingRemittanceLike,
     amount_text,
@@ -831,3 +831,22 @@ def test_an_email_listing_invoices_one_a_line_is_read(body: str) -> None:
     assert _paid(advice) == [("INV-1001", "1000.00"), ("INV-1002", "2000.00")]
     assert advice.total is not None and str(advice.total.to_decimal()) == "3000.00"
     assert not [f for f in advice.flags if "do not sum" in f]
+
+
+@pytest.mark.parametrize(
+    ("header", "amount", "currency"),
+    [
+        ((42, "Amount Paid (EUR)"), "1.234,56", "EUR"),
+        ((42, "Amount Paid"), "1 234,56 €", "EUR"),
+        ((42, "Amount Paid"), "CAD $1,234.56", "CAD"),
+    ],
+)
+def test_the_currency_is_taken_from_a_heading_a_symbol_apart_or_a_code_before_a_dollar(
+    header: tuple[float, str], amount: str, currency: str
+) -> None:
+    x = 300
+    advice = _printed(
+        _HEAD, _CHECK, ((42, "Invoice Number"), (x, header[1])), ((42, "INV-1001"), (x, amount))
+    )
+    assert advice.currency == currency
+    assert CURRENCY_ASSUMED not in advice.flags
