@@ -424,10 +424,10 @@ class Resolution:
     currency: str = ""
 
 
-DISCOUNT_REASONS = frozenset({"earned", "unearned", "discount"})
+ANALYST_DISCOUNT_REASONS = frozenset({"earned", "unearned", "discount"})
 """An analyst's adjustment for one of these reasons is an early-payment discount."""
 
-WRITE_OFF_REASONS = frozenset({"bank_fee", "fx_difference", "small_difference"})
+ANALYST_WRITE_OFF_REASONS = frozenset({"bank_fee", "fx_difference", "small_difference"})
 """An analyst's adjustment for one of these reasons is a write-off; any other reason is a
 deduction the payer took (a short-pay: DAMAGED, PRICING, FREIGHT, ...)."""
 
@@ -676,9 +676,9 @@ def _analyst_kind(open_minor: int, cash: int, adjustment: int, reason: str) -> s
     if open_minor < 0:
         return str(ApplicationKind.CREDIT_MEMO)
     if adjustment:
-        if reason.lower() in DISCOUNT_REASONS:
+        if reason.lower() in ANALYST_DISCOUNT_REASONS:
             return str(ApplicationKind.DISCOUNT)
-        if reason.lower() in WRITE_OFF_REASONS:
+        if reason.lower() in ANALYST_WRITE_OFF_REASONS:
             return str(ApplicationKind.WRITE_OFF)
         return str(ApplicationKind.SHORT_PAY)
     return str(ApplicationKind.FULL if cash == open_minor else ApplicationKind.PARTIAL)
