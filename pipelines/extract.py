@@ -69,37 +69,18 @@ def extract_document(data: bytes, *, source: str = "", ocr_dpi: int = 300) -> Ex
         return _turned(lambda turn: read_image(data, source=source, turn=turn), source)
     if fmt is not None:
         raise ParseError(f"a {fmt} bank file is not a remittance document", source=source)
-    text = _decoded(data, source)
     from ingest.documents.extract import NothingRemittanceLike
-    from ingest.documents.text_advice import read_csv_advice, read_email
+    from ingest.documents.text_advice import decoded_text, read_csv_advice, read_email
 
-    if _looks_like_csv(text) or _has_delimited_lines(text):
+    text = decoded_text(data, source=source)
+    tabular = _looks_like_csv(text)
+    if tabular or _has_delimited_lines(text):
         try:
-            return Extraction(read_csv_advice(text.encode(), source=source), reader="csv")
+            return Extraction(read_csv_advice(data, source=source), reader="csv")
         except NothingRemittanceLike:
-            if _looks_like_csv(text):
+            if tabular:
                 raise
     return Extraction(read_email(text, source=source), reader="email")
-
-
-def _decoded(data: bytes, source: str) -> str:
-    """Text as spreadsheets and mail clients save it: UTF-8, UTF-16 with its byte-order mark,
-    else Windows-1252 (Excel's CSV on Windows)."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            return data.decode("utf-16")
-        except UnicodeDecodeError:
-            raise ParseError("UTF-16 text that does not decode", source=source) from None
-    if b"\x00" in data[:4096]:
-        raise ParseError("binary file that is no PDF, image or EDI 820", source=source)
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("cp1252")
-    except UnicodeDecodeError:
-        raise ParseError("text that is neither UTF-8 nor Windows-1252", source=source) from None
 
 
 def _has_delimited_lines(text: str) -> bool:

@@ -33,22 +33,7 @@ _TAGS = mt940.tags.TAG_BY_ID
 # A line that starts a field (':61:') or ends a message ('-'), found by its line break (a
 # literal the regex engine searches for quickly, unlike '^').
 _MARK = re.compile(r"\n(?::(?P<tag>[0-9]{2}[A-Z]?|NS[A-Z]?):|-)")
-_BARE_END = re.compile(r"-\}?[ \t]*(?:\n|$)")
-
-
-def _next_mark(text: str, position: int) -> re.Match[str] | None:
-    """The next field tag or end of message from ``position``. A line of '-' and more ('-XXX',
-    a bank's trailer) ends the message only when no field of the message follows it: a text
-    line wrapped blindly at the field's width may start with '-' too, and the field runs on."""
-    mark = _MARK.search(text, position)
-    if mark is None or mark.group("tag") is not None or _BARE_END.match(text, mark.start() + 1):
-        return mark
-    after = _MARK.search(text, mark.end())
-    if after is None or after.group("tag") in (None, "20"):
-        return mark
-    return after
-
-
+_BARE_END = re.compile(r"-\}?[ \t]*(?:\n|$)")  # '-' alone on its line ends a message
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _LINE_WIDTH = 65
 """SWIFT's width of one line of a field; a full line was cut mid-text, not at its end."""
@@ -244,6 +229,19 @@ def _decode(data: bytes, source: str) -> str:
             line=line,
         )
     return text
+
+
+def _next_mark(text: str, position: int) -> re.Match[str] | None:
+    """The next field tag or end of message from ``position``. A line of '-' and more ('-XXX',
+    a bank's trailer) ends the message only when no field of the message follows it: a text
+    line wrapped blindly at the field's width may start with '-' too, and the field runs on."""
+    mark = _MARK.search(text, position)
+    if mark is None or mark.group("tag") is not None or _BARE_END.match(text, mark.start() + 1):
+        return mark
+    after = _MARK.search(text, mark.end())
+    if after is None or after.group("tag") in (None, "20"):
+        return mark
+    return after
 
 
 def _blocks(text: str, source: str, *, plain: bool = False) -> Iterator[_Block]:

@@ -378,6 +378,26 @@ def _csv_columns(header: list[str]) -> dict[str, int]:
     return columns
 
 
+def decoded_text(data: bytes, *, source: str = "") -> str:
+    """Text as spreadsheets and mail clients save it: UTF-8, UTF-16 with its byte-order mark,
+    else Windows-1252 (Excel's CSV on Windows); :class:`ParseError` for anything else."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise ParseError("UTF-16 text that does not decode", source=source) from None
+    if b"\x00" in data[:4096]:
+        raise ParseError("binary file that is no PDF, image or EDI 820", source=source)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError:
+        raise ParseError("text that is neither UTF-8 nor Windows-1252", source=source) from None
+
+
 def read_csv_advice(data: bytes, *, source: str = "") -> ExtractedAdvice:
     """The remittance advice a CSV export states, one row per invoice and an optional total row.
 
@@ -386,10 +406,7 @@ def read_csv_advice(data: bytes, *, source: str = "") -> ExtractedAdvice:
     """
     if not data.strip():
         raise ParseError("empty CSV file", source=source)
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("cp1252", errors="replace")
+    text = decoded_text(data, source=source)
     first = text.lstrip().split("\n", 1)[0]
     delimiter = max(";,\t|", key=first.count)
     rows = [row for row in csv.reader(io.StringIO(text), delimiter=delimiter) if any(row)]
