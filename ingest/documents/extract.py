@@ -307,12 +307,13 @@ def day_first(texts: Iterable[str]) -> bool:
     return firsts == {True}
 
 
-def date_of(text: str, day_first: bool = False) -> date | None:
+def date_of(text: str, day_first: bool = False, *, compact: bool = False) -> date | None:
     """A date in ISO (also with slashes), slashed or dashed (03/15/2026, 03-15-2026; day
     first with ``day_first``), dotted (15.03.2026) or month-name forms; None otherwise.
 
     A slashed or dashed date is read in the order asked unless its numbers allow only the
-    other.
+    other. With ``compact``, for a value known to be a date (under a date's label), eight
+    digits alone are one year first (20260315), as ERPs and bank files print them.
     """
     raw = text.strip().strip(",;()")
     fixed = re.sub(r"(?<=\d)[Oo](?=\d|\b)|(?<=\b)[Oo](?=\d)", "0", raw)
@@ -332,6 +333,8 @@ def date_of(text: str, day_first: bool = False) -> date | None:
     if m := re.search(r"\b([A-Za-z]{3,9})\.?\s+(\d{1,2}),?\s+(\d{4})\b", fixed):
         month = _MONTHS.get(m[1].lower())
         return _safe_date(int(m[3]), month, int(m[2])) if month else None
+    if compact and (m := re.fullmatch(r"((?:19|20)\d\d)(\d\d)(\d\d)", fixed)):
+        return _safe_date(int(m[1]), int(m[2]), int(m[3]))
     return None
 
 
@@ -668,6 +671,65 @@ def _totals_words(line: Line) -> bool:
     return labelled == last_amount or any(w in _TOTAL_WORDS for w in words[:last_amount])
 
 
+def _stacked(upper: Line, lower: Line) -> Line | None:
+    """A header printed over two lines ('Invoice / Number', 'Amount / Paid') as one line: each
+    cell of the lower line joins the upper cell it sits under, its words after the upper's,
+    spread over both cells' width; None when the lower line is not such a second line (a
+    digit in it, another page, a line's height or more below, or a cell under no label)."""
+    height = max(upper.height, lower.height)
+    if (
+        lower.page != upper.page
+        or lower.top - upper.bottom > height
+        or any(c.isdigit() for c in lower.text)
+    ):
+        return None
+    uppers = split_cells(upper.words, upper.height, factor=1.0)
+    lowers = split_cells(lower.words, lower.height, factor=1.0)
+    partner: dict[int, list[Word]] = {}
+    for cell in lowers:
+        under = [
+            k
+            for k, top in enumerate(uppers)
+            if min(cell[-1].x1, top[-1].x1) - max(cell[0].x0, top[0].x0) > 0
+        ]
+        if len(under) != 1 or under[0] in partner:
+            return None
+        partner[under[0]] = cell
+    words: list[Word] = []
+    for k, top in enumerate(uppers):
+        joined = top + partner.get(k, [])
+        x0 = min(w.x0 for w in joined)
+        width = (max(w.x1 for w in joined) - x0) / len(joined)
+        words.extend(
+            replace(
+                w, x0=x0 + i * width, x1=x0 + (i + 1) * width, top=upper.top, bottom=upper.bottom
+            )
+            for i, w in enumerate(joined)
+        )
+    return Line(upper.page, tuple(words))
+
+
+def _known(columns: Sequence[Column]) -> int:
+    return sum(c.field != OTHER for c in columns)
+
+
+def _headers(lines: Sequence[Line]) -> tuple[list[list[Column] | None], set[int]]:
+    """Each line's header columns, and the lines that are a header's second line: a header
+    over two lines is read on its first line when together they label more columns."""
+    header_of = [header_columns(line) for line in lines]
+    seconds: set[int] = set()
+    for k in range(len(lines) - 1):
+        if k in seconds or header_of[k + 1]:
+            continue
+        merged = _stacked(lines[k], lines[k + 1])
+        columns = header_columns(merged) if merged else None
+        single = header_of[k]
+        if columns and (single is None or _known(columns) > _known(single)):
+            header_of[k] = columns
+            seconds.add(k + 1)
+    return header_of, seconds
+
+
 def find_table(lines_by_page: Sequence[Sequence[Line]]) -> Table:
     """The advice's line table across pages: header rows by their labels, rows below them.
 
@@ -678,17 +740,20 @@ def find_table(lines_by_page: Sequence[Sequence[Line]]) -> Table:
     columns: list[Column] | None = None
     closed = False
     for lines in lines_by_page:
-        header_of = [header_columns(line) for line in lines]
+        header_of, seconds = _headers(lines)
+        table.used.update(id(lines[k]) for k in seconds)
         headers = [(i, cols) for i, cols in enumerate(header_of) if cols]
         start = 0
         if headers:
             start, columns = headers[0]
             table.used.add(id(lines[start]))
-            start += 1
+            start += 1 + (start + 1 in seconds)
             closed = False
         if columns is None or closed:
             continue
-        for line, header in zip(lines[start:], header_of[start:], strict=True):
+        for k, (line, header) in enumerate(zip(lines[start:], header_of[start:], strict=True)):
+            if start + k in seconds:
+                continue
             if header:
                 table.used.add(id(line))
                 closed = False
@@ -930,7 +995,7 @@ def lines_from_table(
                 paid=paid,
                 paid_field=paid_field,
                 invoice_date=(
-                    date_of(" ".join(w.text for w in date_words), days_first)
+                    date_of(" ".join(w.text for w in date_words), days_first, compact=True)
                     if date_words
                     else None
                 ),
@@ -1031,7 +1096,7 @@ def extract_advice(
     payment_date = None
     date_field = None
     if date_item := first.get("payment_date"):
-        payment_date = date_of(" ".join(w.text for w in date_item.words), days_first)
+        payment_date = date_of(" ".join(w.text for w in date_item.words), days_first, compact=True)
         date_field = _field(date_item.words, valid=payment_date is not None)
     payer_field = None
     if payer_item := first.get("payer"):

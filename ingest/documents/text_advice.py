@@ -89,6 +89,15 @@ _DEPARTMENT = re.compile(
     r"accounts payable|payables|\bap\b|finance|treasury|accounting|team|department", re.I
 )
 _DATE_WORDS = re.compile(r"\b(?:payment|paid|value date|date)\b", re.I)
+_COMPACT_DATE = re.compile(r"\b(?:date|paid on)\s*:?\s*(\d{8})\b", re.I)  # 'Date: 20250630'
+
+
+def _date_in(line: str) -> date | None:
+    """A date on a line that names one; eight digits only right after a date's label."""
+    if found := date_of(line):
+        return found
+    m = _COMPACT_DATE.search(line)
+    return date_of(m[1], compact=True) if m else None
 
 
 def _clean_amount(text: str) -> str:
@@ -216,7 +225,7 @@ def read_email(text: str, *, source: str = "") -> ExtractedAdvice:
     for line in body:
         if not _DATE_WORDS.search(line):
             continue
-        if found := date_of(line):
+        if found := _date_in(line):
             payment_date, date_field = found, _value(found.isoformat())
             break
     if payment_date is None and headers.get("date"):
@@ -466,7 +475,7 @@ def read_csv_advice(data: bytes, *, source: str = "") -> ExtractedAdvice:
                 reference=_value(reference),
                 paid=paid,
                 paid_field=_value(paid_text, confidence),
-                invoice_date=date_of(cell(row, "invoice_date")) or None,
+                invoice_date=date_of(cell(row, "invoice_date"), compact=True) or None,
                 gross=_money(cell(row, "gross"), currency, mark) if cell(row, "gross") else None,
                 discount=(
                     _money(cell(row, "discount"), currency, mark) if cell(row, "discount") else None
@@ -484,7 +493,7 @@ def read_csv_advice(data: bytes, *, source: str = "") -> ExtractedAdvice:
 
     reference_field = _single(item_rows, cell, "payment_reference", flags)
     date_text = _single(item_rows, cell, "payment_date", flags)
-    payment_date: date | None = date_of(date_text.text) if date_text else None
+    payment_date: date | None = date_of(date_text.text, compact=True) if date_text else None
     payer = _single(item_rows, cell, "payer", flags)
     for name, value in (
         ("payer", payer),

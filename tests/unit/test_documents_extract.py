@@ -850,3 +850,52 @@ def test_the_currency_is_taken_from_a_heading_a_symbol_apart_or_a_code_before_a_
     )
     assert advice.currency == currency
     assert CURRENCY_ASSUMED not in advice.flags
+
+
+def test_a_header_printed_over_two_lines_is_read_as_one() -> None:
+    # 'Invoice / Number', 'Gross / Amount', 'Amount / Paid': read line by line, the first line
+    # alone took the gross for the paid amount and lost the invoice dates.
+    header = (
+        ((42, "Invoice"), (130, "Invoice"), (220, "Gross"), (300, "Discount"), (390, "Amount")),
+        ((42, "Number"), (130, "Date"), (220, "Amount"), (300, "Taken"), (390, "Paid")),
+    )
+    rows = (
+        ((42, "INV-1001"), (130, "06/01/2025"), (220, "1,000.00"), (300, "20.00"),
+         (390, "980.00")),
+        ((42, "INV-1002"), (130, "06/02/2025"), (220, "2,000.00"), (300, "0.00"),
+         (390, "2,000.00")),
+    )  # fmt: skip
+    advice = _printed(_HEAD, _CHECK, *header, *rows, ((42, "Total"), (390, "2,980.00")))
+    assert _paid(advice) == [("INV-1001", "980.00"), ("INV-1002", "2000.00")]
+    assert [line.invoice_date for line in advice.lines] == [date(2025, 6, 1), date(2025, 6, 2)]
+    discount = advice.lines[0].discount
+    assert discount is not None and str(discount.to_decimal()) == "20.00"
+    assert not [f for f in advice.flags if "do not sum" in f]
+    # The header's second line is no header field: 'Date' there is not the payment date.
+    assert advice.payment_date == date(2025, 6, 30)
+
+
+def test_a_line_of_words_under_a_header_is_not_its_second_line() -> None:
+    # A description with no digit under the header names no column: the header stands alone.
+    advice = _printed(
+        _HEAD, _CHECK, ((42, "Invoice Number"), (200, "Description"), (390, "Amount Paid")),
+        ((200, "Freight and handling"),),
+        ((42, "INV-1001"), (200, "Widgets"), (390, "1,000.00")),
+    )  # fmt: skip
+    assert _paid(advice) == [("INV-1001", "1000.00")]
+
+
+def test_eight_digit_dates_are_read_where_a_date_is_labelled() -> None:
+    advice = _printed(
+        _HEAD, ((42, "Check No.: 70001"), (300, "Check Date: 20250630")),
+        ((42, "Invoice No."), (150, "Inv Date"), (300, "Amount Paid")),
+        ((42, "INV-1001"), (150, "20250601"), (300, "1,000.00")),
+        ((42, "20250115"), (150, "20250115"), (300, "2,000.00")),
+    )  # fmt: skip
+    assert advice.payment_date == date(2025, 6, 30)
+    assert [line.invoice_date for line in advice.lines] == [date(2025, 6, 1), date(2025, 1, 15)]
+    # Eight digits under the invoice number's label are an invoice number.
+    assert _paid(advice) == [("INV-1001", "1000.00"), ("20250115", "2000.00")]
+    assert date_of("20250630") is None and date_of("20251330", compact=True) is None
+    mail = read_email("Payment date: 20250630\nInvoice INV-1001: USD 1,000.00\n", source="mail.txt")
+    assert mail.payment_date == date(2025, 6, 30)
