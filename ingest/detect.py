@@ -17,6 +17,13 @@ def detect_format(data: bytes) -> str | None:
     CSV and plain text are not recognised here: a CSV needs a bank profile that fits its
     header, and plain text is what is left when nothing else fits.
     """
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        # An XML statement saved as UTF-16 (its byte-order mark says so): camt by its namespace.
+        text = data[:8192].decode("utf-16", errors="ignore").lstrip("\ufeff \t\r\n")
+        match = _CAMT.search(text.encode("utf-8", errors="ignore"))
+        if text.startswith("<") and match:
+            return "camt053" if match.group(1) == b"3" else "camt054"
+        return None
     head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
     if head.startswith(b"%PDF"):
         return "pdf"

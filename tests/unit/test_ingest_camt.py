@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import replace
 from datetime import date, datetime
@@ -14,8 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from ingest.bank import camt
+from ingest.bank import camt, parse_bank_file
 from ingest.bank.camt import USTRD_WIDTH, join_unstructured, parse_camt
+from ingest.detect import detect_format
 from ingest.statements import BankTransaction, ParsedFile, StructuredRemittance
 from ledger.errors import ParseError, UnbalancedStatement
 from ledger.money import Money, format_amount, parse_amount
@@ -659,3 +661,23 @@ def test_the_parser_itself_expands_nothing_when_the_byte_scan_is_bypassed(
         parse_camt(data, source="evil.xml")
     assert "root:" not in str(caught.value)  # nothing of /etc/passwd leaks into a message
     assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize(
+    "name", [n for n in _fixture_names() if n not in UNTIED_FIXTURES | {BROKEN_FIXTURE}]
+)
+def test_a_statement_saved_as_utf16_is_detected_and_reads_the_same(name: str) -> None:
+    data = _fixture(name)
+    text = data.decode("utf-8")
+    declared = re.sub(r'encoding="[^"]+"', 'encoding="UTF-16"', text, count=1)
+    wide = declared.encode("utf-16")
+    kind = detect_format(data)
+    assert kind is not None and detect_format(wide) == kind
+
+    def outcome(raw: bytes) -> object:
+        try:
+            return parse_bank_file(raw, kind, source=name)
+        except ParseError as exc:  # refused the same way (a fixture with an undated entry)
+            return str(exc)
+
+    assert outcome(wide) == outcome(data)
