@@ -128,26 +128,40 @@ def _advice(transaction: list[_Segment], control: str, source: str) -> Remittanc
     payer = next((s.get(2) for s in transaction if s.tag == "N1" and s.get(1) == "PR"), "")
     payer_number = next((s.get(4) for s in transaction if s.tag == "N1" and s.get(1) == "PR"), "")
     lines: list[_Line] = []
+    # The RMR an ADX or DTM belongs to; None at the level of the whole remittance (after ENT,
+    # before its first RMR), where an adjustment is tied to no invoice.
+    current: _Line | None = None
+    unassigned = Money.zero(currency)
+    unassigned_reasons: list[str] = []
     for s in transaction:
-        if s.tag == "RMR":
+        if s.tag == "ENT":
+            current = None
+        elif s.tag == "RMR":
             paid = _amount(s.get(4), currency, s, "amount paid", source)
             gross = _amount(s.get(5), currency, s, "invoice amount", source) if s.get(5) else None
             discount = _amount(s.get(6), currency, s, "discount", source) if s.get(6) else None
             if not s.get(2):
                 raise ParseError("RMR without a reference number", source=source, line=s.line)
-            lines.append(_Line(s.get(2), s.get(1), paid, gross, discount))
-        elif s.tag == "ADX" and lines:
+            current = _Line(s.get(2), s.get(1), paid, gross, discount)
+            lines.append(current)
+        elif s.tag == "ADX":
             adjustment = _amount(s.get(1), currency, s, "adjustment", source)
             code = s.get(2)
-            current = lines[-1]
-            current.deduction = (current.deduction or Money.zero(currency)) - adjustment
-            current.reason = ADJUSTMENT_REASONS.get(code, code) if code else current.reason
-        elif s.tag == "DTM" and lines and s.get(1) == "003" and s.get(2):
-            lines[-1].invoice_date = _date(s.get(2), s, source)
+            reason = ADJUSTMENT_REASONS.get(code, code) if code else ""
+            if current is None:
+                unassigned = unassigned + adjustment
+                unassigned_reasons += [reason] if reason else []
+            else:
+                current.deduction = (current.deduction or Money.zero(currency)) - adjustment
+                current.reason = reason or current.reason
+        elif s.tag == "DTM" and current is not None and s.get(1) == "003" and s.get(2):
+            current.invoice_date = _date(s.get(2), s, source)
     paid_sum = sum((line.paid.minor for line in lines), 0)
-    if lines and paid_sum != total.minor:
+    if lines and paid_sum + unassigned.minor != total.minor:
+        adjusted = f" and adjustments of {unassigned}" if unassigned.minor else ""
         raise UnbalancedStatement(
-            f"820 {control}: remittance lines pay {Money(paid_sum, currency)} but BPR says {total}",
+            f"820 {control}: remittance lines pay {Money(paid_sum, currency)}{adjusted}"
+            f" but BPR says {total}",
             source=source,
             line=bpr.line,
         )
@@ -176,6 +190,8 @@ def _advice(transaction: list[_Segment], control: str, source: str) -> Remittanc
         ),
         payer_number=payer_number,
         confidence=1.0,
+        unassigned_deduction=-unassigned if unassigned.minor else None,
+        unassigned_reason=", ".join(dict.fromkeys(unassigned_reasons)),
     )
 
 

@@ -164,6 +164,9 @@ class RemittanceAdvice:
     payer_number: the customer's own id with us, when the advice gives it.
     currency_stated: False when the document names no currency and its amounts' currency was
     assumed (a spreadsheet of lines): the money may be in another.
+    unassigned_deduction: what the payer took off the whole remittance, tied to no invoice (an
+    EDI 820 adjustment at the remittance's level), with ``unassigned_reason``; the lines pay
+    this much more than the total.
     """
 
     advice_id: str
@@ -176,6 +179,8 @@ class RemittanceAdvice:
     confidence: float = 1.0
     payer_number: str = ""
     currency_stated: bool = True
+    unassigned_deduction: Money | None = None
+    unassigned_reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -495,7 +495,14 @@ def insert_advices(
             "source_file_id": [a.source_file_id for a in advices],
             "payment_id": [links.get(a.advice_id) for a in advices],
             "details": [
-                json.dumps({"payer_number": a.payer_number, "currency_stated": a.currency_stated})
+                json.dumps(
+                    {
+                        "payer_number": a.payer_number,
+                        "currency_stated": a.currency_stated,
+                        "unassigned_deduction_minor": minor(a.unassigned_deduction) or 0,
+                        "unassigned_reason": a.unassigned_reason,
+                    }
+                )
                 for a in advices
             ],
             "created_at": [now] * len(advices),

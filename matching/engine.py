@@ -2199,7 +2199,19 @@ class Engine:
         ranked = [(p, chance) for p, chance in ranked if SUGGESTION_ONLY not in p.evidence]
         best, probability = ranked[0]
         runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
-        if best.features.get("mismatch", 0) > 0:
+        if deducted := [a for a in context.advices if a.unassigned_deduction_minor]:
+            # The payer took something off the whole remittance and tied it to no invoice:
+            # which invoice bears it, or whether it is a claim of its own, is the analyst's.
+            evidence["deduction_on_no_invoice"] = [
+                {
+                    "advice": a.advice_id,
+                    "amount_minor": a.unassigned_deduction_minor,
+                    "reason": a.unassigned_reason,
+                }
+                for a in deducted
+            ]
+            reason = ExceptionReason.AMOUNT_MISMATCH
+        elif best.features.get("mismatch", 0) > 0:
             reason = ExceptionReason.AMOUNT_MISMATCH
         elif passed_over := self._named_passed_over(context, best):
             # The amount fits a set of the payer's items, but the payer named others of them:

@@ -61,6 +61,8 @@ class Advice:
 
     total_minor: the total the advice declares, if any; confidence: extraction's 0..1.
     currency_stated: False when the document named no currency and ``currency`` was assumed.
+    unassigned_deduction_minor: taken off the whole remittance, tied to no invoice, for
+    ``unassigned_reason``: the lines pay this much more than the total.
     """
 
     advice_id: str
@@ -74,6 +76,8 @@ class Advice:
     lines: tuple[AdviceLine, ...] = ()
     payer_number: str = ""
     currency_stated: bool = True
+    unassigned_deduction_minor: int = 0
+    unassigned_reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -141,6 +141,8 @@ def load_advices(con: Connection) -> list[Advice]:
                 tuple(lines.get(advice_id, ())),
                 said.get("payer_number", ""),
                 said.get("currency_stated", True),
+                said.get("unassigned_deduction_minor", 0),
+                said.get("unassigned_reason", ""),
             )
         )
     return advices

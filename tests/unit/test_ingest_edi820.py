@@ -121,3 +121,50 @@ def test_any_mutation_parses_or_raises_parse_error(data: st.DataObject) -> None:
         mutated = bytes(original[:at] + original[at + data.draw(st.integers(1, 20)) :])
     with contextlib.suppress(ParseError):
         parse_edi820(mutated, source="fuzz.edi")
+
+
+def _with_remittance_adjustment(adjustment: str, total: str) -> bytes:
+    """An 820 of two invoices paid in full less a freight deduction on the whole remittance
+    (ADX after ENT, before the first RMR), and a second remittance (ENT) after it."""
+    segments = [
+        "ST*820*0001",
+        f"BPR*C*{total}*C*ACH*CTX*01*011000015*DA*123456*1234567890**01*021000021*DA*987654"
+        "*20240301",
+        "TRN*1*TRACE0001*1234567890",
+        "N1*PR*ACME CORP*91*CUST001",
+        "ENT*1",
+        f"ADX*{adjustment}*54",
+        "RMR*IV*INV-1001**200.00*200.00",
+        "DTM*003*20240201",
+        "RMR*IV*INV-1002**150.00*150.00",
+        "ADX*-10.00*04",
+        "ENT*2",
+        "RMR*IV*INV-1003**100.00*100.00",
+    ]
+    segments.append(f"SE*{len(segments) + 1}*0001")
+    return (
+        "ISA*00*          *00*          *ZZ*PAYERID        *ZZ*PAYEEID        *240301*1200*U"
+        "*00401*000000001*0*P*>~GS*RA*PAYER*PAYEE*20240301*1200*1*X*004010~"
+        + "~".join(segments)
+        + "~GE*1*1~IEA*1*000000001~"
+    ).encode()
+
+
+def test_an_adjustment_on_the_whole_remittance_is_kept_apart_from_the_invoices() -> None:
+    # Lines pay 450.00, the payer took 25.00 freight off the whole remittance: 425.00 sent.
+    (advice,) = parse_edi820(_with_remittance_adjustment("-25.00", "425.00"))
+    assert advice.total is not None and advice.total.minor == 42_500
+    assert advice.unassigned_deduction is not None and advice.unassigned_deduction.minor == 2_500
+    assert advice.unassigned_reason == "freight deduction"
+    # The invoice-level adjustment stays on its invoice, and dates on theirs.
+    assert [(line.reference, line.paid.minor) for line in advice.lines] == [
+        ("INV-1001", 20_000),
+        ("INV-1002", 15_000),
+        ("INV-1003", 10_000),
+    ]
+    deductions = [line.deduction.minor if line.deduction else None for line in advice.lines]
+    assert deductions == [None, 1_000, None]
+    assert [line.invoice_date for line in advice.lines] == [date(2024, 2, 1), None, None]
+    # Lines and adjustment must still tie to the payment.
+    with pytest.raises(UnbalancedStatement, match=r"adjustments of -25\.00 USD but BPR says"):
+        parse_edi820(_with_remittance_adjustment("-25.00", "430.00"))

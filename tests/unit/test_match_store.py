@@ -393,3 +393,45 @@ def test_an_advice_that_names_no_currency_is_stored_and_read_back_as_assumed(
     insert_advices(ledger_con, records)
     (advice,) = load_advices(ledger_con)
     assert (advice.currency, advice.currency_stated) == ("EUR" if stated else "USD", stated)
+
+
+def test_a_deduction_on_no_invoice_is_kept_and_sends_its_payment_to_an_analyst(
+    ledger_con: Any,
+) -> None:
+    # The EDI 820 pays INV-1001 and INV-1002 in full (1,200.00) less 15.00 freight taken off
+    # the whole remittance: 1,185.00 arrives. No invoice bears the 15.00, so nothing is applied.
+    from ingest.edi820 import parse_edi820
+
+    _seed(ledger_con)
+    segments = [
+        "ST*820*0001",
+        "BPR*C*1185.00*C*ACH*CTX*01*011000015*DA*123456*1234567890**01*021000021*DA*987654"
+        "*20250602",
+        "TRN*1*TRACE77*1234567890",
+        "N1*PR*ACME WIDGETS INC",
+        "ENT*1",
+        "ADX*-15.00*54",
+        "RMR*IV*INV-1001**500.00*500.00",
+        "RMR*IV*INV-1002**700.00*700.00",
+    ]
+    segments.append(f"SE*{len(segments) + 1}*0001")
+    edi = (
+        "ISA*00*          *00*          *ZZ*PAYERID        *ZZ*PAYEEID        *250602*1200*U"
+        "*00401*000000001*0*P*>~GS*RA*PAYER*PAYEE*20250602*1200*1*X*004010~"
+        + "~".join(segments)
+        + "~GE*1*1~IEA*1*000000001~"
+    )
+    insert_advices(ledger_con, parse_edi820(edi.encode(), source="remit.edi"))
+    (advice,) = load_advices(ledger_con)
+    assert (advice.unassigned_deduction_minor, advice.unassigned_reason) == (
+        1_500,
+        "freight deduction",
+    )
+    _payment(ledger_con, "PAY-A", 118_500, "ACME WIDGETS", "", "TRACE77", date(2025, 6, 2))
+    summary = match_ledger(ledger_con, RuleScorer(), MatchSettings())
+    assert (summary.applied, summary.exceptions_by_reason) == (0, {"amount_mismatch": 1})
+    (evidence,) = ledger_con.execute("SELECT evidence FROM exceptions").fetchone()
+    assert json.loads(evidence)["deduction_on_no_invoice"] == [
+        {"advice": advice.advice_id, "amount_minor": 1_500, "reason": "freight deduction"}
+    ]
+    assert ledger_con.execute("SELECT sum(open_minor) FROM invoices").fetchone() == (210_000,)
