@@ -62,6 +62,9 @@ from matching.subset import (
 
 MAX_SUGGESTIONS = 5
 SUGGESTION_ONLY = "suggestion_only"
+MAX_CHARGE_SHARE = 3  # a bank's charge is at most a third of what the payment settles
+IDENTIFIED = 0.98  # a payer candidate's score from which it is known, not guessed
+IDENTIFYING_SOURCES = frozenset({"bank_account", "customer_number", "name", "alias"})
 """Evidence key of a proposal made only for the analyst, never to be applied (nor learnt from:
 the scorer is trained on proposals it may apply)."""
 CHANCE_FITS = "sets_of_its_size_fitting_by_chance"
@@ -167,6 +170,8 @@ class _Context:
     evidence: dict[str, Any] = field(default_factory=dict)
     customer_numbers: set[str] = field(default_factory=set)
     """The payer's own customer numbers as written (keys), which are no invoice references."""
+    paid_named: list[tuple[str, str]] = field(default_factory=list)
+    """Invoices the payment names exactly that are paid already (number, customer)."""
     held_back: list[tuple[tuple[str, ...], str]] = field(default_factory=list)
     """A customer's oldest invoices but one that add up to a payment nobody can name, with the
     one held back: only suggested (see :meth:`Engine._only_suggested`)."""
@@ -182,8 +187,10 @@ class Engine:
         scorer: Scorer,
         settings: MatchSettings | None = None,
         recent: Iterable[Settled] = (),
+        paid: Iterable[tuple[str, str]] = (),
     ) -> None:
-        """``recent``: payments already applied, so a second copy of one is caught."""
+        """``recent``: payments already applied, so a second copy of one is caught; ``paid``:
+        invoices already settled (number, customer), so a payment naming one is caught too."""
         self.settings = settings or MatchSettings()
         self.payers = payers
         self.scorer = scorer
@@ -215,6 +222,7 @@ class Engine:
         self._applications = 0  # payments applied so far
         self._last_applied: dict[str, int] = {}  # customer -> the application that last took items
         self._learnt_at: dict[str, int] = {}  # bank account -> the application that taught it
+        self._paid = {refs.key(number): (number, customer) for number, customer in paid}
         for settled in recent:
             self._remember(settled.payment)
             self._settled[(settled.payment.currency, settled.payment.amount_minor)].append(settled)
@@ -675,13 +683,25 @@ class Engine:
         for the rest of the run, as the next day's run would know it from the ledger; the
         account, when that is news."""
         applied = decision.applied
-        if applied is None or applied.strategy not in TEACHING_STRATEGIES:
+        if applied is None or not self.teaches(payment, applied):
             return None
         if self.payers.learn_account(payment.payer_account, applied.customer_id):
             account = self.payers.account_key(payment.payer_account)
             self._learnt_at[account] = self._applications
             return account
         return None
+
+    def teaches(self, payment: IncomingPayment, applied: Proposal) -> bool:
+        """Whether an applied payment teaches its bank account for the customer it was applied
+        to: when applied on the invoices its payer named, and its name is no other family's
+        (a company paying another's invoice, by mistake or on its behalf, is not that one)."""
+        if applied.strategy not in TEACHING_STRATEGIES or not payment.payer_account:
+            return False
+        family = self.payers.family(applied.customer_id)
+        return not any(
+            c.score >= IDENTIFIED and c.customer_id not in family
+            for c in self.payers.by_name(payment.payer_name)
+        )
 
     def _take(self, payment: IncomingPayment, decision: Decision) -> None:
         """An applied decision's allocations off the open items, the payment settled."""
@@ -775,6 +795,12 @@ class Engine:
             elif len(hits) == 1 and scope:
                 others = [r for r, _ in written if r != reference]
                 hits = self._own_instead(context, hits[0], others, scope, taken)
+            if (paid := self._paid_already(reference, found)) and all(
+                h.quality is not refs.Quality.EXACT for h in hits
+            ):
+                # It names a paid invoice exactly: an open one a digit away is no reading of it.
+                context.paid_named.append(paid)
+                hits = []
             if len(hits) != 1:
                 if hits:
                     context.ambiguous += 1
@@ -795,6 +821,16 @@ class Engine:
                 context.payers[customer_id] = PayerCandidate(
                     customer_id, score, "reference", listed.invoice.invoice_number
                 )
+
+    def _paid_already(
+        self, reference: str, found: Sequence[refs.ReferenceHit]
+    ) -> tuple[str, str] | None:
+        """The invoice ``reference`` names exactly when it is paid already (earlier in this
+        run, or before it), as (number, customer); None otherwise."""
+        for hit in found:
+            if hit.quality is refs.Quality.EXACT and not self.open.get(hit.invoice_number):
+                return hit.invoice_number, self.invoices[hit.invoice_number].customer_id
+        return self._paid.get(refs.key(reference))
 
     def _by_line_amount(
         self,
@@ -1390,10 +1426,13 @@ class Engine:
 
     def _written_off_as(self, payment: IncomingPayment, short: int) -> str:
         """Why ``payment`` may fall ``short`` of what it settles with no word from the payer:
-        a charge its bank kept (whole units up to the bank-fee limit), an FX difference, a
+        a charge its bank kept (whole units up to the bank-fee limit, and no more than a third
+        of what it settles: 50.00 off a 120.00 invoice is no charge), an FX difference, a
         small difference; '' when it is none of those."""
-        if short <= self._minor(payment.currency, self.settings.bank_fee_limit) and (
-            short % _unit(payment.currency) == 0
+        if (
+            short <= self._minor(payment.currency, self.settings.bank_fee_limit)
+            and short % _unit(payment.currency) == 0
+            and MAX_CHARGE_SHARE * short <= payment.amount_minor + short
         ):
             return "bank_fee"
         if short <= self._fx_limit(payment):
@@ -1867,16 +1906,35 @@ class Engine:
                 for pair in self._pairs_of(payment)
                 if pair not in runs
             ]
+        identified = self._identified_families(context)
+        whole_hundreds = 100 * 10 ** exponent(payment.currency)
         proposals = []
         for numbers, how in sets[:MAX_SUGGESTIONS]:
             listed = [_Listed(self.invoices[n], None, refs.Quality.EXACT) for n in numbers]
-            context.looked_at.add(listed[0].invoice.customer_id)
+            customer_id = listed[0].invoice.customer_id
+            context.looked_at.add(customer_id)
             proposal = self._settle(context, listed, "amount")
             if proposal is not None:
                 features = {**proposal.features, "amount_twins": float(len(sets))}
                 evidence = {**proposal.evidence, "amount": {"found_by": how, "sets": len(sets)}}
+                if identified and customer_id not in identified:
+                    # The payer is known for certain and this is not its family's invoice.
+                    evidence[SUGGESTION_ONLY] = "another customer's invoice than the payer's"
+                elif not context.payers and payment.amount_minor % whole_hundreds == 0:
+                    # Instalments, deposits and rents are round sums: one from nobody fits a
+                    # stranger's invoice of that sum too easily.
+                    evidence[SUGGESTION_ONLY] = "a round sum nobody can be named for"
                 proposals.append(replace(proposal, features=features, evidence=evidence))
         return proposals
+
+    def _identified_families(self, context: _Context) -> set[str]:
+        """The families of the customers the payment names for certain (a learned bank account,
+        its customer number, its exact name or alias), not guessed from a name or a reference."""
+        found: set[str] = set()
+        for candidate in context.payers.values():
+            if candidate.score >= IDENTIFIED and candidate.source in IDENTIFYING_SOURCES:
+                found |= self.payers.family(candidate.customer_id)
+        return found
 
     def _only_suggested(self, context: _Context) -> tuple[tuple[Proposal, float], ...]:
         """For a payment with no candidate at all, somewhere for the analyst to start; never
@@ -2177,6 +2235,12 @@ class Engine:
             evidence["intermediary"] = shared
         if duplicate is not None:
             evidence["duplicate_of"] = duplicate.payment_id
+        elif not context.listed and (paid := self._own_paid_named(context)):
+            # The payer names only its own invoices that are paid already: paid twice, most
+            # likely, for the analyst to refund or keep on account; never moved by its amount
+            # onto invoices it does not name.
+            evidence["names_paid_invoices"] = paid
+        if "duplicate_of" in evidence or "names_paid_invoices" in evidence:
             return Decision(
                 payment.payment_id,
                 None,
@@ -2197,6 +2261,13 @@ class Engine:
         # What is only suggested neither is applied nor stands in the way of what may be (it
         # is always a variant of a proposal that is not, so one of those is left).
         ranked = [(p, chance) for p, chance in ranked if SUGGESTION_ONLY not in p.evidence]
+        if not ranked:
+            # Only invoices of strangers to a payer known for certain, or of anyone for a round
+            # sum from nobody: suggestions, never applied.
+            reason = (
+                ExceptionReason.LOW_CONFIDENCE if context.payers else ExceptionReason.UNKNOWN_PAYER
+            )
+            return Decision(payment.payment_id, None, shown[0][1], reason, shown, evidence)
         best, probability = ranked[0]
         runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
         if deducted := [a for a in context.advices if a.unassigned_deduction_minor]:
@@ -2240,6 +2311,11 @@ class Engine:
         else:
             reason = ExceptionReason.LOW_CONFIDENCE
         return Decision(payment.payment_id, None, probability, reason, shown, evidence)
+
+    def _own_paid_named(self, context: _Context) -> list[str]:
+        """The paid invoices the payment names that are its payer's own, known for certain."""
+        identified = self._identified_families(context)
+        return [number for number, owner in context.paid_named if owner in identified]
 
     def _named_passed_over(self, context: _Context, proposal: Proposal) -> list[str]:
         """The open invoices the payer named, of the customer whose items ``proposal`` settles

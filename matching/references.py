@@ -99,16 +99,43 @@ def folded(reference: str) -> str:
     return key(reference).translate(_OCR_DIGITS)
 
 
+_SLASHED_LIST = re.compile(r"(?P<head>.*?)(?P<digits>[0-9]+)(?P<rest>(?:/[0-9]+)+)")
+
+
+def _slashed_list(token: str) -> list[str]:
+    """The invoices a slashed list names, each number after a slash in the first one's place
+    ('INV2201/2204' -> INV2201, INV2204; 'INV-1001/02' -> INV-1001, INV-1002); the token
+    itself when it is no such list. Without a prefix the numbers must be as long as the first
+    and five digits at least ('100231/100232'), so a year and a serial ('2025/001234') or an
+    invoice number with slashes of its own ('FV/12/2025', 'INV/2019/0001') stays whole."""
+    m = _SLASHED_LIST.fullmatch(token)
+    if m is None:
+        return [token]
+    head, digits = m["head"], m["digits"]
+    later = m["rest"].split("/")[1:]
+    if "/" in head:  # 'INV/2019/0001': the slashes are the number's own
+        return [token]
+    if any(c.isalpha() for c in head):
+        fits = all(len(part) <= len(digits) for part in later)
+    else:
+        fits = not head and len(digits) > MIN_CORE and all(len(p) == len(digits) for p in later)
+    if not fits:
+        return [token]
+    return [head + digits] + [head + digits[: len(digits) - len(part)] + part for part in later]
+
+
 def tokens(text: str) -> list[str]:
-    """Candidate references in free text, in order, without amounts and dates."""
+    """Candidate references in free text, in order, without amounts and dates; a slashed
+    list of invoice numbers gives each of them."""
     found = []
-    for token in _TOKEN.findall(text):
-        token = token.strip(".-/#")
-        if len(key(token)) < MIN_CORE or _AMOUNT_OR_DATE.match(token):
+    for whole in _TOKEN.findall(text):
+        whole = whole.strip(".-/#")
+        if _AMOUNT_OR_DATE.match(whole):
             continue
-        if not any(c.isdigit() for c in token):
-            continue
-        found.append(token)
+        for token in _slashed_list(whole):
+            if len(key(token)) < MIN_CORE or not any(c.isdigit() for c in token):
+                continue
+            found.append(token)
     return found
 
 

@@ -7,6 +7,7 @@ import hashlib
 import json
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,8 +18,8 @@ from duckdb import DuckDBPyConnection as Connection
 from ledger import audit
 from ledger.db import transaction, utcnow
 from ledger.records import ApplicationKind, ApplicationMethod
-from matching.engine import TEACHING_STRATEGIES, Decision, Engine, Scorer
-from matching.model import Advice, AdviceLine, IncomingPayment, OpenInvoice, Settled
+from matching.engine import Decision, Engine, Scorer
+from matching.model import Advice, AdviceLine, IncomingPayment, OpenInvoice, Proposal, Settled
 from matching.payers import PayerIndex
 from matching.settings import MatchSettings
 from matching.training import LabelledProposal
@@ -157,6 +158,10 @@ def build_engine(
         scorer,
         settings,
         recent=load_recent(con, settings.duplicate_window_days, waiting),
+        paid=con.execute(
+            "SELECT invoice_number, customer_id FROM invoices "
+            "WHERE open_minor = 0 AND doc_type = 'invoice'"
+        ).fetchall(),
     )
 
 
@@ -171,7 +176,7 @@ def match_ledger(
     decisions = engine.run(waiting, load_advices(con))
     run_id = f"RUN-{started:%Y%m%d%H%M%S}-{uuid.uuid4().hex[:8].upper()}"
     with transaction(con):
-        summary = record_decisions(con, run_id, started, scorer, waiting, decisions)
+        summary = record_decisions(con, run_id, started, scorer, waiting, decisions, engine.teaches)
     return summary
 
 
@@ -182,8 +187,10 @@ def record_decisions(
     scorer: Scorer,
     payments: list[IncomingPayment],
     decisions: list[Decision],
+    teaches: Callable[[IncomingPayment, Proposal], bool],
 ) -> MatchSummary:
-    """Write ``decisions`` (caller holds the transaction)."""
+    """Write ``decisions`` (caller holds the transaction); an applied payment's bank account
+    is learnt for its customer when ``teaches`` says so."""
     by_id = {p.payment_id: p for p in payments}
     now = utcnow()
     scorer_name = f"{scorer.name}:{scorer.version}"
@@ -259,7 +266,7 @@ def record_decisions(
                     },
                 )
             )
-            if proposal.strategy in TEACHING_STRATEGIES and payment.payer_account:
+            if teaches(payment, proposal):
                 learned.add((payment.payer_account, proposal.customer_id))
         else:
             reason = str(decision.reason)

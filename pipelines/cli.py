@@ -353,8 +353,13 @@ def export(
         text = write_export(export_rows(con, what), out_format)
     if out is None:
         typer.echo(text, nl=False)
-    else:
+        return
+    try:
         out.write_text(text)
+    except OSError as exc:  # no such folder, no permission: the path given is wrong
+        raise typer.BadParameter(
+            f"cannot write {out}: {exc.strerror}", param_hint="--out"
+        ) from None
 
 
 @app.command()

@@ -148,6 +148,10 @@ def test_an_unknown_export_is_a_clear_usage_error(matched: tuple[Path, Path, str
     result = arpilot("--home", str(home), "export", "invoices")
     assert result.returncode == 2
     assert "choose applications or exceptions" in result.stderr
+    nowhere = home / "no such folder" / "applications.csv"
+    result = arpilot("--home", str(home), "export", "applications", "--out", str(nowhere))
+    assert result.returncode == 2
+    assert "cannot write" in result.stderr and "No such file or directory" in result.stderr
 
 
 @pytest.fixture

@@ -2030,3 +2030,86 @@ def test_an_advice_that_states_its_currency_is_never_linked_to_money_in_another(
     sheet = replace(PAYERS_ADVICE, payer_name="")
     decision = _engine(EUROS_BOOK).run([PAID_IN_EUROS], [sheet])[0]
     assert "advice_link" not in decision.evidence
+
+
+# --- what an analyst would never let through, with the shipped scorer ------------------------
+
+
+def _shipped(book: list[OpenInvoice]) -> Engine:
+    from pathlib import Path
+
+    import matching
+    from matching.scoring import LightGBMScorer
+
+    scorer = LightGBMScorer.load(Path(matching.__file__).parent / "pretrained")
+    return Engine(book, PayerIndex(CUSTOMERS), scorer)
+
+
+def test_a_payer_known_by_name_is_never_applied_to_a_strangers_invoice_by_amount() -> None:
+    # Acme, named exactly, pays what none of its items is: the one invoice of that amount is
+    # Cobalt's, no relation of Acme's. Suggested, never applied.
+    decision = _shipped(BOOK).decide(_pay(77_700, "ACME WIDGETS INC"))
+    assert decision.applied is None
+    assert decision.reason is ExceptionReason.LOW_CONFIDENCE
+    assert decision.ranked[0][0].invoices == ("INV-300001",)
+    # From nobody known, the same amount is Cobalt's invoice as before.
+    applied = _shipped(BOOK).decide(_pay(77_700, "ZEPHYR HOLDINGS")).applied
+    assert applied is not None and applied.invoices == ("INV-300001",)
+
+
+def test_a_round_sum_from_nobody_is_only_suggested() -> None:
+    book = [*BOOK, _invoice("INV-300002", "C300", 100_000)]
+    decision = _shipped(book).decide(_pay(100_000, "", "DEPOSIT"))
+    assert decision.applied is None
+    assert decision.reason is ExceptionReason.UNKNOWN_PAYER
+    assert decision.ranked[0][0].invoices == ("INV-300002",)
+
+
+def test_a_shortfall_of_more_than_a_third_is_no_bank_charge() -> None:
+    # 70.00 paid on a 120.00 invoice: 50.00 is within the bank-fee limit, yet no bank keeps it.
+    book = [*BOOK, _invoice("INV-100004", "C100", 12_000)]
+    for decision in (_engine(book), _shipped(book)):
+        ranked = decision.decide(_pay(7_000, "Acme Widgets", "INV-100004")).ranked
+        assert ranked and all(a.reason != "bank_fee" for p, _ in ranked for a in p.allocations), (
+            ranked
+        )
+    charged = _engine(book).decide(_pay(12_000 - 2_000, "Acme Widgets", "INV-100004")).ranked
+    assert [a.reason for a in charged[0][0].allocations] == ["bank_fee"]
+
+
+def test_a_payment_naming_only_a_paid_invoice_is_held_not_moved_onto_another() -> None:
+    # Monthly invoices of one amount: January is paid, then paid again weeks later. The second
+    # payment must not slide onto February's invoice by its amount.
+    book = [*BOOK, _invoice("INV-100004", "C100", 125_000, days_old=10)]
+    for engine in (_engine(book), _shipped(book)):
+        first = engine.decide(_pay(125_000, "Acme Widgets", "INV-100001"))
+        assert first.applied is not None and first.applied.invoices == ("INV-100001",)
+        again = engine.decide(
+            _pay(125_000, "Acme Widgets", "INV-100001", "PAY-2", DAY + timedelta(days=25))
+        )
+        assert again.applied is None
+        assert again.reason is ExceptionReason.SUSPECTED_DUPLICATE
+        assert again.evidence["names_paid_invoices"] == ["INV-100001"]
+    # Paid before the run (the ledger says so): an open invoice a digit away is no reading of it.
+    engine = Engine(BOOK, PayerIndex(CUSTOMERS), RuleScorer(), paid=[("INV-100004", "C100")])
+    again = engine.decide(_pay(125_000, "Acme Widgets", "INV-100004"))
+    assert (again.applied, again.reason) == (None, ExceptionReason.SUSPECTED_DUPLICATE)
+    # A stranger's paid invoice named by mistake holds nothing up.
+    engine = Engine(BOOK, PayerIndex(CUSTOMERS), RuleScorer(), paid=[("INV-100004", "C100")])
+    applied = engine.decide(_pay(77_700, "Cobalt and Sons", "INV-100004")).applied
+    assert applied is not None and applied.invoices == ("INV-300001",)
+
+
+def test_a_payer_paying_anothers_invoice_does_not_teach_its_account_for_that_one() -> None:
+    # Borealis, named exactly, pays Cobalt's invoice by its number: applied by the reference,
+    # but Borealis's bank account is not Cobalt's; its next payment is still Borealis's.
+    engine = _engine()
+    paid = engine.decide(_pay(77_700, "Borealis Trading", "INV-300001", account="DE44 1111"))
+    assert paid.applied is not None and paid.applied.customer_id == "C300"
+    assert not engine.teaches(_pay(77_700, "Borealis Trading", account="DE44 1111"), paid.applied)
+    assert engine.payers.by_account("DE44 1111") == []
+    own = engine.decide(_pay(77_700, "Cobalt and Sons", "INV-300001", account="US55 2222"))
+    assert own.applied is None  # paid already
+    mine = engine.decide(_pay(500_000, "Borealis Trading", "INV-200001", account="DE44 1111"))
+    assert mine.applied is not None
+    assert [c.customer_id for c in engine.payers.by_account("DE44 1111")] == ["C200"]

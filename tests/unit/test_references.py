@@ -162,3 +162,20 @@ def test_any_text_gives_tokens_and_lookups_without_error(text: str) -> None:
     for token in refs.tokens(text):
         for hit in index.lookup(token, None):
             assert hit.invoice_number in {"INV-100711", "CM-900001"}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("INV2201/2204", ["INV2201", "INV2204"]),
+        ("PMT INV-1001/02/03", ["INV-1001", "INV-1002", "INV-1003"]),
+        ("100231/100232", ["100231", "100232"]),
+        # Slashes that are the number's own, or a year and a serial, stay whole.
+        ("INV/2019/0001", ["INV/2019/0001"]),
+        ("FV/12/2025", ["FV/12/2025"]),
+        ("2025/001234", ["2025/001234"]),
+        ("INV1001/12345", ["INV1001/12345"]),
+    ],
+)
+def test_a_slashed_list_of_invoice_numbers_names_each(text: str, expected: list[str]) -> None:
+    assert refs.tokens(text) == expected
