@@ -1044,6 +1044,13 @@ class Engine:
         for item in listed:
             allocations.append(self._line_allocation(payment, item))
         residual = payment.amount_minor - sum(a.applied_minor for a in allocations)
+        if residual < 0 and strategy == "references" and (memo := self._memo_of(listed, -residual)):
+            # Paid net of an open credit memo it does not name: the memo is taken, not written
+            # off as a deduction beside it (which would credit the customer twice).
+            listed = [*listed, memo]
+            allocations.append(self._line_allocation(payment, memo))
+            residual = 0
+            evidence["credit_memo_taken_off"] = memo.invoice.invoice_number
         if residual < 0:
             partial_ok = strategy in ("advice", "references")
             allocations, residual, how = self._shortfall(
@@ -1315,6 +1322,21 @@ class Engine:
         """Whether a deduction taken without a reason may be on this invoice: at most
         ``short_pay_percent`` of what is open on it."""
         return deduction * 100 <= self.open[number] * self.settings.short_pay_percent
+
+    def _memo_of(self, listed: list[_Listed], short: int) -> _Listed | None:
+        """The one open credit memo of the listed invoices' customer (or its family) of exactly
+        ``short``, not listed itself and issued by the payment; None when none or several."""
+        named = {x.invoice.invoice_number for x in listed}
+        customer_id = _main_customer(listed)
+        memos = [
+            number
+            for c in sorted(self.payers.family(customer_id))
+            for number in self.by_customer.get(c, ())
+            if self.open.get(number) == -short and number not in named
+        ]
+        return (
+            _Listed(self.invoices[memos[0]], None, refs.Quality.EXACT) if len(memos) == 1 else None
+        )
 
     def _line_allocation(self, payment: IncomingPayment, item: _Listed) -> Allocation:
         invoice, line = item.invoice, item.line

@@ -2113,3 +2113,17 @@ def test_a_payer_paying_anothers_invoice_does_not_teach_its_account_for_that_one
     mine = engine.decide(_pay(500_000, "Borealis Trading", "INV-200001", account="DE44 1111"))
     assert mine.applied is not None
     assert [c.customer_id for c in engine.payers.by_account("DE44 1111")] == ["C200"]
+
+
+def test_an_invoice_paid_net_of_an_open_credit_memo_takes_the_memo() -> None:
+    memo = replace(_invoice("CM-100009", "C100", -5_000), doc_type="credit_memo")
+    decision = _engine([*BOOK, memo]).decide(_pay(125_000 - 5_000, "Acme Widgets", "INV-100001"))
+    kinds = {(a.invoice_number, a.kind, a.applied_minor) for a in decision.ranked[0][0].allocations}
+    assert kinds == {
+        ("INV-100001", ApplicationKind.FULL, 125_000),
+        ("CM-100009", ApplicationKind.CREDIT_MEMO, -5_000),
+    }
+    # Two memos of that amount: which one is the payer's to say; none is taken.
+    twin = replace(memo, invoice_number="CM-100010")
+    ranked = _engine([*BOOK, memo, twin]).decide(_pay(120_000, "Acme Widgets", "INV-100001")).ranked
+    assert all(a.kind is not ApplicationKind.CREDIT_MEMO for p, _ in ranked for a in p.allocations)
