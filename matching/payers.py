@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rapidfuzz import fuzz, process
 
@@ -74,6 +74,7 @@ _BOILERPLATE = frozenset(
     ]
 )
 MIN_PREFIX = 8
+MAX_SHARED_PREFIX = 4  # customers a cut name may stand for equally (more: spelling decides)
 """A truncated payer name must keep this many characters to stand for a longer name."""
 
 
@@ -218,6 +219,8 @@ class PayerIndex:
             owners = {c for n in longer for c in self._owners(n)}
             if len(owners) == 1:
                 return [PayerCandidate(owners.pop(), 0.95, "truncated_name", folded)]
+        else:
+            owners = set()
         ranked = process.extract(folded, self._choices, scorer=fuzz.token_sort_ratio, limit=5)
         candidates: dict[str, PayerCandidate] = {}
         for choice, score, _ in ranked:
@@ -228,6 +231,13 @@ class PayerIndex:
                     candidates[customer_id] = PayerCandidate(
                         customer_id, round(score / 100 * 0.9, 4), "fuzzy_name", choice
                     )
+        sharing = [candidates[c] for c in owners if c in candidates]
+        if sharing and len(owners) <= MAX_SHARED_PREFIX:
+            # 'ACME TOOL' cut from 'ACME TOOLS INC' or 'ACME TOOLING LLC': each is as likely
+            # as the other, whichever spelling the cut name is closer to.
+            best = max(sharing, key=lambda c: c.score)
+            for customer_id in owners:
+                candidates[customer_id] = replace(best, customer_id=customer_id)
         return sorted(candidates.values(), key=lambda c: (-c.score, c.customer_id))
 
     def in_text(self, text: str) -> list[PayerCandidate]:

@@ -90,3 +90,10 @@ def test_an_account_that_paid_for_customers_of_two_families_is_no_evidence() -> 
     assert [c.customer_id for c in learning.by_account("4400012345")] == ["X9"]
     learning.learn_account("4400012345", "P1")  # an application in this run
     assert learning.by_account("4400012345") == []
+
+
+def test_a_name_cut_where_two_customers_share_it_stands_for_both_equally() -> None:
+    index = PayerIndex([("C2", "Acme Tools Inc", None), ("C3", "Acme Tooling LLC", None)])
+    found = index.by_name("ACME TOOL")
+    assert [c.customer_id for c in found] == ["C2", "C3"]
+    assert len({c.score for c in found}) == 1 and found[0].score < 0.95
