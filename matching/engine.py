@@ -62,11 +62,11 @@ from matching.subset import (
 
 MAX_SUGGESTIONS = 5
 SUGGESTION_ONLY = "suggestion_only"
+"""Evidence key of a proposal made only for the analyst, never to be applied (nor learnt from:
+the scorer is trained on proposals it may apply)."""
 MAX_CHARGE_SHARE = 3  # a bank's charge is at most a third of what the payment settles
 IDENTIFIED = 0.98  # a payer candidate's score from which it is known, not guessed
 IDENTIFYING_SOURCES = frozenset({"bank_account", "customer_number", "name", "alias"})
-"""Evidence key of a proposal made only for the analyst, never to be applied (nor learnt from:
-the scorer is trained on proposals it may apply)."""
 CHANCE_FITS = "sets_of_its_size_fitting_by_chance"
 """Evidence of a scattered set found by amount before the search had seen every set: how many
 sets of as many of the payer's items fit an amount like the payment's on average."""
@@ -1044,7 +1044,11 @@ class Engine:
         for item in listed:
             allocations.append(self._line_allocation(payment, item))
         residual = payment.amount_minor - sum(a.applied_minor for a in allocations)
-        if residual < 0 and strategy == "references" and (memo := self._memo_of(listed, -residual)):
+        if (
+            residual < 0
+            and strategy == "references"
+            and (memo := self._memo_of(payment, listed, -residual))
+        ):
             # Paid net of an open credit memo it does not name: the memo is taken, not written
             # off as a deduction beside it (which would credit the customer twice).
             listed = [*listed, memo]
@@ -1323,16 +1327,20 @@ class Engine:
         ``short_pay_percent`` of what is open on it."""
         return deduction * 100 <= self.open[number] * self.settings.short_pay_percent
 
-    def _memo_of(self, listed: list[_Listed], short: int) -> _Listed | None:
+    def _memo_of(
+        self, payment: IncomingPayment, listed: list[_Listed], short: int
+    ) -> _Listed | None:
         """The one open credit memo of the listed invoices' customer (or its family) of exactly
-        ``short``, not listed itself and issued by the payment; None when none or several."""
+        the ``short`` the payment falls below them, not listed itself and issued by the
+        payment; None when none or several."""
         named = {x.invoice.invoice_number for x in listed}
-        customer_id = _main_customer(listed)
         memos = [
             number
-            for c in sorted(self.payers.family(customer_id))
+            for c in sorted(self.payers.family(_main_customer(listed)))
             for number in self.by_customer.get(c, ())
-            if self.open.get(number) == -short and number not in named
+            if self.open.get(number) == -short
+            and number not in named
+            and self.invoices[number].issue_date <= payment.value_date
         ]
         return (
             _Listed(self.invoices[memos[0]], None, refs.Quality.EXACT) if len(memos) == 1 else None
@@ -2280,8 +2288,8 @@ class Engine:
                 payment.payment_id, None, 0.0, reason, self._only_suggested(context), evidence
             )
         shown = tuple(ranked[:MAX_SUGGESTIONS])
-        # What is only suggested neither is applied nor stands in the way of what may be (it
-        # is always a variant of a proposal that is not, so one of those is left).
+        # What is only suggested neither is applied nor stands in the way of what may be (most
+        # often a variant of a proposal that is not, so one of those is left).
         ranked = [(p, chance) for p, chance in ranked if SUGGESTION_ONLY not in p.evidence]
         if not ranked:
             # Only invoices of strangers to a payer known for certain, or of anyone for a round
