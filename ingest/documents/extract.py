@@ -675,7 +675,7 @@ def _stacked(upper: Line, lower: Line) -> Line | None:
     """A header printed over two lines ('Invoice / Number', 'Amount / Paid') as one line: each
     cell of the lower line joins the upper cell it sits under, its words after the upper's,
     spread over both cells' width; None when the lower line is not such a second line (a
-    digit in it, another page, a line's height or more below, or a cell under no label)."""
+    digit in it, another page, more than a line's height below, or a cell under no label)."""
     height = max(upper.height, lower.height)
     if (
         lower.page != upper.page
