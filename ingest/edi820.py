@@ -150,7 +150,7 @@ def _advice(transaction: list[_Segment], control: str, source: str) -> Remittanc
             reason = ADJUSTMENT_REASONS.get(code, code) if code else ""
             if current is None:
                 unassigned = unassigned + adjustment
-                unassigned_reasons += [reason] if reason else []
+                unassigned_reasons.append(reason)
             else:
                 current.deduction = (current.deduction or Money.zero(currency)) - adjustment
                 current.reason = reason or current.reason
@@ -191,7 +191,7 @@ def _advice(transaction: list[_Segment], control: str, source: str) -> Remittanc
         payer_number=payer_number,
         confidence=1.0,
         unassigned_deduction=-unassigned if unassigned.minor else None,
-        unassigned_reason=", ".join(dict.fromkeys(unassigned_reasons)),
+        unassigned_reason=", ".join(dict.fromkeys(r for r in unassigned_reasons if r)),
     )
 
 

@@ -2263,14 +2263,15 @@ class Engine:
         }
         if shared := self.payers.intermediary(payment.payer_name, payment.payer_account):
             evidence["intermediary"] = shared
+        # A payment naming only its payer's own invoices that are paid already is paid twice,
+        # most likely, for the analyst to refund or keep on account; never moved by its amount
+        # onto invoices it does not name.
+        paid = [] if duplicate is not None or context.listed else self._own_paid_named(context)
         if duplicate is not None:
             evidence["duplicate_of"] = duplicate.payment_id
-        elif not context.listed and (paid := self._own_paid_named(context)):
-            # The payer names only its own invoices that are paid already: paid twice, most
-            # likely, for the analyst to refund or keep on account; never moved by its amount
-            # onto invoices it does not name.
+        if paid:
             evidence["names_paid_invoices"] = paid
-        if "duplicate_of" in evidence or "names_paid_invoices" in evidence:
+        if duplicate is not None or paid:
             return Decision(
                 payment.payment_id,
                 None,

@@ -53,6 +53,14 @@ def load_invoices(con: Connection) -> list[OpenInvoice]:
     return [OpenInvoice(*row) for row in rows]
 
 
+def load_paid(con: Connection) -> list[tuple[str, str]]:
+    """Invoices paid already, as (number, customer): a payment naming one may be paid twice."""
+    return con.execute(
+        "SELECT invoice_number, customer_id FROM invoices "
+        "WHERE open_minor = 0 AND doc_type = 'invoice'"
+    ).fetchall()
+
+
 def load_payers(con: Connection) -> PayerIndex:
     return PayerIndex(
         con.execute("SELECT customer_id, name, parent_id FROM customers").fetchall(),
@@ -158,10 +166,7 @@ def build_engine(
         scorer,
         settings,
         recent=load_recent(con, settings.duplicate_window_days, waiting),
-        paid=con.execute(
-            "SELECT invoice_number, customer_id FROM invoices "
-            "WHERE open_minor = 0 AND doc_type = 'invoice'"
-        ).fetchall(),
+        paid=load_paid(con),
     )
 
 
