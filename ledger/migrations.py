@@ -224,10 +224,22 @@ _ARRIVAL_ORDER = """
 ALTER TABLE payments ADD COLUMN source_line INTEGER;
 """
 
+_ERP_POSTING = """
+-- What the ERP's newest open-items snapshot said was open. The ledger's open amount differs from
+-- it by arpilot's applications (and reversals) that no snapshot has shown yet, so a snapshot
+-- taken before they were posted in the ERP does not reopen what arpilot applied.
+ALTER TABLE invoices ADD COLUMN erp_open_minor BIGINT;
+UPDATE invoices SET erp_open_minor = open_minor + coalesce((
+    SELECT sum(a.applied_minor + a.adjustment_minor) FROM applications a
+    WHERE a.invoice_number = invoices.invoice_number AND a.reversed_at IS NULL
+), 0);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial ledger", _INITIAL),
     Migration(2, "cash application", _CASH_APPLICATION),
     Migration(3, "payment arrival order", _ARRIVAL_ORDER),
+    Migration(4, "open amounts as the ERP last showed them", _ERP_POSTING),
 )
 """Every migration, oldest first. Append new ones; never change a released one."""
 

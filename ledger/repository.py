@@ -32,6 +32,11 @@ class ImportSummary:
     new_customers: int = 0
     renamed_customers: int = 0
     reparented_customers: int = 0  # given a parent: new customers with one, or a changed one
+    not_yet_posted: int = 0
+    """Listed items the snapshot shows without arpilot's applications: kept as arpilot left them."""
+    unexplained: tuple[str, ...] = ()
+    """Items the ERP changed in a way arpilot's unposted applications do not explain: the lower
+    open amount is kept and the audit entry says why, for an analyst to check."""
     already_imported: bool = False
 
     def as_dict(self) -> dict[str, Any]:
@@ -74,10 +79,68 @@ def _conflicts(con: Connection) -> list[RowProblem]:
     return problems
 
 
-def _changes_payload(row: dict[str, Any], currency: str) -> dict[str, list[str]]:
+POSTED = "posted"
+NOT_YET_POSTED = "not yet posted"
+UNEXPLAINED = "unexplained"
+
+
+@dataclass(frozen=True, slots=True)
+class Reconciled:
+    """An item's open amount after a snapshot, and how the snapshot stood to arpilot's work."""
+
+    open_minor: int
+    state: str  # "" when arpilot had nothing unposted on the item, else one of the three above
+    unposted_minor: int = 0
+
+
+def reconcile_open(*, erp_now: int, erp_before: int, ledger_open: int, amount: int) -> Reconciled:
+    """The open amount of an item whose ERP snapshot says ``erp_now`` is open.
+
+    arpilot's applications (and reversals) move the ledger's open amount away from what the
+    ERP last showed (``erp_before``) until the ERP posts them, so ``erp_before - ledger_open``
+    is what arpilot has settled that no snapshot has shown yet. A snapshot showing exactly that
+    much less has posted it; one showing the item as before has not, and the ledger keeps
+    arpilot's amount: else an ERP a day behind would reopen paid invoices to be paid again.
+    Any other change (the ERP settled something else too, or reversed something) cannot be
+    told apart, and the lower of the two readings is kept: money left unapplied goes to an
+    analyst, money applied twice goes to the customer.
+    """
+    unposted = erp_before - ledger_open
+    if unposted == 0:
+        return Reconciled(erp_now, "")
+    if erp_now == erp_before - unposted:
+        return Reconciled(erp_now, POSTED, unposted)
+    low, high = min(0, amount), max(0, amount)
+    without = max(low, min(high, erp_now - unposted))
+    if erp_now == erp_before:
+        return Reconciled(without, NOT_YET_POSTED, unposted)
+    return Reconciled(min(erp_now, without, key=abs), UNEXPLAINED, unposted)
+
+
+def _reconciliation_payload(
+    row: dict[str, Any], outcome: Reconciled, currency: str
+) -> dict[str, Any]:
+    if not outcome.state:
+        return {}
+    payload: dict[str, Any] = {
+        "erp_open_amount": [
+            format_amount(row["old_open_minor"], currency),
+            format_amount(row["open_minor"], currency),
+        ],
+        "arpilot_unposted": format_amount(outcome.unposted_minor, currency),
+        "reconciliation": outcome.state,
+    }
+    return payload
+
+
+def _changes_payload(row: dict[str, Any], currency: str, open_now: int) -> dict[str, list[str]]:
+    """Old and new values of what changed; the open amount is the ledger's (``open_now`` is its
+    new value), which the ERP's moves only as :func:`reconcile_open` decides."""
     changes: dict[str, list[str]] = {}
     for name in _ITEM_FIELDS:
         old, new = row[f"old_{name}"], row[name]
+        if name == "open_minor":
+            old, new = row["ledger_open"], open_now
         if old == new:
             continue
         label = name.removesuffix("_minor").replace("open", "open_amount")
@@ -223,20 +286,36 @@ def _write_open_items(
         at=now,
     )
 
+    # The ERP's open amount is compared with what its last snapshot said (erp_open_minor), not
+    # with the ledger's, which arpilot's own applications have moved since.
+    stored = {f: "erp_open_minor" if f == "open_minor" else f for f in _ITEM_FIELDS}
     changed = con.sql(
         f"""
-        SELECT i.invoice_number, i.currency,
-               {", ".join(f"i.{f}, l.{f} AS old_{f}" for f in _ITEM_FIELDS)}
+        SELECT i.invoice_number, i.currency, l.open_minor AS ledger_open,
+               {", ".join(f"i.{f}, l.{stored[f]} AS old_{f}" for f in _ITEM_FIELDS)}
         FROM incoming i JOIN invoices l USING (invoice_number)
-        WHERE {" OR ".join(f"i.{f} IS DISTINCT FROM l.{f}" for f in _ITEM_FIELDS)}
+        WHERE {" OR ".join(f"i.{f} IS DISTINCT FROM l.{stored[f]}" for f in _ITEM_FIELDS)}
         ORDER BY i.row
         """
     ).pl()
+    reconciled = [
+        reconcile_open(
+            erp_now=row["open_minor"],
+            erp_before=row["old_open_minor"],
+            ledger_open=row["ledger_open"],
+            amount=row["amount_minor"],
+        )
+        for row in changed.iter_rows(named=True)
+    ]
     if changed.height:
+        changed = changed.with_columns(
+            pl.Series("reconciled_open", [r.open_minor for r in reconciled], dtype=pl.Int64)
+        )
         con.register("changed", changed)
         con.execute(
             f"""
-            UPDATE invoices SET {", ".join(f"{f} = c.{f}" for f in _ITEM_FIELDS)},
+            UPDATE invoices SET {", ".join(f"{f} = c.{f}" for f in _ITEM_FIELDS if f != "open_minor")},
+                   open_minor = c.reconciled_open, erp_open_minor = c.open_minor,
                    source_file_id = ?, updated_at = ?
             FROM changed c WHERE invoices.invoice_number = c.invoice_number
             """,
@@ -251,9 +330,13 @@ def _write_open_items(
                     "update_open_item",
                     "invoice",
                     row["invoice_number"],
-                    {"file_id": file_id, "changes": _changes_payload(row, row["currency"])},
+                    {
+                        "file_id": file_id,
+                        "changes": _changes_payload(row, row["currency"], outcome.open_minor),
+                        **_reconciliation_payload(row, outcome, row["currency"]),
+                    },
                 )
-                for row in changed.iter_rows(named=True)
+                for row, outcome in zip(changed.iter_rows(named=True), reconciled, strict=True)
             ],
             at=now,
         )
@@ -262,7 +345,7 @@ def _write_open_items(
         """
         INSERT INTO invoices
         SELECT i.invoice_number, i.customer_id, i.doc_type, i.issue_date, i.due_date, i.currency,
-               i.amount_minor, i.open_minor, i.terms, i.po_number, ?, ?
+               i.amount_minor, i.open_minor, i.terms, i.po_number, ?, ?, i.open_minor
         FROM incoming i ANTI JOIN invoices USING (invoice_number)
         """,
         [file_id, now],
@@ -279,7 +362,8 @@ def _write_open_items(
         ).fetchall()
         con.execute(
             """
-            UPDATE invoices SET open_minor = 0, source_file_id = ?, updated_at = ?
+            UPDATE invoices SET open_minor = 0, erp_open_minor = 0, source_file_id = ?,
+                   updated_at = ?
             WHERE open_minor <> 0
               AND invoice_number NOT IN (SELECT invoice_number FROM incoming)
             """,
@@ -306,6 +390,18 @@ def _write_open_items(
             at=now,
         )
 
+    unexplained = tuple(
+        number
+        for number, r in zip(changed["invoice_number"], reconciled, strict=True)
+        if r.state == UNEXPLAINED
+    )
+    unposted = {
+        number
+        for (number,) in con.execute(
+            "SELECT invoice_number FROM incoming JOIN invoices l USING (invoice_number) "
+            "WHERE l.erp_open_minor <> l.open_minor"
+        ).fetchall()
+    }
     return ImportSummary(
         file_id=file_id,
         rows=rows,
@@ -316,6 +412,8 @@ def _write_open_items(
         new_customers=len(new_parents),
         renamed_customers=len(renamed),
         reparented_customers=sum(p is not None for p in new_parents) + len(reparented),
+        not_yet_posted=len(unposted - set(unexplained)),
+        unexplained=unexplained,
     )
 
 
@@ -376,7 +474,8 @@ def ledger_status(con: Connection) -> LedgerStatus:
 def open_items_frame(con: Connection) -> pl.DataFrame:
     """Every invoice and credit memo with an open amount, as a polars frame (minor units)."""
     return con.sql(
-        "SELECT * EXCLUDE (source_file_id, updated_at) FROM invoices WHERE open_minor <> 0 "
+        "SELECT * EXCLUDE (source_file_id, updated_at, erp_open_minor) FROM invoices "
+        "WHERE open_minor <> 0 "
         "ORDER BY customer_id, due_date, invoice_number"
     ).pl()
 

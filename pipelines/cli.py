@@ -89,6 +89,20 @@ def import_erp(
             f"{summary.renamed_customers} renamed, "
             f"{summary.reparented_customers} with a new parent"
         )
+        if summary.not_yet_posted:
+            typer.echo(
+                f"{summary.not_yet_posted} item(s) do not show arpilot's applications yet: "
+                "their open amounts stay as arpilot applied them"
+            )
+        if summary.unexplained:
+            named = ", ".join(summary.unexplained[:10])
+            if len(summary.unexplained) > 10:
+                named += f" and {len(summary.unexplained) - 10} more"
+            typer.echo(
+                f"{len(summary.unexplained)} item(s) changed in the ERP in a way arpilot's "
+                f"unposted applications do not explain ({named}): the lower open amount is "
+                "kept; check them (audit action update_open_item)"
+            )
 
 
 @app.command("import-history")

@@ -11,6 +11,7 @@ import pytest
 from ledger import audit
 from ledger.db import open_ledger
 from ledger.errors import ParseError, ValidationFailed
+from ledger.repository import reconcile_open
 from ledger.settings import LedgerSettings
 from pipelines.erp_import import import_erp_file
 
@@ -297,3 +298,36 @@ def test_a_customer_with_two_parents_or_its_own_is_refused_with_rows(
         (4, "parent_id", "a customer cannot be its own parent"),
     ]
     assert not (home / "ledger.duckdb").exists()  # refused before anything is written
+
+
+@pytest.mark.parametrize(
+    ("erp_now", "erp_before", "ledger_open", "amount", "expected"),
+    [
+        # nothing of arpilot's unposted: the ERP is the truth, up or down
+        (4_000, 10_000, 10_000, 10_000, (4_000, "")),
+        (10_000, 4_000, 4_000, 10_000, (10_000, "")),
+        # arpilot applied 60.00; the ERP shows it posted, or not yet
+        (4_000, 10_000, 4_000, 10_000, (4_000, "posted")),
+        (10_000, 10_000, 4_000, 10_000, (4_000, "not yet posted")),
+        # the ERP settled 10.00 more: posted or not cannot be told, the lower stands
+        (3_000, 10_000, 4_000, 10_000, (0, "unexplained")),
+        (9_000, 10_000, 4_000, 10_000, (3_000, "unexplained")),
+        # the ERP raised the item: not arpilot's doing, still the lower
+        (12_000, 10_000, 4_000, 12_000, (6_000, "unexplained")),
+        # a reversal arpilot made (60.00 reopened), posted or not
+        (10_000, 4_000, 10_000, 10_000, (10_000, "posted")),
+        (4_000, 4_000, 10_000, 10_000, (10_000, "not yet posted")),
+        (3_000, 4_000, 10_000, 10_000, (3_000, "unexplained")),
+        # a credit memo arpilot used: negative amounts, clipped at zero
+        (-5_000, -5_000, 0, -5_000, (0, "not yet posted")),
+        (0, -5_000, 0, -5_000, (0, "posted")),
+        (-2_000, -5_000, 0, -5_000, (0, "unexplained")),
+    ],
+)
+def test_an_open_amount_keeps_what_arpilot_applied_until_the_erp_shows_it(
+    erp_now: int, erp_before: int, ledger_open: int, amount: int, expected: tuple[int, str]
+) -> None:
+    outcome = reconcile_open(
+        erp_now=erp_now, erp_before=erp_before, ledger_open=ledger_open, amount=amount
+    )
+    assert (outcome.open_minor, outcome.state) == expected

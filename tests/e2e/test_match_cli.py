@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -263,3 +264,88 @@ def test_an_adjustment_that_does_not_hold_is_refused_and_changes_nothing(home_co
     con = duckdb.connect(str(home / "ledger.duckdb"), read_only=True)
     assert con.execute("SELECT count(*) FROM applications").fetchall() == before
     con.close()
+
+
+def _open_amounts(home: Path) -> dict[str, int]:
+    with duckdb.connect(str(home / "ledger.duckdb"), read_only=True) as con:
+        return dict(con.execute("SELECT invoice_number, open_minor FROM invoices").fetchall())
+
+
+def _snapshot(source: Path, out: Path, open_of: dict[str, str]) -> Path:
+    """The ERP's export ``source`` with the open amounts of ``open_of`` replaced, rows reversed
+    (other bytes, same items: an export taken on another day)."""
+    with source.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        row["open_amount"] = open_of.get(row["invoice_number"], row["open_amount"])
+    with out.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(reversed(rows))
+    return out
+
+
+def test_an_erp_snapshot_older_than_the_applications_does_not_reopen_what_was_paid(
+    matched: tuple[Path, Path, str], home_copy: Path, tmp_path: Path
+) -> None:
+    world = matched[0]
+    export = world / "erp" / "open_items.csv"
+    applied = _open_amounts(home_copy)
+    with duckdb.connect(str(home_copy / "ledger.duckdb"), read_only=True) as con:
+        currency = dict(con.execute("SELECT invoice_number, currency FROM invoices").fetchall())
+        memos = {
+            n
+            for (n,) in con.execute(
+                "SELECT invoice_number FROM invoices WHERE doc_type = 'credit_memo'"
+            ).fetchall()
+        }
+        paid = {
+            number
+            for (number,) in con.execute(
+                "SELECT DISTINCT invoice_number FROM applications "
+                "WHERE invoice_number IS NOT NULL AND reversed_at IS NULL"
+            ).fetchall()
+        }
+    assert paid
+
+    # The ERP exports again before arpilot's applications are posted in it: same open amounts.
+    stale_file = _snapshot(export, tmp_path / "stale.csv", {})
+    stale = arpilot("--home", str(home_copy), "import-erp", str(stale_file))
+    assert stale.returncode == 0, stale.stderr
+    assert f"{len(paid)} item(s) do not show arpilot's applications yet" in stale.stdout
+    assert _open_amounts(home_copy) == applied
+    assert arpilot("--home", str(home_copy), "match").stdout.startswith("0 payment(s)")
+
+    # The next export shows them posted: the ERP and the ledger agree and nothing moves. One
+    # paid invoice shows 1.00 open instead: no reading of arpilot's applications explains
+    # that, so the lower amount (arpilot's: nothing open) stands and the item is named.
+    closed = sorted(n for n in paid - memos if applied[n] == 0 and currency[n] != "JPY")[0]
+    posted_amounts = {n: format_amount(applied[n], currency[n]) for n in paid}
+    posted = arpilot(
+        "--home",
+        str(home_copy),
+        "import-erp",
+        str(_snapshot(export, tmp_path / "posted.csv", posted_amounts | {closed: "1.00"})),
+        "--json",
+    )
+    assert posted.returncode == 0, posted.stderr
+    summary = json.loads(posted.stdout)
+    assert summary["not_yet_posted"] == 0 and summary["unexplained"] == [closed]
+    assert _open_amounts(home_copy) == applied
+    with duckdb.connect(str(home_copy / "ledger.duckdb"), read_only=True) as con:
+        ((payload,),) = con.execute(
+            "SELECT payload FROM audit_log WHERE action = 'update_open_item' AND entity_id = ? "
+            "ORDER BY seq DESC LIMIT 1",
+            [closed],
+        ).fetchall()
+    assert json.loads(payload)["reconciliation"] == "unexplained"
+
+    # Once posted, what the ERP says is the truth again: an item it reopens (an application
+    # reversed in the ERP) is open again here.
+    reopened = sorted(paid)[0]
+    with export.open(newline="") as f:
+        amount = next(r["amount"] for r in csv.DictReader(f) if r["invoice_number"] == reopened)
+    in_erp = _snapshot(export, tmp_path / "reversed.csv", posted_amounts | {reopened: amount})
+    again = arpilot("--home", str(home_copy), "import-erp", str(in_erp))
+    assert again.returncode == 0 and "arpilot's applications" not in again.stdout
+    assert _open_amounts(home_copy)[reopened] == parse_amount(amount, currency[reopened])

@@ -31,8 +31,8 @@ def _seed(con: Any) -> None:
     ):
         con.execute(
             "INSERT INTO invoices VALUES (?, ?, 'invoice', DATE '2025-05-01', DATE '2025-05-31', "
-            "'USD', ?, ?, 'NET30', '', NULL, ?)",
-            [number, customer, minor, minor, now],
+            "'USD', ?, ?, 'NET30', '', NULL, ?, ?)",
+            [number, customer, minor, minor, now, minor],
         )
 
 
@@ -156,7 +156,7 @@ def test_an_analyst_choice_among_suggestions_becomes_training_data(ledger_con: A
     now = utcnow()
     ledger_con.execute(
         "INSERT INTO invoices VALUES ('INV-1003', 'C1', 'invoice', DATE '2025-05-02', DATE '2025-06-01', "
-        "'USD', 50000, 50000, 'NET30', '', NULL, ?)",
+        "'USD', 50000, 50000, 'NET30', '', NULL, ?, 50000)",
         [now],
     )
     _payment(ledger_con, "PAY-E", 50_000, "ACME WIDGETS INC", "", "", date(2025, 6, 2))
@@ -234,7 +234,7 @@ def _one_exception(con: Any, minor: int) -> tuple[str, int]:
     _seed(con)
     con.execute(
         "INSERT INTO invoices VALUES ('CM-1', 'C1', 'credit_memo', DATE '2025-05-03', "
-        "DATE '2025-05-03', 'USD', -5000, -5000, '', '', NULL, ?)",
+        "DATE '2025-05-03', 'USD', -5000, -5000, '', '', NULL, ?, -5000)",
         [utcnow()],
     )
     _payment(con, "PAY-X", minor, "SOMEONE", "X9", "", date(2025, 6, 2))
