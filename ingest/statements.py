@@ -41,6 +41,8 @@ class BankTransaction:
     structured: structured remittance items; creditor_reference: ISO 11649 (RF) reference.
     type_code: the bank's transaction code as the format writes it (BAI2 type code, camt
     domain/family/sub-family, MT940 transaction type).
+    reversal: the format marks the booking as the reversal of an earlier one (camt
+    ``RvslInd``, MT940 ``RC``/``RD``): a debit undoing a credit, or a credit undoing a debit.
     line: line (or, for XML, entry) number in the file where the transaction starts.
     """
 
@@ -58,6 +60,7 @@ class BankTransaction:
     creditor_reference: str = ""
     type_code: str = ""
     line: int | None = None
+    reversal: bool = False
 
     @property
     def is_credit(self) -> bool:
@@ -182,6 +185,7 @@ def transaction_json(
         ],
         "creditor_reference": transaction.creditor_reference,
         "type_code": transaction.type_code,
+        "reversal": transaction.reversal,
         "line": transaction.line,
         "fingerprint": transaction.fingerprint(),
     }

@@ -235,11 +235,19 @@ UPDATE invoices SET erp_open_minor = open_minor + coalesce((
 ), 0);
 """
 
+_RETURNS = """
+-- The bank's transaction code, and for a debit that takes back a receipt (a returned cheque or
+-- ACH credit, a reversed transfer: status 'return') the receipt it takes back once linked.
+ALTER TABLE payments ADD COLUMN type_code VARCHAR DEFAULT '';
+ALTER TABLE payments ADD COLUMN returns_payment_id VARCHAR;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial ledger", _INITIAL),
     Migration(2, "cash application", _CASH_APPLICATION),
     Migration(3, "payment arrival order", _ARRIVAL_ORDER),
     Migration(4, "open amounts as the ERP last showed them", _ERP_POSTING),
+    Migration(5, "returned receipts", _RETURNS),
 )
 """Every migration, oldest first. Append new ones; never change a released one."""
 

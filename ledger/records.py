@@ -51,11 +51,13 @@ class ExceptionReason(enum.StrEnum):
     AMOUNT_MISMATCH = "amount_mismatch"
     LOW_CONFIDENCE = "low_confidence"
     SUSPECTED_DUPLICATE = "suspected_duplicate"
+    UNLINKED_RETURN = "unlinked_return"  # a returned receipt: which payment it takes back is unsure
 
 
 class ExceptionStatus(enum.StrEnum):
     OPEN = "open"
     RESOLVED = "resolved"
+    WITHDRAWN = "withdrawn"  # the payment was returned by its bank: nothing left to decide
     REJECTED = "rejected"
 
 
@@ -117,6 +119,10 @@ class Payment:
     occurrence: 1 for the first transaction with this fingerprint, 2 for a genuine twin, ...
     customer_reference: the payer's own reference (cheque number, customer reference), if any.
     source_line: where the payment stands in its bank file (line, or entry for XML), if known.
+    type_code: the bank's transaction code as its file writes it.
+    reversal: the bank marks it as undoing an earlier booking (a credit that returns a payment
+    of ours is no receipt; a debit that reverses a receipt takes it back).
+    returned_receipt: a debit that takes back money a payer sent (see :mod:`ingest.returns`).
     """
 
     payment_id: str
@@ -134,6 +140,20 @@ class Payment:
     source_file_id: str = ""
     customer_reference: str = ""
     source_line: int | None = None
+    type_code: str = ""
+    reversal: bool = False
+    returned_receipt: bool = False
+
+    @property
+    def status(self) -> str:
+        """Where a newly stored bank transaction starts: a receipt waits to be applied, a
+        returned receipt to be linked to what it takes back, anything else is kept for the
+        record."""
+        if self.amount.minor > 0 and not self.reversal:
+            return "unapplied"
+        if self.returned_receipt:
+            return "return"
+        return "not_receivable"
 
 
 @dataclass(frozen=True, slots=True)

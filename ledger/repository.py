@@ -533,10 +533,11 @@ def insert_payments(con: Connection, payments: list[Payment]) -> tuple[list[str]
             "fingerprint": [p.fingerprint for p in payments],
             "occurrence": [p.occurrence for p in payments],
             "source_file_id": [p.source_file_id for p in payments],
-            "status": ["unapplied" if p.amount.minor > 0 else "not_receivable" for p in payments],
+            "status": [p.status for p in payments],
             "created_at": [now] * len(payments),
             "customer_reference": [p.customer_reference for p in payments],
             "source_line": [p.source_line for p in payments],
+            "type_code": [p.type_code for p in payments],
         },
         schema_overrides={
             "amount_minor": pl.Int64,

@@ -8,7 +8,7 @@ import json
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,6 +21,7 @@ from ledger.records import ApplicationKind, ApplicationMethod
 from matching.engine import Decision, Engine, Scorer
 from matching.model import Advice, AdviceLine, IncomingPayment, OpenInvoice, Proposal, Settled
 from matching.payers import PayerIndex
+from matching.returns import ReturnsSummary, settle_returns
 from matching.settings import MatchSettings
 from matching.training import LabelledProposal
 
@@ -43,6 +44,7 @@ class MatchSummary:
     applied_minor_by_currency: dict[str, int] = field(default_factory=dict)
     exceptions_by_reason: dict[str, int] = field(default_factory=dict)
     advices_linked: int = 0
+    returns: ReturnsSummary = field(default_factory=ReturnsSummary)
 
 
 def load_invoices(con: Connection) -> list[OpenInvoice]:
@@ -176,13 +178,15 @@ def match_ledger(
     """Decide every unapplied payment and record the outcome in one transaction."""
     settings = settings or MatchSettings()
     started = utcnow()
+    with transaction(con):  # first, so that a receipt already taken back is never applied
+        returns = settle_returns(con, started, actor="arpilot:returns")
     waiting = load_payments(con)
     engine = build_engine(con, scorer, settings, waiting)
     decisions = engine.run(waiting, load_advices(con))
     run_id = f"RUN-{started:%Y%m%d%H%M%S}-{uuid.uuid4().hex[:8].upper()}"
     with transaction(con):
         summary = record_decisions(con, run_id, started, scorer, waiting, decisions, engine.teaches)
-    return summary
+    return replace(summary, returns=returns)
 
 
 def record_decisions(
@@ -481,6 +485,11 @@ def resolve_exception(
         if not row:
             raise InputError(f"no exception {exception_id}")
         payment_id, status, version, suggestions, currency, amount, payer, account = row[0]
+        if amount <= 0:
+            raise InputError(
+                f"exception {exception_id} is a returned receipt, not cash to apply: link it to "
+                "the payment it takes back with 'arpilot link-return'"
+            )
         if status != "open":
             raise StaleVersion(f"exception {exception_id} is already {status}")
         if version != expected_version:
@@ -718,7 +727,10 @@ def ledger_labels(con: Connection) -> list[LabelledProposal]:
         "SELECT exception_id, suggestions, resolution FROM exceptions "
         "WHERE status = 'resolved' AND resolution IS NOT NULL"
     ).fetchall():
-        chosen = sorted((n or "", int(m)) for n, m in json.loads(resolution)["allocations"])
+        applied = json.loads(resolution).get("allocations")
+        if applied is None:  # a return linked to what it takes back: no allocation chosen
+            continue
+        chosen = sorted((n or "", int(m)) for n, m in applied)
         for suggestion in json.loads(suggestions):
             if not suggestion.get("features"):
                 continue

@@ -347,6 +347,18 @@ def match(
         typer.echo(f"  exceptions: {reason} {count:,}")
     if summary.advices_linked:
         typer.echo(f"  {summary.advices_linked:,} separate advice(s) linked to their payments")
+    returns = summary.returns
+    if returns.linked:
+        typer.echo(
+            f"  {returns.linked:,} returned payment(s) taken back: "
+            f"{returns.reversed_applications:,} application(s) reversed, "
+            f"{returns.reopened_invoices:,} invoice(s) reopened"
+        )
+    if returns.unlinked:
+        typer.echo(
+            f"  {returns.unlinked:,} returned payment(s) not linked to what they take back: "
+            "see the exceptions (unlinked_return)"
+        )
 
 
 @app.command()
@@ -446,6 +458,33 @@ def resolve(
         typer.echo(f"  {number}: {format_amount(minor, done.currency)} settled as {reason}")
     for lesson in done.learned:
         typer.echo(f"  learned {lesson}")
+
+
+@app.command("link-return")
+def link_return_cmd(
+    ctx: typer.Context,
+    return_id: Annotated[str, typer.Argument(help="The returned receipt (a debit), PAY-...")],
+    payment_id: Annotated[str, typer.Argument(help="The payment it takes back, PAY-...")],
+    analyst: Annotated[str, typer.Option(help="Who decides (recorded in the audit chain).")],
+) -> None:
+    """Link a returned receipt (bounced cheque, returned transfer) to the payment it takes
+    back: that payment's applications are reversed and its invoices reopened."""
+    from ledger.db import open_ledger, transaction, utcnow
+    from ledger.errors import InputError
+    from matching.returns import link_by_analyst
+
+    if not analyst.strip():
+        raise InputError("linking a return needs the analyst's name")
+    settings = _settings(ctx)
+    with (
+        open_ledger(settings.ledger_path, lock_wait_seconds=settings.lock_wait_seconds) as con,
+        transaction(con),
+    ):
+        reversed_, reopened = link_by_analyst(con, return_id, payment_id, analyst, utcnow())
+    typer.echo(
+        f"{return_id} takes back {payment_id}: {reversed_} application(s) reversed, "
+        f"{reopened} invoice(s) reopened"
+    )
 
 
 @app.command("train-matcher")

@@ -19,6 +19,7 @@ from typing import Any
 from ingest.bank import parse_bank_file
 from ingest.bank.csv_statement import CsvProfile, read_header
 from ingest.detect import detect_format
+from ingest.returns import is_returned_receipt
 from ingest.statements import BankTransaction, ParsedFile, with_occurrences
 from ledger import audit
 from ledger.db import Connection, open_ledger, transaction, utcnow
@@ -142,6 +143,9 @@ def _payment(t: BankTransaction, fingerprint: str, occurrence: int, file_id: str
         source_file_id=file_id,
         customer_reference=t.customer_reference,
         source_line=t.line,
+        type_code=t.type_code,
+        reversal=t.reversal,
+        returned_receipt=is_returned_receipt(t),
     )
 
 

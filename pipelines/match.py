@@ -51,15 +51,31 @@ def scorer_for(home: Path, choice: str = "auto") -> Scorer:
 
 def export_rows(con: Connection, what: str) -> Iterator[dict[str, Any]]:
     """Rows of ``arpilot export``: one per allocation, or one per suggested allocation of an
-    open exception (its rank in ``method``)."""
+    open exception (its rank in ``method``).
+
+    An application reversed since (its payment came back) stays, followed by its reversal: the
+    same allocation with the amount negated, kind ``reversal`` and the return's reason, so an
+    ERP that posted the first posts the second."""
     if what == "applications":
         rows = con.execute(
             """
-            SELECT a.payment_id, p.bank_reference, coalesce(a.invoice_number, ''), a.currency,
-                   a.applied_minor, a.kind, a.reason, a.method, a.confidence
-            FROM applications a JOIN payments p USING (payment_id)
-            WHERE a.reversed_at IS NULL
-            ORDER BY a.decided_at, a.payment_id, a.application_id
+            SELECT payment_id, bank_reference, invoice, currency, minor, kind, reason, method,
+                   confidence
+            FROM (
+                SELECT a.payment_id, p.bank_reference, coalesce(a.invoice_number, '') AS invoice,
+                       a.currency, a.applied_minor AS minor, a.kind, a.reason, a.method,
+                       a.confidence, a.decided_at AS booked_at, a.application_id, 0 AS step
+                FROM applications a JOIN payments p USING (payment_id)
+                UNION ALL
+                SELECT a.payment_id, p.bank_reference, coalesce(a.invoice_number, ''),
+                       a.currency, -a.applied_minor, 'reversal',
+                       'payment returned' || coalesce(': ' || r.payment_id, ''), 'rule', 1.0,
+                       a.reversed_at, a.application_id, 1
+                FROM applications a JOIN payments p USING (payment_id)
+                LEFT JOIN payments r ON r.returns_payment_id = a.payment_id
+                WHERE a.reversed_at IS NOT NULL
+            )
+            ORDER BY booked_at, payment_id, application_id, step
             """
         ).fetchall()
         for payment_id, bank_ref, invoice, currency, minor, kind, reason, method, conf in rows:

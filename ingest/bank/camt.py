@@ -679,6 +679,7 @@ class _CamtReader:
                 creditor_reference=part.creditor_reference,
                 type_code=code,
                 line=line,
+                reversal=reversal,
             )
 
         if len(parts) > 1 and _splits(parts, signed):

@@ -597,6 +597,7 @@ def _booked(
         creditor_reference=parsed.creditor_reference,
         type_code=groups["id"].upper(),
         line=line,
+        reversal=mark in ("RC", "RD"),
     )
 
 

@@ -41,7 +41,7 @@ def _payment(
 ) -> None:
     con.execute(
         "INSERT INTO payments VALUES (?, 'ACCT', 'USD', ?, ?, ?, ?, ?, ?, '', ?, ?, 1, NULL, "
-        "'unapplied', ?, '', NULL)",
+        "'unapplied', ?, '', NULL, '', NULL)",
         [pid, minor, day, day, payer, account, f"REF{pid}", text, f"fp{pid}", utcnow()],
     )
 

@@ -1,0 +1,310 @@
+"""Returned receipts: link each to the payment it takes back and undo what that payment settled.
+
+A bounced cheque or a returned ACH credit means the cash never arrived. Whatever the original
+payment was applied to is open again (its deductions and write-offs with it: the payer agreed
+to nothing), a payment still waiting is never applied, and its exception is closed. The link
+is made only on evidence: the same amount on the same account before the return, and either a
+reference both carry (end-to-end id, bank or cheque reference) or the same payer. Anything less
+goes to an analyst as an ``unlinked_return`` exception naming the candidates, because undoing
+the wrong customer's application is as bad as applying money to it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from duckdb import DuckDBPyConnection as Connection
+from rapidfuzz import fuzz
+
+from ledger import audit
+from ledger.errors import InputError
+from ledger.records import ExceptionReason
+from matching.names import compact
+
+RETURN_WINDOW_DAYS = 120
+"""How far back a return looks for the receipt it takes back: ACH returns come within days,
+unauthorised-debit claims within 60 days, cheques a few weeks after deposit."""
+
+SAME_PAYER_SCORE = 90
+"""rapidfuzz ratio of the compact names above which a return's counterparty is the payer."""
+
+_MIN_REFERENCE = 6  # a reference shorter than this is too common to find in a return's text
+_MIN_CHEQUE = 3  # a cheque number equal in both fields, at least this long
+_NO_REFERENCE = frozenset({"", "NOTPROVIDED", "NONREF", "NONE"})
+_LINKABLE = ("unapplied", "applied", "exception")  # statuses of a receipt a return can take back
+_ACH_REASON = re.compile(r"\bR(\d\d)\b")
+
+
+@dataclass(frozen=True, slots=True)
+class Booking:
+    """A bank transaction as the linking needs it: a return or a receipt it may take back."""
+
+    payment_id: str
+    account: str
+    currency: str
+    amount_minor: int
+    day: date
+    payer_name: str
+    payer_account: str
+    bank_reference: str
+    customer_reference: str
+    end_to_end_id: str
+    remittance_text: str
+    status: str = ""
+
+
+_BOOKING = (
+    "payment_id, account, currency, amount_minor, coalesce(value_date, booking_date), "
+    "payer_name, payer_account, bank_reference, coalesce(customer_reference, ''), "
+    "end_to_end_id, remittance_text, status"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnsSummary:
+    """What one pass over the waiting returns did."""
+
+    linked: int = 0
+    reversed_applications: int = 0
+    reopened_invoices: int = 0
+    unlinked: int = 0
+
+
+def return_reason(text: str) -> str:
+    """The return's reason as the bank wrote it: an ACH code (R01), else its text, shortened."""
+    code = _ACH_REASON.search(text.upper())
+    if code is not None:
+        return f"R{code.group(1)}"
+    return " ".join(text.split())[:80]
+
+
+def _reference(text: str) -> str:
+    return text.strip().upper()
+
+
+def shared_keys(returned: Booking, receipt: Booking) -> list[str]:
+    """The references a return and a receipt both carry, by kind."""
+    keys = []
+    end_to_end = _reference(returned.end_to_end_id)
+    if end_to_end not in _NO_REFERENCE and end_to_end == _reference(receipt.end_to_end_id):
+        keys.append("end_to_end_id")
+    said = " ".join(
+        (returned.remittance_text, returned.bank_reference, returned.customer_reference)
+    ).upper()
+    for kind, value in (
+        ("bank_reference", receipt.bank_reference),
+        ("customer_reference", receipt.customer_reference),
+    ):
+        value = _reference(value)
+        if len(value) >= _MIN_REFERENCE and value not in _NO_REFERENCE and value in said:
+            keys.append(kind)
+    cheque = _reference(returned.customer_reference)  # a cheque number or ACH trace, as sent
+    if (
+        len(cheque) >= _MIN_CHEQUE
+        and cheque not in _NO_REFERENCE
+        and cheque == _reference(receipt.customer_reference)
+    ):
+        keys.append("customer_reference")
+    return sorted(set(keys))
+
+
+def same_payer(returned: Booking, receipt: Booking) -> list[str]:
+    """How the return's counterparty is the receipt's payer: account, name, or not at all."""
+    found = []
+    if returned.payer_account and returned.payer_account == receipt.payer_account:
+        found.append("payer_account")
+    a, b = compact(returned.payer_name), compact(receipt.payer_name)
+    if a and b and fuzz.ratio(a, b) >= SAME_PAYER_SCORE:
+        found.append("payer_name")
+    return found
+
+
+def original_of(
+    returned: Booking, receipts: list[Booking]
+) -> tuple[Booking | None, dict[str, Any]]:
+    """The receipt a return takes back, with the evidence; or None and the candidates.
+
+    Candidates are receipts of the returned amount on the same account and currency, in the
+    window before the return. One sharing a reference wins if it is the only one (or the only
+    one also from the same payer); else one from the same payer if it is the only one.
+    """
+    candidates = [
+        r
+        for r in receipts
+        if r.account == returned.account
+        and r.currency == returned.currency
+        and r.amount_minor == -returned.amount_minor
+        and returned.day - timedelta(days=RETURN_WINDOW_DAYS) <= r.day <= returned.day
+    ]
+    keyed = [(r, shared_keys(returned, r), same_payer(returned, r)) for r in candidates]
+    by_reference = [k for k in keyed if k[1]]
+    if len(by_reference) > 1:
+        by_reference = [k for k in by_reference if k[2]]
+    chosen = by_reference if by_reference else [k for k in keyed if k[2]]
+    if len(chosen) == 1:
+        receipt, keys, payer = chosen[0]
+        return receipt, {"references": keys, "payer": payer}
+    return None, {"candidates": [r.payment_id for r in candidates]}
+
+
+def _bookings(con: Connection, where: str, params: list[Any]) -> list[Booking]:
+    rows = con.execute(f"SELECT {_BOOKING} FROM payments WHERE {where}", params).fetchall()
+    return [Booking(*row) for row in rows]
+
+
+def _booking(con: Connection, payment_id: str) -> Booking | None:
+    found = _bookings(con, "payment_id = ?", [payment_id])
+    return found[0] if found else None
+
+
+def settle_returns(con: Connection, now: datetime, actor: str) -> ReturnsSummary:
+    """Link every waiting return it can and undo what its receipt settled; raise (once) an
+    ``unlinked_return`` exception for the others. The caller holds the transaction."""
+    waiting = _bookings(
+        con, "status = 'return' ORDER BY coalesce(value_date, booking_date), payment_id", []
+    )
+    if not waiting:
+        return ReturnsSummary()
+    receipts = _bookings(
+        con, "status IN (SELECT unnest(?)) AND amount_minor > 0", [list(_LINKABLE)]
+    )
+    linked = reversed_ = reopened = unlinked = 0
+    for returned in waiting:
+        receipt, evidence = original_of(returned, receipts)
+        if receipt is None:
+            unlinked += 1
+            _raise_unlinked(con, returned, evidence, now)
+            continue
+        receipts.remove(receipt)
+        undone, invoices = link_return(con, returned, receipt, actor, evidence, now)
+        linked += 1
+        reversed_ += undone
+        reopened += invoices
+    return ReturnsSummary(linked, reversed_, reopened, unlinked)
+
+
+def _raise_unlinked(
+    con: Connection, returned: Booking, evidence: dict[str, Any], now: datetime
+) -> None:
+    exception_id = f"EXC-{returned.payment_id.removeprefix('PAY-')}"
+    con.execute(
+        """
+        INSERT INTO exceptions (exception_id, payment_id, reason, suggestions, status, assignee,
+                                version, resolution, created_at, updated_at, run_id, evidence)
+        VALUES (?, ?, ?, '[]', 'open', '', 1, NULL, ?, ?, '', ?)
+        ON CONFLICT DO NOTHING
+        """,
+        [
+            exception_id,
+            returned.payment_id,
+            str(ExceptionReason.UNLINKED_RETURN),
+            now,
+            now,
+            json.dumps({**evidence, "return_reason": return_reason(returned.remittance_text)}),
+        ],
+    )
+
+
+def link_return(
+    con: Connection,
+    returned: Booking,
+    receipt: Booking,
+    actor: str,
+    evidence: dict[str, Any],
+    now: datetime,
+) -> tuple[int, int]:
+    """Record that ``returned`` takes back ``receipt``: reverse the receipt's applications,
+    reopen what they settled, close its exception and the return's. Returns (applications
+    reversed, invoices reopened). The caller holds the transaction."""
+    undone = con.execute(
+        """
+        UPDATE applications SET reversed_at = ? WHERE payment_id = ? AND reversed_at IS NULL
+        RETURNING application_id, invoice_number, applied_minor, adjustment_minor, kind
+        """,
+        [now, receipt.payment_id],
+    ).fetchall()
+    settled: dict[str, int] = {}
+    for _, invoice, applied, adjustment, _ in undone:
+        if invoice is not None:
+            settled[invoice] = settled.get(invoice, 0) + applied + adjustment
+    for invoice, minor in sorted(settled.items()):
+        con.execute(
+            "UPDATE invoices SET open_minor = open_minor + ?, updated_at = ? "
+            "WHERE invoice_number = ?",
+            [minor, now, invoice],
+        )
+    reason = return_reason(returned.remittance_text)
+    resolution = json.dumps({"returned_by": returned.payment_id, "reason": reason})
+    con.execute(
+        "UPDATE exceptions SET status = 'withdrawn', resolution = ?, version = version + 1, "
+        "updated_at = ? WHERE payment_id = ? AND status = 'open'",
+        [resolution, now, receipt.payment_id],
+    )
+    con.execute(
+        "UPDATE exceptions SET status = 'resolved', resolution = ?, version = version + 1, "
+        "updated_at = ? WHERE payment_id = ? AND status = 'open'",
+        [json.dumps({"takes_back": receipt.payment_id}), now, returned.payment_id],
+    )
+    con.execute(
+        "UPDATE payments SET status = 'returned' WHERE payment_id = ?", [receipt.payment_id]
+    )
+    con.execute(
+        "UPDATE payments SET status = 'return_linked', returns_payment_id = ? WHERE payment_id = ?",
+        [receipt.payment_id, returned.payment_id],
+    )
+    audit.append(
+        con,
+        [
+            audit.NewEntry(
+                actor=actor,
+                action="return_payment",
+                entity="payment",
+                entity_id=receipt.payment_id,
+                payload={
+                    "return": returned.payment_id,
+                    "reason": reason,
+                    "evidence": evidence,
+                    "was": receipt.status,
+                    "reversed": [
+                        [app_id, invoice, applied, adjustment, kind]
+                        for app_id, invoice, applied, adjustment, kind in sorted(undone)
+                    ],
+                    "reopened": settled,
+                    "currency": receipt.currency,
+                },
+            )
+        ],
+        at=now,
+    )
+    return len(undone), len(settled)
+
+
+def link_by_analyst(
+    con: Connection, return_id: str, receipt_id: str, analyst: str, now: datetime
+) -> tuple[int, int]:
+    """An analyst's link of a waiting return to the receipt it takes back, checked first:
+    the return must be waiting, the receipt a credit of the same amount, account and currency,
+    booked no later than the return and not taken back already. Caller holds the transaction."""
+    returned = _booking(con, return_id)
+    if returned is None or returned.status != "return":
+        found = "no such payment" if returned is None else f"its status is {returned.status!r}"
+        raise InputError(f"{return_id} is not a return waiting to be linked ({found})")
+    receipt = _booking(con, receipt_id)
+    if receipt is None:
+        raise InputError(f"no payment {receipt_id}")
+    problems = []
+    if receipt.status not in _LINKABLE or receipt.amount_minor <= 0:
+        problems.append(f"it is not a receipt that can be taken back (status {receipt.status!r})")
+    if (receipt.account, receipt.currency) != (returned.account, returned.currency):
+        problems.append("it was booked on another account or in another currency")
+    if receipt.amount_minor != -returned.amount_minor:
+        problems.append("its amount is not the amount returned")
+    if receipt.day > returned.day:
+        problems.append("it was booked after the return")
+    if problems:
+        raise InputError(f"{return_id} cannot take back {receipt_id}: " + "; ".join(problems))
+    return link_return(con, returned, receipt, analyst, {"analyst": analyst}, now)
