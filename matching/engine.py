@@ -220,6 +220,15 @@ class Engine:
         self._seen: dict[tuple[str, int, str], list[IncomingPayment]] = defaultdict(list)
         self._settled: dict[tuple[str, int], list[Settled]] = defaultdict(list)
         self._applications = 0  # payments applied so far
+        # (kind, reason) of the settlements left open on the invoice rather than deducted
+        self._left_open = frozenset(
+            key
+            for key, leave in (
+                ((ApplicationKind.SHORT_PAY, "unspecified"), self.settings.unspecified_short_pay),
+                ((ApplicationKind.DISCOUNT, "unearned"), self.settings.unearned_discount),
+            )
+            if leave == "leave_open"
+        )
         self._last_applied: dict[str, int] = {}  # customer -> the application that last took items
         self._learnt_at: dict[str, int] = {}  # bank account -> the application that taught it
         self._paid = {refs.key(number): (number, customer) for number, customer in paid}
@@ -2242,6 +2251,44 @@ class Engine:
         )
 
     def _verdict(
+        self,
+        context: _Context,
+        ranked: list[tuple[Proposal, float]],
+        duplicate: IncomingPayment | None,
+    ) -> Decision:
+        """Apply the best proposal or send the payment to an analyst (see :meth:`_judged`),
+        its allocations booked as the ledger's settings want them (see :meth:`_as_configured`)."""
+        decision = self._judged(context, ranked, duplicate)
+        if not self._left_open:
+            return decision
+        return replace(
+            decision,
+            applied=None if decision.applied is None else self._as_configured(decision.applied),
+            ranked=tuple((self._as_configured(p), chance) for p, chance in decision.ranked),
+        )
+
+    def _as_configured(self, proposal: Proposal) -> Proposal:
+        """``proposal`` with the settlements the settings leave open booked as partial payments:
+        a shortfall the payer gave no reason for (``unspecified_short_pay``) and a discount
+        taken after its window (``unearned_discount``) stay open on the invoice for collections
+        to chase, instead of going to the deduction team as deductions that close it."""
+        allocations: list[Allocation] = []
+        left: list[str] = []
+        for a in proposal.allocations:
+            if a.invoice_number and (a.kind, a.reason) in self._left_open:
+                left.append(a.invoice_number)
+                if a.applied_minor:
+                    allocations.append(
+                        Allocation(a.invoice_number, a.applied_minor, 0, ApplicationKind.PARTIAL)
+                    )
+            else:
+                allocations.append(a)
+        if not left:
+            return proposal
+        evidence = {**proposal.evidence, "left_open": left}
+        return replace(proposal, allocations=tuple(allocations), evidence=evidence)
+
+    def _judged(
         self,
         context: _Context,
         ranked: list[tuple[Proposal, float]],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,6 +29,11 @@ class MatchSettings(BaseSettings):
     amount. Budgets are counted in work,
     not time, so a run decides the same on a busy machine as on an idle one;
     subset_budget_seconds is only a safety net for one payment's searches together.
+    unspecified_short_pay: what becomes of a shortfall the payer gave no reason for:
+    ``deduct`` books it as a short-pay (reason ``unspecified``) that closes the invoice, for the
+    deduction team to research; ``leave_open`` books the cash as a partial payment and leaves
+    the shortfall open on the invoice, for collections to chase. unearned_discount: the same
+    for a discount taken after its window (``deduct``: a discount with reason ``unearned``).
     """
 
     model_config = SettingsConfigDict(env_prefix="ARPILOT_MATCH_", extra="ignore")
@@ -45,3 +51,5 @@ class MatchSettings(BaseSettings):
     subset_rival_nodes: int = Field(default=64, ge=1)
     subset_rival_sums: int = Field(default=1 << 12, ge=1)
     subset_budget_seconds: float = Field(default=0.5, gt=0)
+    unspecified_short_pay: Literal["deduct", "leave_open"] = "deduct"
+    unearned_discount: Literal["deduct", "leave_open"] = "deduct"

@@ -2127,3 +2127,33 @@ def test_an_invoice_paid_net_of_an_open_credit_memo_takes_the_memo() -> None:
     twin = replace(memo, invoice_number="CM-100010")
     ranked = _engine([*BOOK, memo, twin]).decide(_pay(120_000, "Acme Widgets", "INV-100001")).ranked
     assert all(a.kind is not ApplicationKind.CREDIT_MEMO for p, _ in ranked for a in p.allocations)
+
+
+@pytest.mark.parametrize("leave", ["deduct", "leave_open"])
+def test_a_shortfall_with_no_reason_and_a_late_discount_are_deducted_or_left_open_as_set(
+    leave: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ARPILOT_MATCH_UNSPECIFIED_SHORT_PAY", leave)
+    monkeypatch.setenv("ARPILOT_MATCH_UNEARNED_DISCOUNT", leave)
+    settings = MatchSettings()
+    # 73.21 short of a named invoice, no word why (not whole units: no bank charge)
+    short = Engine(BOOK, PayerIndex(CUSTOMERS), RuleScorer(), settings).decide(
+        _pay(117_679, "ACME WIDGETS", "INV-100001")
+    )
+    # 2/10 NET 30 taken 25 days after the invoice
+    late = Engine(BOOK, PayerIndex(CUSTOMERS), RuleScorer(), settings).decide(
+        _pay(42_017 - 840, "Borealis Trading", "INV-200002", day=DAY + timedelta(days=20))
+    )
+    assert late.applied is not None
+    booked = [short.ranked[0][0].allocations[0], late.applied.allocations[0]]
+    if leave == "deduct":
+        assert [(a.kind, a.adjustment_minor, a.reason) for a in booked] == [
+            (ApplicationKind.SHORT_PAY, 7_321, "unspecified"),
+            (ApplicationKind.DISCOUNT, 840, "unearned"),
+        ]
+    else:
+        assert [(a.kind, a.applied_minor, a.adjustment_minor) for a in booked] == [
+            (ApplicationKind.PARTIAL, 117_679, 0),
+            (ApplicationKind.PARTIAL, 41_177, 0),
+        ]
+        assert late.applied.evidence["left_open"] == ["INV-200002"]
