@@ -35,6 +35,15 @@ _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-/#.]*[A-Za-z0-9]|[0-9]")
 _AMOUNT_OR_DATE = re.compile(r"^\d{1,3}(?:[.,]\d{3})*[.,]\d{2}$|^\d{2,4}[-/.]\d{1,2}[-/.]\d{1,4}$")
 MIN_CORE = 4
 """Shorter numbers ('12', '2025') say too little to name an invoice on their own."""
+# A short number says enough after the word for an invoice ('Invoice 102', 'INV #87',
+# 'Rechnung Nr. 311', 'Facture 45'): the word and the number are read as one reference.
+_INVOICE_WORDS = r"INV|INVC|INVOICE|BILL|RECHNUNG|RG|FACT|FACTURE|FACTURA|FAKTURA|FV"
+_WORD_AND_SHORT_NUMBER = re.compile(
+    rf"\b(?P<word>{_INVOICE_WORDS})(?P<gap>\.?\s*(?:(?:NO|NR)\.?|NUMBER)?\s*[#:]?\s*)"
+    r"(?P<number>[0-9]{1,3})\b(?![.,][0-9])",
+    re.IGNORECASE,
+)
+_SHORT_KEY = re.compile(rf"(?:{_INVOICE_WORDS})(?:NO|NR|NUMBER)?(?P<number>[0-9]{{1,3}})")
 
 
 class Quality(enum.IntEnum):
@@ -126,8 +135,14 @@ def _slashed_list(token: str) -> list[str]:
 
 def tokens(text: str) -> list[str]:
     """Candidate references in free text, in order, without amounts and dates; a slashed
-    list of invoice numbers gives each of them."""
-    found = []
+    list of invoice numbers gives each of them, and a number of one to three digits after the
+    word for an invoice gives the two as one ('Invoice 102' -> 'INVOICE 102')."""
+    # Word and number written apart; written together ('INV-102') they are one token below.
+    found = [
+        f"{m['word'].upper()} {m['number']}"
+        for m in _WORD_AND_SHORT_NUMBER.finditer(text)
+        if re.search(r"[\s:]", m["gap"])
+    ]
     for whole in _TOKEN.findall(text):
         whole = whole.strip(".-/#")
         if _AMOUNT_OR_DATE.match(whole):
@@ -153,6 +168,7 @@ class ReferenceIndex:
         self._by_unpadded: dict[str, list[str]] = defaultdict(list)
         self._by_po: dict[str, list[str]] = defaultdict(list)
         self._by_folded_po: dict[str, list[str]] = defaultdict(list)
+        self._by_short_core: dict[str, list[str]] = defaultdict(list)
         self._core_of: dict[str, str] = {}
         self._everything: list[str] | None = None
         for number, po in invoices:
@@ -162,6 +178,8 @@ class ReferenceIndex:
             self._core_of[number] = number_core
             if len(number_core) >= MIN_CORE:
                 self._by_core[number_core].append(number)
+            elif number_core:
+                self._by_short_core[number_core].append(number)
             if po and len(key(po)) >= MIN_CORE:
                 self._by_po[key(po)].append(number)
                 self._by_folded_po[folded(po)].append(number)
@@ -177,6 +195,10 @@ class ReferenceIndex:
             return self._hits(reference, found, Quality.CORE)
         plain = core(reference)
         if len(plain) >= MIN_CORE and (found := self._by_core.get(plain)):
+            return self._hits(reference, found, Quality.CORE)
+        short = _SHORT_KEY.fullmatch(key(reference))
+        if short and (found := self._by_short_core.get(short["number"].lstrip("0"))):
+            # 'Invoice 102' for the ledger's 102 or INV-102: the word says it is an invoice.
             return self._hits(reference, found, Quality.CORE)
         read = ocr_core(reference)
         if len(read) >= MIN_CORE and read != plain and (found := self._by_core.get(read)):

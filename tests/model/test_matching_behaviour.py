@@ -2157,3 +2157,17 @@ def test_a_shortfall_with_no_reason_and_a_late_discount_are_deducted_or_left_ope
             (ApplicationKind.PARTIAL, 41_177, 0),
         ]
         assert late.applied.evidence["left_open"] == ["INV-200002"]
+
+
+def test_an_invoice_of_three_digits_named_in_the_text_is_applied() -> None:
+    book = [
+        _invoice("101", "C100", 50_000),
+        _invoice("102", "C100", 50_000),
+        _invoice("103", "C100", 72_500),
+    ]
+    named = _engine(book).decide(_pay(122_500, "ACME WIDGETS", "Invoice 102, Invoice 103"))
+    assert named.applied is not None
+    assert sorted(a.invoice_number for a in named.applied.allocations) == ["102", "103"]
+    # a bare short number is no reference: 101 and 102 both fit the amount
+    bare = _engine(book).decide(_pay(50_000, "ACME WIDGETS", "order 102"))
+    assert bare.applied is None

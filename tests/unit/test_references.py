@@ -179,3 +179,31 @@ def test_any_text_gives_tokens_and_lookups_without_error(text: str) -> None:
 )
 def test_a_slashed_list_of_invoice_numbers_names_each(text: str, expected: list[str]) -> None:
     assert refs.tokens(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Payment for Invoice 102 and inv. no. 87", ["INVOICE 102", "INV 87"]),
+        ("INVOICE NUMBER: 45", ["INVOICE 45"]),
+        ("Rechnung Nr. 311", ["RECHNUNG 311"]),
+        ("INV-102", ["INV-102"]),  # written together: one token already, not two
+        ("Invoice 12.50", []),  # an amount after the word is no invoice number
+        ("order 102 re 12", []),  # no word for an invoice: too short to mean one
+    ],
+)
+def test_a_short_number_after_the_word_for_an_invoice_is_a_reference(
+    text: str, expected: list[str]
+) -> None:
+    assert refs.tokens(text) == expected
+
+
+def test_a_short_invoice_number_is_found_only_when_the_word_for_an_invoice_names_it() -> None:
+    index = ReferenceIndex([("102", ""), ("INV-87", ""), ("INV-1020", "")])
+    assert [(h.invoice_number, h.quality) for h in index.lookup("INVOICE 102", ())] == [
+        ("102", Quality.CORE)
+    ]
+    assert [h.invoice_number for h in index.lookup("INV-102", ())] == ["102"]
+    assert [h.invoice_number for h in index.lookup("INV 87", ())] == ["INV-87"]
+    assert [h.invoice_number for h in index.lookup("INV 1020", ())] == ["INV-1020"]
+    assert index.lookup("ORDER 102", ()) == [] and index.lookup("INV 10", ()) == []
