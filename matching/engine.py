@@ -2257,8 +2257,35 @@ class Engine:
         duplicate: IncomingPayment | None,
     ) -> Decision:
         """Apply the best proposal or send the payment to an analyst (see :meth:`_judged`),
-        its allocations booked as the ledger's settings want them (see :meth:`_as_configured`)."""
+        its allocations booked as the ledger's settings want them (see :meth:`_as_configured`).
+
+        A proposal putting the payment's cash on an invoice in another currency is neither
+        applied nor suggested (no rate converts it here, and 1,000 EUR booked on a USD
+        invoice is money applied wrongly); the invoices it named are in the evidence."""
+        currency = context.payment.currency
+        foreign = sorted(
+            {
+                a.invoice_number
+                for proposal, _ in ranked
+                for a in proposal.allocations
+                if a.invoice_number and self.invoices[a.invoice_number].currency != currency
+            }
+        )
+        if foreign:
+            ranked = [
+                (p, chance) for p, chance in ranked if not set(p.invoices) & set(foreign)
+            ]
         decision = self._judged(context, ranked, duplicate)
+        if foreign:
+            decision = replace(
+                decision,
+                evidence={
+                    **decision.evidence,
+                    "invoices_in_another_currency": [
+                        {"invoice": n, "currency": self.invoices[n].currency} for n in foreign
+                    ],
+                },
+            )
         if not self._left_open:
             return decision
         return replace(

@@ -2171,3 +2171,18 @@ def test_an_invoice_of_three_digits_named_in_the_text_is_applied() -> None:
     # a bare short number is no reference: 101 and 102 both fit the amount
     bare = _engine(book).decide(_pay(50_000, "ACME WIDGETS", "order 102"))
     assert bare.applied is None
+
+
+def test_a_payment_naming_an_invoice_in_another_currency_never_books_its_cash_there() -> None:
+    # EUR 1,150.00 naming a USD 1,250.00 invoice: the shipped scorer read it as a short-pay
+    # of 100.00; no rate converts it, so nothing is applied or suggested, and the evidence
+    # says which invoice it named.
+    payment = IncomingPayment(
+        "PAY-1", "EUR", 115_000, DAY, "acct", "ACME WIDGETS", "", "", "", "", "INV-100001"
+    )
+    for engine in (_engine(), _shipped(BOOK)):
+        decision = engine.decide(payment)
+        assert decision.applied is None and decision.ranked == ()
+        assert decision.evidence["invoices_in_another_currency"] == [
+            {"invoice": "INV-100001", "currency": "USD"}
+        ]
