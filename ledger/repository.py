@@ -120,9 +120,10 @@ def reconcile_open(*, erp_now: int, erp_before: int, ledger_open: int, amount: i
 def _reconciliation_payload(
     row: dict[str, Any], outcome: Reconciled, currency: str
 ) -> dict[str, Any]:
+    """What the audit entry of an item with arpilot's work unposted says besides its changes."""
     if not outcome.state:
         return {}
-    payload: dict[str, Any] = {
+    return {
         "erp_open_amount": [
             format_amount(row["old_open_minor"], currency),
             format_amount(row["open_minor"], currency),
@@ -130,7 +131,6 @@ def _reconciliation_payload(
         "arpilot_unposted": format_amount(outcome.unposted_minor, currency),
         "reconciliation": outcome.state,
     }
-    return payload
 
 
 def _changes_payload(row: dict[str, Any], currency: str, open_now: int) -> dict[str, list[str]]:
@@ -429,6 +429,8 @@ class LedgerStatus:
     open_by_currency: dict[str, int] = field(default_factory=dict)
     payments: int = 0
     unapplied_payments: int = 0
+    returned_payments: int = 0  # receipts their bank took back, applications reversed
+    returns_waiting: int = 0  # returned receipts not yet linked to what they take back
     applications: int = 0
     open_exceptions: int = 0
     ingested_files: int = 0
@@ -461,6 +463,8 @@ def ledger_status(con: Connection) -> LedgerStatus:
         open_by_currency=open_by_currency,
         payments=scalar("SELECT count(*) FROM payments"),
         unapplied_payments=scalar("SELECT count(*) FROM payments WHERE status = 'unapplied'"),
+        returned_payments=scalar("SELECT count(*) FROM payments WHERE status = 'returned'"),
+        returns_waiting=scalar("SELECT count(*) FROM payments WHERE status = 'return'"),
         applications=scalar("SELECT count(*) FROM applications WHERE reversed_at IS NULL"),
         open_exceptions=scalar("SELECT count(*) FROM exceptions WHERE status = 'open'"),
         ingested_files=scalar("SELECT count(*) FROM ingested_files WHERE status = 'ingested'"),

@@ -2272,9 +2272,7 @@ class Engine:
             }
         )
         if foreign:
-            ranked = [
-                (p, chance) for p, chance in ranked if not set(p.invoices) & set(foreign)
-            ]
+            ranked = [(p, chance) for p, chance in ranked if not set(p.invoices) & set(foreign)]
         decision = self._judged(context, ranked, duplicate)
         if foreign:
             decision = replace(

@@ -163,7 +163,11 @@ def status(
             f"{state.open_items:,} open of {state.invoices:,} invoices and "
             f"{state.credit_memos:,} credit memos" + (f"; open {open_text}" if open_text else ""),
         ),
-        ("payments", f"{state.payments:,} ({state.unapplied_payments:,} unapplied)"),
+        (
+            "payments",
+            f"{state.payments:,} ({state.unapplied_payments:,} unapplied, "
+            f"{state.returned_payments:,} returned, {state.returns_waiting:,} returns to link)",
+        ),
         ("applications", f"{state.applications:,}"),
         ("exceptions", f"{state.open_exceptions:,} open"),
         ("files", f"{state.ingested_files:,} ingested, {state.quarantined_files:,} quarantined"),

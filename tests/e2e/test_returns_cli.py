@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import subprocess
 import sys
@@ -118,4 +119,6 @@ def test_a_returned_ach_credit_reopens_its_invoice_and_is_exported_as_a_reversal
         ("INV-100231", "500.00", "full"),
         ("INV-100231", "-500.00", "reversal"),
     ]
+    status = json.loads(arpilot(home, "status", "--json").stdout)
+    assert (status["returned_payments"], status["returns_waiting"]) == (1, 0)
     assert arpilot(home, "audit", "verify").returncode == 0
