@@ -143,8 +143,9 @@ def original_of(
     keyed = [(r, shared_keys(returned, r), same_payer(returned, r)) for r in candidates]
     by_reference = [k for k in keyed if k[1]]
     if len(by_reference) > 1:
-        by_reference = [k for k in by_reference if k[2]]
-    chosen = by_reference if by_reference else [k for k in keyed if k[2]]
+        chosen = [k for k in by_reference if k[2]]
+    else:  # one sharing a reference; or, none doing so, those from the same payer
+        chosen = by_reference or [k for k in keyed if k[2]]
     if len(chosen) == 1:
         receipt, keys, payer = chosen[0]
         return receipt, {"references": keys, "payer": payer}

@@ -219,3 +219,16 @@ def test_a_returned_receipt_in_the_queue_leaves_it_and_teaches_nothing(ledger_co
     assert status == "withdrawn"
     assert json.loads(resolution) == {"returned_by": "PAY-R", "reason": "R02"}
     assert ledger_labels(ledger_con) == []
+
+
+def test_receipts_sharing_the_returns_reference_leave_no_room_for_a_guess_by_payer() -> None:
+    # Two receipts carry the trace the return names (a payer's constant ACH id, say) and are
+    # not the return's payer; a third is from the payer but names nothing: no link.
+    shared = {"customer_reference": "ACHID77881"}
+    receipts = [
+        _booking("P1", 5_000, 2, payer_name="BOREALIS GMBH", **shared),
+        _booking("P2", 5_000, 3, payer_name="COBALT AND SONS", **shared),
+        _booking("P3", 5_000, 3, payer_name="ACME WIDGETS"),
+    ]
+    returned = _booking("R1", -5_000, 5, payer_name="ACME WIDGETS", **shared)
+    assert original_of(returned, receipts)[0] is None
