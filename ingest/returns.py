@@ -25,11 +25,16 @@ a cancellation request, unpaid cheque."""
 MT940_RETURN_CODES = frozenset({"RTI"})
 """SWIFT transaction type of a returned item (``NRTI``)."""
 
+# Words a bank uses for a receipt it takes back; a bare 'RETURNED' is not enough ('credit for
+# returned goods' is a refund of ours).
 _RETURN_WORDS = re.compile(
-    r"\b(?:RETURNED|RETURN\s+ITEM|RETURN\s+R\d\d|ITEM\s+RETURNED|NSF|REVERSAL|STORNO"
-    r"|R(?:UE|Ü)CKLASTSCHRIFT|R(?:UE|Ü)CKGABE|CHARGEBACK|UNPAID|IMPAYE)\b"
+    r"\b(?:RETURNED\s+(?:ITEM|CHE(?:QUE|CK)|PAYMENT|DEPOSIT|ACH|CREDIT)|RETURN\s+ITEM"
+    r"|RETURN(?:ED)?\s+R\d\d|ACH\s+RETURN|ITEM\s+RETURNED|NSF|STORNO|R(?:UE|Ü)CKLASTSCHRIFT"
+    r"|R(?:UE|Ü)CKGABE|CHARGEBACK|UNPAID\s+(?:ITEM|CHE(?:QUE|CK))|IMPAYE)\b"
 )
-_NOT_A_RETURN = re.compile(r"\b(?:REFUND|FEE|CHARGE|COMMISSION|GEBUEHR|GEBÜHR|ENTGELT)\b")
+_NOT_A_RETURN = re.compile(
+    r"\b(?:REFUND|FEE|CHARGE|COMMISSION|GEBUEHR|GEBÜHR|ENTGELT|GOODS|RMA|MERCHANDISE)\b"
+)
 
 
 def is_returned_receipt(transaction: BankTransaction) -> bool:

@@ -40,7 +40,8 @@ MIN_CORE = 4
 _INVOICE_WORDS = r"INV|INVC|INVOICE|BILL|RECHNUNG|RG|FACT|FACTURE|FACTURA|FAKTURA|FV"
 _WORD_AND_SHORT_NUMBER = re.compile(
     rf"\b(?P<word>{_INVOICE_WORDS})(?P<gap>\.?\s*(?:(?:NO|NR)\.?|NUMBER)?\s*[#:]?\s*)"
-    r"(?P<number>[0-9]{1,3})\b(?![.,][0-9])",
+    # not an amount (12.50), a date or fraction (12/05/2025, 7/8), a range or an instalment
+    r"(?P<number>[0-9]{1,3})\b(?![.,][0-9])(?!\s*(?:[/-]\s*[0-9]|OF\b))",
     re.IGNORECASE,
 )
 _SHORT_KEY = re.compile(rf"(?:{_INVOICE_WORDS})(?:NO|NR|NUMBER)?(?P<number>[0-9]{{1,3}})")
@@ -185,21 +186,33 @@ class ReferenceIndex:
                 self._by_folded_po[folded(po)].append(number)
 
     def lookup(self, reference: str, within: Sequence[str] | None = ()) -> list[ReferenceHit]:
-        """Open invoices ``reference`` may mean; one-edit matches only among ``within``
-        (``None``: among every open invoice, for a payer nobody recognised)."""
-        found = self._by_key.get(key(reference))
-        if found:
-            return self._hits(reference, found, Quality.EXACT)
-        found = self._by_unpadded.get(unpadded(reference))
-        if found and len(key(reference)) >= MIN_CORE:
-            return self._hits(reference, found, Quality.CORE)
+        """Open invoices ``reference`` may mean; one-edit matches, and a short number after
+        the word for an invoice, only among ``within`` (``None``: one-edit matches among every
+        open invoice, for a payer nobody recognised)."""
+        # 'INV-3' is the ledger's INV-3 when the payer owns it; so short a number names no
+        # stranger's invoice, nor says who a payer nobody knows is (an advice line, looked up
+        # with ``within`` empty, is the payer's own table and is taken as written).
+        mine = set(within or ()) if len(core(reference)) < MIN_CORE and within != () else None
+
+        def kept(numbers: list[str]) -> list[str]:
+            return numbers if mine is None else [n for n in numbers if n in mine]
+
+        if exact := kept(self._by_key.get(key(reference), [])):
+            return self._hits(reference, exact, Quality.EXACT)
+        unpadded_hits = kept(self._by_unpadded.get(unpadded(reference), []))
+        if unpadded_hits and len(key(reference)) >= MIN_CORE:
+            return self._hits(reference, unpadded_hits, Quality.CORE)
         plain = core(reference)
         if len(plain) >= MIN_CORE and (found := self._by_core.get(plain)):
             return self._hits(reference, found, Quality.CORE)
         short = _SHORT_KEY.fullmatch(key(reference))
-        if short and (found := self._by_short_core.get(short["number"].lstrip("0"))):
-            # 'Invoice 102' for the ledger's 102 or INV-102: the word says it is an invoice.
-            return self._hits(reference, found, Quality.CORE)
+        if short and within:
+            # 'Invoice 102' for the ledger's 102 or INV-102: the word says it is an invoice,
+            # but so short a number is only the payer's own (``within``), never a stranger's.
+            own = set(within)
+            number = short["number"].lstrip("0")
+            if short_hits := [n for n in self._by_short_core.get(number, ()) if n in own]:
+                return self._hits(reference, short_hits, Quality.CORE)
         read = ocr_core(reference)
         if len(read) >= MIN_CORE and read != plain and (found := self._by_core.get(read)):
             return self._hits(reference, found, Quality.OCR)

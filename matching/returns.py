@@ -26,8 +26,13 @@ from ledger.records import ExceptionReason
 from matching.names import compact
 
 RETURN_WINDOW_DAYS = 120
-"""How far back a return looks for the receipt it takes back: ACH returns come within days,
-unauthorised-debit claims within 60 days, cheques a few weeks after deposit."""
+"""How far back a return looks for the receipt it takes back when both carry one reference:
+ACH returns come within days, unauthorised-debit claims within 60 days, cheques a few weeks
+after deposit."""
+
+PAYER_ONLY_WINDOW_DAYS = 14
+"""How far back, with no reference shared, a receipt from the return's payer may be the one
+taken back: an older one is more likely another payment than this one's receipt not in yet."""
 
 SAME_PAYER_SCORE = 90
 """rapidfuzz ratio of the compact names above which a return's counterparty is the payer."""
@@ -37,6 +42,8 @@ _MIN_CHEQUE = 3  # a cheque number equal in both fields, at least this long
 _NO_REFERENCE = frozenset({"", "NOTPROVIDED", "NONREF", "NONE"})
 _LINKABLE = ("unapplied", "applied", "exception")  # statuses of a receipt a return can take back
 _ACH_REASON = re.compile(r"\bR(\d\d)\b")
+_WORD = re.compile(r"[0-9A-Z]+(?:[-/.][0-9A-Z]+)*")
+_OTHER_PAYER = 60  # rapidfuzz ratio of compact names below which two payers are not one
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,15 +99,20 @@ def shared_keys(returned: Booking, receipt: Booking) -> list[str]:
     end_to_end = _reference(returned.end_to_end_id)
     if end_to_end not in _NO_REFERENCE and end_to_end == _reference(receipt.end_to_end_id):
         keys.append("end_to_end_id")
-    said = " ".join(
-        (returned.remittance_text, returned.bank_reference, returned.customer_reference)
-    ).upper()
+    said = set(
+        _WORD.findall(
+            " ".join(
+                (returned.remittance_text, returned.bank_reference, returned.customer_reference)
+            ).upper()
+        )
+    )
     for kind, value in (
         ("bank_reference", receipt.bank_reference),
         ("customer_reference", receipt.customer_reference),
     ):
         value = _reference(value)
-        if len(value) >= _MIN_REFERENCE and value not in _NO_REFERENCE and value in said:
+        # a whole word of the return's, with a digit: 'PAYMENT' or a date's digits say nothing
+        if len(value) >= _MIN_REFERENCE and any(c.isdigit() for c in value) and value in said:
             keys.append(kind)
     cheque = _reference(returned.customer_reference)  # a cheque number or ACH trace, as sent
     if (
@@ -123,14 +135,24 @@ def same_payer(returned: Booking, receipt: Booking) -> list[str]:
     return found
 
 
+def other_payer(returned: Booking, receipt: Booking) -> bool:
+    """Whether the return names a counterparty that is not the receipt's payer: both named,
+    the names far apart and no bank account in common."""
+    if returned.payer_account and returned.payer_account == receipt.payer_account:
+        return False
+    a, b = compact(returned.payer_name), compact(receipt.payer_name)
+    return bool(a and b) and fuzz.ratio(a, b) < _OTHER_PAYER
+
+
 def original_of(
     returned: Booking, receipts: list[Booking]
 ) -> tuple[Booking | None, dict[str, Any]]:
     """The receipt a return takes back, with the evidence; or None and the candidates.
 
     Candidates are receipts of the returned amount on the same account and currency, in the
-    window before the return. One sharing a reference wins if it is the only one (or the only
-    one also from the same payer); else one from the same payer if it is the only one.
+    window before the return. One sharing a reference whose payer the return does not
+    contradict wins if it is the only one (or the only one also from the same payer); with no
+    reference shared, the one recent receipt from the same payer.
     """
     candidates = [
         r
@@ -142,10 +164,15 @@ def original_of(
     ]
     keyed = [(r, shared_keys(returned, r), same_payer(returned, r)) for r in candidates]
     by_reference = [k for k in keyed if k[1]]
-    if len(by_reference) > 1:
+    if any(other_payer(returned, r) for r, *_ in by_reference):
+        chosen = []  # the reference points at a receipt of someone else: not for a rule
+    elif len(by_reference) > 1:
         chosen = [k for k in by_reference if k[2]]
-    else:  # one sharing a reference; or, none doing so, those from the same payer
-        chosen = by_reference or [k for k in keyed if k[2]]
+    elif by_reference:
+        chosen = by_reference
+    else:
+        recent = returned.day - timedelta(days=PAYER_ONLY_WINDOW_DAYS)
+        chosen = [k for k in keyed if k[2] and k[0].day >= recent]
     if len(chosen) == 1:
         receipt, keys, payer = chosen[0]
         return receipt, {"references": keys, "payer": payer}

@@ -2186,3 +2186,11 @@ def test_a_payment_naming_an_invoice_in_another_currency_never_books_its_cash_th
         assert decision.evidence["invoices_in_another_currency"] == [
             {"invoice": "INV-100001", "currency": "USD"}
         ]
+
+
+@pytest.mark.parametrize("text", ["INV NO: 3", "INV-3", "BILL 3 OF 12", "INV 3/12/2025"])
+def test_a_short_number_never_books_a_known_payers_cash_on_a_strangers_invoice(text: str) -> None:
+    book = [_invoice("INV-77", "C100", 100_000), _invoice("INV-3", "C300", 100_000)]
+    for engine in (_engine(book), _shipped(book)):
+        decision = engine.decide(_pay(100_000, "ACME WIDGETS", text))
+        assert decision.applied is None or decision.applied.customer_id == "C100"

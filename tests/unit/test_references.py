@@ -190,6 +190,9 @@ def test_a_slashed_list_of_invoice_numbers_names_each(text: str, expected: list[
         ("INV-102", ["INV-102"]),  # written together: one token already, not two
         ("Invoice 12.50", []),  # an amount after the word is no invoice number
         ("order 102 re 12", []),  # no word for an invoice: too short to mean one
+        ("INV 12/05/2025", []),  # a date
+        ("BILL 3 OF 12", []),  # an instalment
+        ("INV 7/8 INV 4-6", []),
     ],
 )
 def test_a_short_number_after_the_word_for_an_invoice_is_a_reference(
@@ -198,12 +201,15 @@ def test_a_short_number_after_the_word_for_an_invoice_is_a_reference(
     assert refs.tokens(text) == expected
 
 
-def test_a_short_invoice_number_is_found_only_when_the_word_for_an_invoice_names_it() -> None:
-    index = ReferenceIndex([("102", ""), ("INV-87", ""), ("INV-1020", "")])
-    assert [(h.invoice_number, h.quality) for h in index.lookup("INVOICE 102", ())] == [
+def test_a_short_invoice_number_is_found_only_among_the_payers_own_and_after_the_word() -> None:
+    index = ReferenceIndex([("102", ""), ("INV-87", ""), ("INV-1020", ""), ("12", "")])
+    payers = ["102", "INV-87", "INV-1020"]  # '12' is another customer's
+    assert [(h.invoice_number, h.quality) for h in index.lookup("INVOICE 102", payers)] == [
         ("102", Quality.CORE)
     ]
-    assert [h.invoice_number for h in index.lookup("INV-102", ())] == ["102"]
-    assert [h.invoice_number for h in index.lookup("INV 87", ())] == ["INV-87"]
+    assert [h.invoice_number for h in index.lookup("INV-102", payers)] == ["102"]
+    assert [h.invoice_number for h in index.lookup("INV 87", ())] == ["INV-87"]  # exact
     assert [h.invoice_number for h in index.lookup("INV 1020", ())] == ["INV-1020"]
-    assert index.lookup("ORDER 102", ()) == [] and index.lookup("INV 10", ()) == []
+    assert index.lookup("ORDER 102", payers) == [] and index.lookup("INV 10", payers) == []
+    assert index.lookup("INVOICE 12", payers) == []  # a stranger's: too short to cross over
+    assert index.lookup("INVOICE 102", None) == []  # nobody known: too short to say who

@@ -15,7 +15,7 @@ from ledger import audit
 from ledger.db import utcnow
 from ledger.errors import InputError
 from ledger.money import Money
-from matching.returns import Booking, link_by_analyst, original_of, return_reason
+from matching.returns import Booking, link_by_analyst, original_of, return_reason, shared_keys
 from matching.scoring import RuleScorer
 from matching.settings import MatchSettings
 from matching.store import match_ledger, resolve_exception
@@ -49,6 +49,9 @@ def _debit(
         (_debit(code="RTI"), True),  # MT940 NRTI
         (_debit(reversal=True), True),  # camt RvslInd / MT940 RC on a debit
         (_debit("ACH RETURN R01 ACME WIDGETS"), True),
+        (_debit("RETURNED R01"), True),
+        (_debit("CREDIT FOR RETURNED GOODS RMA 77"), False),  # a refund of ours
+        (_debit("RETURNED"), False),  # too little to say whose money went back
         (_debit("RETURNED ITEM FEE"), False),
         (_debit("REFUND OF OVERPAYMENT, RETURNED TO CUSTOMER"), False),
         (_debit("INCOME TAX RETURN PAYMENT"), False),
@@ -232,3 +235,34 @@ def test_receipts_sharing_the_returns_reference_leave_no_room_for_a_guess_by_pay
     ]
     returned = _booking("R1", -5_000, 5, payer_name="ACME WIDGETS", **shared)
     assert original_of(returned, receipts)[0] is None
+
+
+def test_a_return_is_not_linked_on_a_word_a_date_or_someone_elses_receipt() -> None:
+    cobalt = _booking(
+        "P1",
+        5_000,
+        2,
+        payer_name="COBALT AND SONS",
+        customer_reference="PAYMENT",
+        bank_reference="202506",
+    )
+    acme = _booking("P2", 5_000, 2, payer_name="ACME WIDGETS")
+    # 'PAYMENT' is a word, '202506' part of a date: neither is a reference both carry
+    by_words = _booking(
+        "R1", -5_000, 5, payer_name="ACME WIDGETS", remittance_text="RETURNED PAYMENT 20250605"
+    )
+    assert shared_keys(by_words, cobalt) == []
+    assert original_of(by_words, [cobalt, acme])[0] == acme
+    # a reference of Cobalt's receipt on a return naming Acme: someone's mistake, not a rule's
+    crossed = _booking(
+        "R2", -5_000, 5, payer_name="ACME WIDGETS", remittance_text="RETURN ITEM REF 202506"
+    )
+    assert original_of(crossed, [cobalt, acme])[0] is None
+
+
+def test_with_no_reference_only_a_recent_receipt_from_the_payer_is_taken_back() -> None:
+    may = _booking("P1", 5_000, 1, payer_name="ACME WIDGETS")
+    returned = Booking(
+        "R1", "ACCT", "USD", -5_000, date(2025, 7, 5), "ACME WIDGETS", "", "", "", "", "R01"
+    )
+    assert original_of(returned, [may])[0] is None  # 34 days: more likely June's, not in yet
