@@ -1340,14 +1340,15 @@ class Engine:
         self, payment: IncomingPayment, listed: list[_Listed], short: int
     ) -> _Listed | None:
         """The one open credit memo of the listed invoices' customer (or its family) of exactly
-        the ``short`` the payment falls below them, not listed itself and issued by the
-        payment; None when none or several."""
+        the ``short`` the payment falls below them, in the payment's currency, not listed
+        itself and issued by the payment; None when none or several."""
         named = {x.invoice.invoice_number for x in listed}
         memos = [
             number
             for c in sorted(self.payers.family(_main_customer(listed)))
             for number in self.by_customer.get(c, ())
             if self.open.get(number) == -short
+            and self.invoices[number].currency == payment.currency
             and number not in named
             and self.invoices[number].issue_date <= payment.value_date
         ]

@@ -2127,6 +2127,12 @@ def test_an_invoice_paid_net_of_an_open_credit_memo_takes_the_memo() -> None:
     twin = replace(memo, invoice_number="CM-100010")
     ranked = _engine([*BOOK, memo, twin]).decide(_pay(120_000, "Acme Widgets", "INV-100001")).ranked
     assert all(a.kind is not ApplicationKind.CREDIT_MEMO for p, _ in ranked for a in p.allocations)
+    # A memo of that amount in euros is no twin of a dollar one: the dollar memo is taken.
+    euro = replace(memo, invoice_number="CM-100011", currency="EUR")
+    decision = _engine([*BOOK, memo, euro]).decide(_pay(120_000, "Acme Widgets", "INV-100001"))
+    assert ("CM-100009", -5_000) in {
+        (a.invoice_number, a.applied_minor) for a in decision.ranked[0][0].allocations
+    }
 
 
 @pytest.mark.parametrize("leave", ["deduct", "leave_open"])
