@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -80,8 +82,10 @@ def _conflicts(con: Connection) -> list[RowProblem]:
 
 
 POSTED = "posted"
+POSTED_IN_PART = "posted in part"
 NOT_YET_POSTED = "not yet posted"
 UNEXPLAINED = "unexplained"
+_MAX_PIECES = 12  # settlements of one item searched for the part an ERP posted (3**12 steps)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +97,14 @@ class Reconciled:
     unposted_minor: int = 0
 
 
-def reconcile_open(*, erp_now: int, erp_before: int, ledger_open: int, amount: int) -> Reconciled:
+def reconcile_open(
+    *,
+    erp_now: int,
+    erp_before: int,
+    ledger_open: int,
+    amount: int,
+    settlements: Sequence[int] = (),
+) -> Reconciled:
     """The open amount of an item whose ERP snapshot says ``erp_now`` is open.
 
     arpilot's applications (and reversals) move the ledger's open amount away from what the
@@ -101,20 +112,47 @@ def reconcile_open(*, erp_now: int, erp_before: int, ledger_open: int, amount: i
     is what arpilot has settled that no snapshot has shown yet. A snapshot showing exactly that
     much less has posted it; one showing the item as before has not, and the ledger keeps
     arpilot's amount: else an ERP a day behind would reopen paid invoices to be paid again.
-    Any other change (the ERP settled something else too, or reversed something) cannot be
-    told apart, and the lower of the two readings is kept: money left unapplied goes to an
-    analyst, money applied twice goes to the customer.
+    One showing less by part of what is unposted has posted that part and not yet the rest,
+    when arpilot's ``settlements`` on the item (each application's amount, a reversal's
+    negated) can be split so: some of them make up what is unposted, and some of those the
+    part posted. Then the ledger's amount stands again. Any other change (the ERP settled something else too, or
+    reversed something) cannot be told apart, and the lower of the two readings that can be
+    (nothing open below zero, nor above the item's amount) is kept: money left unapplied goes
+    to an analyst, money applied twice goes to the customer.
     """
     unposted = erp_before - ledger_open
     if unposted == 0:
         return Reconciled(erp_now, "")
     if erp_now == erp_before - unposted:
         return Reconciled(erp_now, POSTED, unposted)
-    low, high = min(0, amount), max(0, amount)
-    without = max(low, min(high, erp_now - unposted))
     if erp_now == erp_before:
-        return Reconciled(without, NOT_YET_POSTED, unposted)
-    return Reconciled(min(erp_now, without, key=abs), UNEXPLAINED, unposted)
+        return Reconciled(ledger_open, NOT_YET_POSTED, unposted)
+    if _posted_in_part(settlements, unposted, erp_before - erp_now):
+        return Reconciled(ledger_open, POSTED_IN_PART, unposted)
+    low, high = min(0, amount), max(0, amount)
+    readings = [r for r in (erp_now, erp_now - unposted) if low <= r <= high]
+    return Reconciled(min(readings, key=abs, default=erp_now), UNEXPLAINED, unposted)
+
+
+def _posted_in_part(pieces: Sequence[int], unposted: int, posted: int) -> bool:
+    """Whether some of ``pieces`` add up to ``unposted`` and some of those, not none nor all,
+    to ``posted``; False beyond a handful of pieces."""
+    n = len(pieces)
+    if n > _MAX_PIECES or posted in (0, unposted):
+        return False
+    sums = [0] * (1 << n)
+    for mask in range(1, 1 << n):
+        low = mask & -mask
+        sums[mask] = sums[mask ^ low] + pieces[low.bit_length() - 1]
+    for mask in range(1, 1 << n):
+        if sums[mask] != unposted:
+            continue
+        part = (mask - 1) & mask
+        while part:
+            if sums[part] == posted:
+                return True
+            part = (part - 1) & mask
+    return False
 
 
 def _reconciliation_payload(
@@ -131,6 +169,26 @@ def _reconciliation_payload(
         "arpilot_unposted": format_amount(outcome.unposted_minor, currency),
         "reconciliation": outcome.state,
     }
+
+
+def _settlements(con: Connection, numbers: list[str]) -> dict[str, list[int]]:
+    """arpilot's settlements of each item of ``numbers``: every application's amount (cash and
+    adjustment), and for one reversed since, the reversal's, negated."""
+    found: defaultdict[str, list[int]] = defaultdict(list)
+    if not numbers:
+        return found
+    for number, settled, reversed_ in con.execute(
+        """
+        SELECT invoice_number, applied_minor + adjustment_minor, reversed_at IS NOT NULL
+        FROM applications WHERE invoice_number IN (SELECT unnest(?))
+        ORDER BY decided_at, application_id
+        """,
+        [numbers],
+    ).fetchall():
+        found[number].append(settled)
+        if reversed_:
+            found[number].append(-settled)
+    return found
 
 
 def _changes_payload(row: dict[str, Any], currency: str, open_now: int) -> dict[str, list[str]]:
@@ -298,12 +356,21 @@ def _write_open_items(
         ORDER BY i.row
         """
     ).pl()
+    settlements = _settlements(
+        con,
+        [
+            row["invoice_number"]
+            for row in changed.iter_rows(named=True)
+            if row["old_open_minor"] != row["ledger_open"]
+        ],
+    )
     reconciled = [
         reconcile_open(
             erp_now=row["open_minor"],
             erp_before=row["old_open_minor"],
             ledger_open=row["ledger_open"],
             amount=row["amount_minor"],
+            settlements=settlements.get(row["invoice_number"], ()),
         )
         for row in changed.iter_rows(named=True)
     ]
@@ -351,57 +418,21 @@ def _write_open_items(
         [file_id, now],
     ).fetchall()[0][0]
 
-    closed: list[tuple[Any, ...]] = []
-    if close_missing:
-        closed = con.execute(
-            """
-            SELECT l.invoice_number, l.currency, l.open_minor
-            FROM invoices l ANTI JOIN incoming USING (invoice_number)
-            WHERE l.open_minor <> 0 ORDER BY l.invoice_number
-            """
-        ).fetchall()
-        con.execute(
-            """
-            UPDATE invoices SET open_minor = 0, erp_open_minor = 0, source_file_id = ?,
-                   updated_at = ?
-            WHERE open_minor <> 0
-              AND invoice_number NOT IN (SELECT invoice_number FROM incoming)
-            """,
-            [file_id, now],
-        )
-        audit.append(
-            con,
-            [
-                audit.NewEntry(
-                    actor,
-                    "close_open_item",
-                    "invoice",
-                    number,
-                    {
-                        "file_id": file_id,
-                        "reason": "absent from open-items snapshot",
-                        "changes": {
-                            "open_amount": [format_amount(open_, cur), format_amount(0, cur)]
-                        },
-                    },
-                )
-                for number, cur, open_ in closed
-            ],
-            at=now,
-        )
+    absent = _close_absent(con, file_id, now, actor) if close_missing else []
+    closed = [a for a in absent if a.open_before != 0 and a.outcome.open_minor == 0]
 
     unexplained = tuple(
         number
         for number, r in zip(changed["invoice_number"], reconciled, strict=True)
         if r.state == UNEXPLAINED
-    )
+    ) + tuple(a.number for a in absent if a.outcome.state == UNEXPLAINED)
     unposted = {
         number
         for (number,) in con.execute(
             "SELECT invoice_number FROM incoming JOIN invoices l USING (invoice_number) "
             "WHERE l.erp_open_minor <> l.open_minor"
         ).fetchall()
-    }
+    } | {a.number for a in absent if a.outcome.open_minor != 0}
     return ImportSummary(
         file_id=file_id,
         rows=rows,
@@ -415,6 +446,88 @@ def _write_open_items(
         not_yet_posted=len(unposted - set(unexplained)),
         unexplained=unexplained,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Absent:
+    """An item a full snapshot leaves out, and what became of it."""
+
+    number: str
+    currency: str
+    open_before: int
+    erp_before: int
+    outcome: Reconciled
+
+
+def _close_absent(con: Connection, file_id: str, now: Any, actor: str) -> list[_Absent]:
+    """Items a full snapshot leaves out are settled in the ERP: open 0 there, reconciled with
+    arpilot's unposted work like any listed item (so a reversal of arpilot's the ERP has not
+    posted keeps its invoice open). Each change is audited."""
+    rows = con.execute(
+        """
+        SELECT l.invoice_number, l.currency, l.open_minor, l.erp_open_minor, l.amount_minor
+        FROM invoices l ANTI JOIN incoming USING (invoice_number)
+        WHERE l.open_minor <> 0 OR l.erp_open_minor <> 0 ORDER BY l.invoice_number
+        """
+    ).fetchall()
+    pieces = _settlements(con, [number for number, _, open_, erp, _ in rows if open_ != erp])
+    absent = [
+        _Absent(
+            number,
+            currency,
+            open_,
+            erp,
+            reconcile_open(
+                erp_now=0,
+                erp_before=erp,
+                ledger_open=open_,
+                amount=amount,
+                settlements=pieces.get(number, ()),
+            ),
+        )
+        for number, currency, open_, erp, amount in rows
+    ]
+    if not absent:
+        return []
+    frame = pl.DataFrame(
+        {
+            "invoice_number": [a.number for a in absent],
+            "open_minor": [a.outcome.open_minor for a in absent],
+        },
+        schema={"invoice_number": pl.String, "open_minor": pl.Int64},
+    )
+    con.register("absent", frame)
+    try:
+        con.execute(
+            """
+            UPDATE invoices SET open_minor = a.open_minor, erp_open_minor = 0,
+                   source_file_id = ?, updated_at = ?
+            FROM absent a WHERE invoices.invoice_number = a.invoice_number
+            """,
+            [file_id, now],
+        )
+    finally:
+        con.unregister("absent")
+    entries = []
+    for a in absent:
+        after = a.outcome.open_minor
+        if after == a.open_before and not a.outcome.state:
+            continue
+        payload: dict[str, Any] = {"file_id": file_id, "reason": "absent from open-items snapshot"}
+        if after != a.open_before:
+            payload["changes"] = {
+                "open_amount": [
+                    format_amount(a.open_before, a.currency),
+                    format_amount(after, a.currency),
+                ]
+            }
+        payload |= _reconciliation_payload(
+            {"old_open_minor": a.erp_before, "open_minor": 0}, a.outcome, a.currency
+        )
+        action = "close_open_item" if after == 0 and a.open_before != 0 else "update_open_item"
+        entries.append(audit.NewEntry(actor, action, "invoice", a.number, payload))
+    audit.append(con, entries, at=now)
+    return absent
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,8 +91,8 @@ def import_erp(
         )
         if summary.not_yet_posted:
             typer.echo(
-                f"{summary.not_yet_posted} item(s) do not show arpilot's applications yet: "
-                "their open amounts stay as arpilot applied them"
+                f"{summary.not_yet_posted} item(s) do not show arpilot's work yet "
+                "(applications, reversals): their open amounts stay as arpilot left them"
             )
         if summary.unexplained:
             named = ", ".join(summary.unexplained[:10])

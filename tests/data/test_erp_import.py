@@ -309,8 +309,10 @@ def test_a_customer_with_two_parents_or_its_own_is_refused_with_rows(
         # arpilot applied 60.00; the ERP shows it posted, or not yet
         (4_000, 10_000, 4_000, 10_000, (4_000, "posted")),
         (10_000, 10_000, 4_000, 10_000, (4_000, "not yet posted")),
-        # the ERP settled 10.00 more: posted or not cannot be told, the lower stands
-        (3_000, 10_000, 4_000, 10_000, (0, "unexplained")),
+        # the ERP settled 10.00 more: it must have posted arpilot's (else less than nothing
+        # would be open), and the 10.00 is its own
+        (3_000, 10_000, 4_000, 10_000, (3_000, "unexplained")),
+        # 10.00 less: posted or not cannot be told, the lower stands
         (9_000, 10_000, 4_000, 10_000, (3_000, "unexplained")),
         # the ERP raised the item: not arpilot's doing, still the lower
         (12_000, 10_000, 4_000, 12_000, (6_000, "unexplained")),
@@ -321,7 +323,7 @@ def test_a_customer_with_two_parents_or_its_own_is_refused_with_rows(
         # a credit memo arpilot used: negative amounts, clipped at zero
         (-5_000, -5_000, 0, -5_000, (0, "not yet posted")),
         (0, -5_000, 0, -5_000, (0, "posted")),
-        (-2_000, -5_000, 0, -5_000, (0, "unexplained")),
+        (-2_000, -5_000, 0, -5_000, (-2_000, "unexplained")),
     ],
 )
 def test_an_open_amount_keeps_what_arpilot_applied_until_the_erp_shows_it(
@@ -331,3 +333,24 @@ def test_an_open_amount_keeps_what_arpilot_applied_until_the_erp_shows_it(
         erp_now=erp_now, erp_before=erp_before, ledger_open=ledger_open, amount=amount
     )
     assert (outcome.open_minor, outcome.state) == expected
+
+
+def test_an_erp_that_posted_one_of_two_applications_leaves_the_other_unposted() -> None:
+    # arpilot applied 40.00 and then 30.00 to a 100.00 invoice; the ERP shows the 40.00
+    one = reconcile_open(
+        erp_now=6_000,
+        erp_before=10_000,
+        ledger_open=3_000,
+        amount=10_000,
+        settlements=[4_000, 3_000],
+    )
+    assert (one.open_minor, one.state) == (3_000, "posted in part")
+    # 20.00 was posted long ago; the ERP's 20.00 drop now is its own, not arpilot's
+    other = reconcile_open(
+        erp_now=8_000,
+        erp_before=10_000,
+        ledger_open=3_000,
+        amount=12_000,
+        settlements=[2_000, 4_000, 3_000],
+    )
+    assert (other.open_minor, other.state) == (1_000, "unexplained")

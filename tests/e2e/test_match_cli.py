@@ -312,13 +312,14 @@ def test_an_erp_snapshot_older_than_the_applications_does_not_reopen_what_was_pa
     stale_file = _snapshot(export, tmp_path / "stale.csv", {})
     stale = arpilot("--home", str(home_copy), "import-erp", str(stale_file))
     assert stale.returncode == 0, stale.stderr
-    assert f"{len(paid)} item(s) do not show arpilot's applications yet" in stale.stdout
+    assert f"{len(paid)} item(s) do not show arpilot's work yet" in stale.stdout
     assert _open_amounts(home_copy) == applied
     assert arpilot("--home", str(home_copy), "match").stdout.startswith("0 payment(s)")
 
     # The next export shows them posted: the ERP and the ledger agree and nothing moves. One
-    # paid invoice shows 1.00 open instead: no reading of arpilot's applications explains
-    # that, so the lower amount (arpilot's: nothing open) stands and the item is named.
+    # paid invoice shows 1.00 open instead: unposted, arpilot's application would leave less
+    # than nothing open, so the ERP posted it and kept 1.00 open; that stands, and the item is
+    # named for an analyst to check.
     closed = sorted(n for n in paid - memos if applied[n] == 0 and currency[n] != "JPY")[0]
     posted_amounts = {n: format_amount(applied[n], currency[n]) for n in paid}
     posted = arpilot(
@@ -331,7 +332,7 @@ def test_an_erp_snapshot_older_than_the_applications_does_not_reopen_what_was_pa
     assert posted.returncode == 0, posted.stderr
     summary = json.loads(posted.stdout)
     assert summary["not_yet_posted"] == 0 and summary["unexplained"] == [closed]
-    assert _open_amounts(home_copy) == applied
+    assert _open_amounts(home_copy) == applied | {closed: 100}
     with duckdb.connect(str(home_copy / "ledger.duckdb"), read_only=True) as con:
         ((payload,),) = con.execute(
             "SELECT payload FROM audit_log WHERE action = 'update_open_item' AND entity_id = ? "
@@ -347,5 +348,5 @@ def test_an_erp_snapshot_older_than_the_applications_does_not_reopen_what_was_pa
         amount = next(r["amount"] for r in csv.DictReader(f) if r["invoice_number"] == reopened)
     in_erp = _snapshot(export, tmp_path / "reversed.csv", posted_amounts | {reopened: amount})
     again = arpilot("--home", str(home_copy), "import-erp", str(in_erp))
-    assert again.returncode == 0 and "arpilot's applications" not in again.stdout
+    assert again.returncode == 0 and "arpilot's work" not in again.stdout
     assert _open_amounts(home_copy)[reopened] == parse_amount(amount, currency[reopened])

@@ -97,6 +97,11 @@ def test_a_returned_ach_credit_reopens_its_invoice_and_is_exported_as_a_reversal
         result = arpilot(home, *step)
         assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("1 payment(s): 1 applied")
+    # The ERP posts the application: its next full snapshot no longer lists INV-100231.
+    posted = tmp_path / "posted.csv"
+    posted.write_text("\n".join(erp.read_text().splitlines()[::2]) + "\n")
+    result = arpilot(home, "import-erp", str(posted), "--close-missing")
+    assert result.returncode == 0 and "0 closed" in result.stdout, result.stdout
 
     ingest = arpilot(
         home, "ingest", str(_bai2(tmp_path / "0604.bai2", date(2025, 6, 4), 50_000, returned))
@@ -109,10 +114,21 @@ def test_a_returned_ach_credit_reopens_its_invoice_and_is_exported_as_a_reversal
         in match.stdout
     )
 
-    with duckdb.connect(str(home / "ledger.duckdb"), read_only=True) as con:
-        assert con.execute(
-            "SELECT open_minor FROM invoices WHERE invoice_number = 'INV-100231'"
-        ).fetchall() == [(50_000,)]
+    def open_amount() -> list[tuple[object, ...]]:
+        with duckdb.connect(str(home / "ledger.duckdb"), read_only=True) as con:
+            return con.execute(
+                "SELECT open_minor FROM invoices WHERE invoice_number = 'INV-100231'"
+            ).fetchall()
+
+    assert open_amount() == [(50_000,)]
+    # A full snapshot taken before the ERP posts the reversal leaves INV-100231 out still:
+    # the bounced cash is not paid again, the invoice stays open.
+    again = tmp_path / "again.csv"
+    again.write_text(posted.read_text() + "\n")
+    result = arpilot(home, "import-erp", str(again), "--close-missing")
+    assert result.returncode == 0 and "0 closed" in result.stdout, result.stdout
+    assert "1 item(s) do not show arpilot's work yet" in result.stdout
+    assert open_amount() == [(50_000,)]
     export = arpilot(home, "export", "applications", "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(export.stdout)))
     assert [(r["invoice_number"], r["applied_amount"], r["kind"]) for r in rows] == [
