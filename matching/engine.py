@@ -2262,7 +2262,10 @@ class Engine:
 
         A proposal putting the payment's cash on an invoice in another currency is neither
         applied nor suggested (no rate converts it here, and 1,000 EUR booked on a USD
-        invoice is money applied wrongly); the invoices it named are in the evidence."""
+        invoice is money applied wrongly); the invoices it named are in the evidence. One
+        netting a credit memo against invoices of another customer family is only suggested
+        (see :meth:`_memo_of_a_stranger`)."""
+        ranked = [(self._memo_of_a_stranger(p), chance) for p, chance in ranked]
         currency = context.payment.currency
         foreign = sorted(
             {
@@ -2292,6 +2295,33 @@ class Engine:
             applied=None if decision.applied is None else self._as_configured(decision.applied),
             ranked=tuple((self._as_configured(p), chance) for p, chance in decision.ranked),
         )
+
+    def _memo_of_a_stranger(self, proposal: Proposal) -> Proposal:
+        """``proposal``, marked suggestion-only when a credit memo it nets belongs to no family
+        of the invoices it pays: a customer's credit is not another company's to spend, and a
+        remittance quoting one is a mistake for an analyst to see, never to book."""
+        memos = [
+            a.invoice_number
+            for a in proposal.allocations
+            if a.invoice_number and self.invoices[a.invoice_number].doc_type == "credit_memo"
+        ]
+        if not memos or SUGGESTION_ONLY in proposal.evidence:
+            return proposal
+        paid = {
+            self.invoices[a.invoice_number].customer_id
+            for a in proposal.allocations
+            if a.invoice_number and a.applied_minor > 0
+        }
+        families = set().union(*(self.payers.family(c) for c in paid)) if paid else set()
+        strangers = [n for n in memos if self.invoices[n].customer_id not in families]
+        if not strangers:
+            return proposal
+        evidence = {
+            **proposal.evidence,
+            SUGGESTION_ONLY: "credit memo of another customer",
+            "credit_memos_of_another_customer": strangers,
+        }
+        return replace(proposal, evidence=evidence)
 
     def _as_configured(self, proposal: Proposal) -> Proposal:
         """``proposal`` with the settlements the settings leave open booked as partial payments:

@@ -2200,3 +2200,21 @@ def test_a_short_number_never_books_a_known_payers_cash_on_a_strangers_invoice(t
     for engine in (_engine(book), _shipped(book)):
         decision = engine.decide(_pay(100_000, "ACME WIDGETS", text))
         assert decision.applied is None or decision.applied.customer_id == "C100"
+
+
+def test_a_credit_memo_of_another_customer_is_never_netted_by_itself() -> None:
+    # Acme quotes its invoice and Cobalt's memo: a mistake for an analyst, not Acme's credit.
+    memo = replace(_invoice("CM-300009", "C300", -30_050), doc_type="credit_memo")
+    book = [*BOOK, memo]
+    for engine in (_engine(book), _shipped(book)):
+        decision = engine.decide(_pay(230_050 - 30_050, "ACME WIDGETS", "INV-100002 CM-300009"))
+        assert decision.applied is None
+        best = decision.ranked[0][0]
+        assert best.evidence["credit_memos_of_another_customer"] == ["CM-300009"]
+    # The same memo of Acme's own subsidiary is Acme's family's to net.
+    family = [*CUSTOMERS, ("C101", "Acme Widgets East LLC", "C100")]
+    own = replace(memo, invoice_number="CM-101009", customer_id="C101")
+    decision = Engine([*BOOK, own], PayerIndex(family), RuleScorer()).decide(
+        _pay(200_000, "ACME WIDGETS", "INV-100002 CM-101009")
+    )
+    assert decision.applied is not None
