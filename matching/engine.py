@@ -266,6 +266,7 @@ class Engine:
         ordered = sorted(payments, key=lambda p: p.value_date)
         advices, assumed = self._in_their_invoices_currency(advices)
         linked, link_evidence = link_advices(ordered, advices, self.settings)
+        self._unlink_other_payers(ordered, linked, link_evidence)
         self._link_by_payer(ordered, advices, linked, link_evidence)
         for evidence in link_evidence.values():
             if currencies := assumed.get(evidence["advice"]):
@@ -491,6 +492,37 @@ class Engine:
             owners = {self.invoices[n].customer_id for n in self._numbered_in(advice)}
         families = {self.payers.family(c) for c in owners}
         return families.pop() if len(families) == 1 else frozenset()
+
+    def _known_families(self, name: str, account: str = "") -> set[str]:
+        """The customer families a payer name (or bank account) stands for with certainty."""
+        found: set[str] = set()
+        for candidate in [*self.payers.by_account(account), *self.payers.by_name(name)]:
+            if candidate.score >= IDENTIFIED:
+                found |= self.payers.family(candidate.customer_id)
+        return found
+
+    def _unlink_other_payers(
+        self,
+        payments: Sequence[IncomingPayment],
+        linked: dict[str, list[Advice]],
+        how: dict[str, dict[str, str]],
+    ) -> None:
+        """An advice linked to a payment by its amount alone is unlinked again when its payer
+        and the payment's are both known for certain and are no family of each other: Cobalt's
+        advice for 777.00 does not describe Acme's payment of 777.00."""
+        by_id = {p.payment_id: p for p in payments}
+        for payment_id, link in list(how.items()):
+            if not link["by"].startswith("amount"):
+                continue
+            payment = by_id[payment_id]
+            advice = next(a for a in linked[payment_id] if a.advice_id == link["advice"])
+            theirs = self._known_families(advice.payer_name)
+            ours = self._known_families(payment.payer_name, payment.payer_account)
+            if theirs and ours and not theirs & ours:
+                linked[payment_id].remove(advice)
+                if not linked[payment_id]:
+                    del linked[payment_id]
+                del how[payment_id]
 
     def _numbered_in(self, advice: Advice) -> set[str]:
         """The open items an advice's lines name by their number as written, or but for a

@@ -2218,3 +2218,22 @@ def test_a_credit_memo_of_another_customer_is_never_netted_by_itself() -> None:
         _pay(200_000, "ACME WIDGETS", "INV-100002 CM-101009")
     )
     assert decision.applied is not None
+
+
+def test_an_advice_of_one_known_payer_is_not_linked_by_amount_to_anothers_payment() -> None:
+    book = [*BOOK, _invoice("INV-100004", "C100", 77_700)]
+    cobalts = Advice(
+        "ADV-3",
+        "COBALT AND SONS",
+        "",
+        DAY,
+        "USD",
+        77_700,
+        1.0,
+        None,
+        (AdviceLine("INV-300001", 77_700, 77_700, None, None, ""),),
+    )
+    for engine in (_engine(book), _shipped(book)):
+        (decision,) = engine.run([_pay(77_700, "ACME WIDGETS", "", pid="P1")], [cobalts])
+        assert "advice_link" not in decision.evidence
+        assert decision.applied is None or decision.applied.customer_id == "C100"
