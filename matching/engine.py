@@ -2297,7 +2297,11 @@ class Engine:
         invoice is money applied wrongly); the invoices it named are in the evidence. One
         netting a credit memo against invoices of another customer family is only suggested
         (see :meth:`_memo_of_a_stranger`)."""
-        ranked = [(self._memo_of_a_stranger(p), chance) for p, chance in ranked]
+        identified = self._identified_families(context)
+        ranked = [
+            (self._strangers_invoice(self._memo_of_a_stranger(p), identified), chance)
+            for p, chance in ranked
+        ]
         currency = context.payment.currency
         foreign = sorted(
             {
@@ -2327,6 +2331,32 @@ class Engine:
             applied=None if decision.applied is None else self._as_configured(decision.applied),
             ranked=tuple((self._as_configured(p), chance) for p, chance in decision.ranked),
         )
+
+    def _strangers_invoice(self, proposal: Proposal, identified: set[str]) -> Proposal:
+        """``proposal``, marked suggestion-only when the payer is known for certain and it pays
+        an invoice of a family not the payer's while the payer's own invoice of that amount is
+        a digit away from its number: a typo landing on a stranger's invoice reads the same as
+        a payment on a stranger's behalf, and only the payer knows which it was. (Without such
+        a rival the number the payer wrote stands: companies pay for related ones the ledger
+        does not link, and a shared name is no certain payer.)"""
+        if not identified or SUGGESTION_ONLY in proposal.evidence:
+            return proposal
+        own = [n for c in sorted(identified) for n in self.by_customer.get(c, ())]
+        rivals = {
+            number: hit.invoice_number
+            for a in proposal.allocations
+            if (number := a.invoice_number) and self.invoices[number].customer_id not in identified
+            for hit in self.references.neighbours(number, own)
+            if self.open.get(hit.invoice_number) == a.applied_minor + a.adjustment_minor
+        }
+        if not rivals:
+            return proposal
+        evidence = {
+            **proposal.evidence,
+            SUGGESTION_ONLY: "another customer's invoice, the payer's own a digit away",
+            "payers_own_invoice_a_digit_away": rivals,
+        }
+        return replace(proposal, evidence=evidence)
 
     def _memo_of_a_stranger(self, proposal: Proposal) -> Proposal:
         """``proposal``, marked suggestion-only when a credit memo it nets belongs to no family
