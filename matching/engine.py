@@ -2351,12 +2351,11 @@ class Engine:
         }
         if not rivals:
             return proposal
-        evidence = {
-            **proposal.evidence,
-            SUGGESTION_ONLY: "another customer's invoice, the payer's own a digit away",
-            "payers_own_invoice_a_digit_away": rivals,
-        }
-        return replace(proposal, evidence=evidence)
+        return _suggestion_only(
+            proposal,
+            "another customer's invoice, the payer's own a digit away",
+            payers_own_invoice_a_digit_away=rivals,
+        )
 
     def _memo_of_a_stranger(self, proposal: Proposal) -> Proposal:
         """``proposal``, marked suggestion-only when a credit memo it nets belongs to no family
@@ -2378,12 +2377,11 @@ class Engine:
         strangers = [n for n in memos if self.invoices[n].customer_id not in families]
         if not strangers:
             return proposal
-        evidence = {
-            **proposal.evidence,
-            SUGGESTION_ONLY: "credit memo of another customer",
-            "credit_memos_of_another_customer": strangers,
-        }
-        return replace(proposal, evidence=evidence)
+        return _suggestion_only(
+            proposal,
+            "credit memo of another customer",
+            credit_memos_of_another_customer=strangers,
+        )
 
     def _as_configured(self, proposal: Proposal) -> Proposal:
         """``proposal`` with the settlements the settings leave open booked as partial payments:
@@ -2707,6 +2705,12 @@ def _best_of_rivals(chances: Sequence[float]) -> float:
         return 1.0
     odds = [chance / (1.0 - chance) for chance in chances]
     return odds[0] / (1.0 + sum(odds))
+
+
+def _suggestion_only(proposal: Proposal, why: str, **found: Any) -> Proposal:
+    """``proposal`` marked never to be applied, only suggested, for ``why``, with what was
+    found in its evidence."""
+    return replace(proposal, evidence={**proposal.evidence, SUGGESTION_ONLY: why, **found})
 
 
 def _discount_with_no_charge(proposal: Proposal) -> bool:
