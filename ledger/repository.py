@@ -50,6 +50,15 @@ def _file_known(con: Connection, sha256: str) -> str | None:
     return str(rows[0][0]) if rows else None
 
 
+def _last_open_items_file(con: Connection) -> str | None:
+    """The file of the newest open-items import."""
+    rows = con.execute(
+        "SELECT entity_id FROM audit_log WHERE action = 'import_open_items' "
+        "ORDER BY seq DESC LIMIT 1"
+    ).fetchall()
+    return str(rows[0][0]) if rows else None
+
+
 def _conflicts(con: Connection) -> list[RowProblem]:
     """Rows that would change who owes an existing item, its currency or its kind."""
     checks = " OR ".join(f"l.{f} <> i.{f}" for f in _IDENTITY_FIELDS)
@@ -109,36 +118,43 @@ def reconcile_open(
 
     arpilot's applications (and reversals) move the ledger's open amount away from what the
     ERP last showed (``erp_before``) until the ERP posts them, so ``erp_before - ledger_open``
-    is what arpilot has settled that no snapshot has shown yet. A snapshot showing exactly that
-    much less has posted it; one showing the item as before has not, and the ledger keeps
-    arpilot's amount: else an ERP a day behind would reopen paid invoices to be paid again.
-    One showing less by part of what is unposted has posted that part and not yet the rest,
-    when arpilot's ``settlements`` on the item (each application's amount, a reversal's
-    negated) can be split so: some of them make up what is unposted, and some of those the
-    part posted. Then the ledger's amount stands again. Any other change (the ERP settled something else too, or
-    reversed something) cannot be told apart, and the lower of the two readings that can be
-    (nothing open below zero, nor above the item's amount) is kept: money left unapplied goes
-    to an analyst, money applied twice goes to the customer.
+    is what arpilot has settled that no snapshot has shown yet. A snapshot showing the item as
+    before has posted none of it, and the ledger keeps arpilot's amount: else an ERP a day
+    behind would reopen paid invoices to be paid again. One showing exactly that much less has
+    posted it all. One showing less by part of it has posted that part, when arpilot's
+    ``settlements`` on the item since the last snapshot (each application's amount, each
+    reversal's negated) can be split so: some of them make up what is unposted, and some of
+    those the part posted (an application posted and its reversal not: nothing unposted in
+    sum, yet the item stays open). Then the ledger's amount stands again. Any other change
+    (the ERP settled something else too, or reversed something) cannot be told apart: the
+    lowest of the readings that can be (nothing open below zero nor above the amount) and
+    the ledger's own amount is kept, so an unexplained snapshot never opens more than arpilot
+    shows. Money left unapplied goes to an analyst; money applied twice goes to the customer.
     """
+    low, high = min(0, amount), max(0, amount)
+
+    def bounded(value: int) -> int:
+        return max(low, min(high, value))
+
     unposted = erp_before - ledger_open
+    if erp_now == erp_before:
+        return Reconciled(bounded(ledger_open), NOT_YET_POSTED if unposted else "", unposted)
+    if unposted and erp_now == erp_before - unposted:
+        return Reconciled(erp_now, POSTED, unposted)
+    if _posted_in_part(settlements, unposted, erp_before - erp_now):
+        return Reconciled(bounded(ledger_open), POSTED_IN_PART, unposted)
     if unposted == 0:
         return Reconciled(erp_now, "")
-    if erp_now == erp_before - unposted:
-        return Reconciled(erp_now, POSTED, unposted)
-    if erp_now == erp_before:
-        return Reconciled(ledger_open, NOT_YET_POSTED, unposted)
-    if _posted_in_part(settlements, unposted, erp_before - erp_now):
-        return Reconciled(ledger_open, POSTED_IN_PART, unposted)
-    low, high = min(0, amount), max(0, amount)
     readings = [r for r in (erp_now, erp_now - unposted) if low <= r <= high]
-    return Reconciled(min(readings, key=abs, default=erp_now), UNEXPLAINED, unposted)
+    lowest = min([*readings, bounded(ledger_open)], key=abs)
+    return Reconciled(lowest, UNEXPLAINED, unposted)
 
 
 def _posted_in_part(pieces: Sequence[int], unposted: int, posted: int) -> bool:
     """Whether some of ``pieces`` add up to ``unposted`` and some of those, not none nor all,
     to ``posted``; False beyond a handful of pieces."""
     n = len(pieces)
-    if n > _MAX_PIECES or posted in (0, unposted):
+    if not n or n > _MAX_PIECES or posted in (0, unposted):
         return False
     sums = [0] * (1 << n)
     for mask in range(1, 1 << n):
@@ -172,21 +188,28 @@ def _reconciliation_payload(
 
 
 def _settlements(con: Connection, numbers: list[str]) -> dict[str, list[int]]:
-    """arpilot's settlements of each item of ``numbers``: every application's amount (cash and
-    adjustment), and for one reversed since, the reversal's, negated."""
+    """arpilot's settlements of each item of ``numbers`` since the last open-items import (the
+    ones a snapshot may not show yet): every application's amount (cash and adjustment), and
+    each reversal's, negated."""
     found: defaultdict[str, list[int]] = defaultdict(list)
     if not numbers:
         return found
-    for number, settled, reversed_ in con.execute(
+    (since,) = con.execute(
+        "SELECT coalesce(max(recorded_at), TIMESTAMP '1970-01-01') FROM audit_log "
+        "WHERE action = 'import_open_items'"
+    ).fetchone() or (None,)
+    for number, settled, applied_since, reversed_since in con.execute(
         """
-        SELECT invoice_number, applied_minor + adjustment_minor, reversed_at IS NOT NULL
+        SELECT invoice_number, applied_minor + adjustment_minor, decided_at > ?,
+               coalesce(reversed_at > ?, false)
         FROM applications WHERE invoice_number IN (SELECT unnest(?))
         ORDER BY decided_at, application_id
         """,
-        [numbers],
+        [since, since, numbers],
     ).fetchall():
-        found[number].append(settled)
-        if reversed_:
+        if applied_since:
+            found[number].append(settled)
+        if reversed_since:
             found[number].append(-settled)
     return found
 
@@ -219,7 +242,9 @@ def import_open_items(
     actor: str = "erp-import",
     close_missing: bool = False,
 ) -> ImportSummary:
-    """Store validated open items all-or-nothing; an identical file is a no-op.
+    """Store validated open items all-or-nothing; the same file as the last one imported is a
+    no-op (an earlier file imported again, after others, is a snapshot of its own: the ERP may
+    have gone back to what it showed then).
 
     New items are inserted; items whose amounts, dates, terms or PO changed are updated with one
     audit entry each (old and new values); with ``close_missing`` items absent from the file are
@@ -228,7 +253,7 @@ def import_open_items(
     """
     file_id = sha256[:16]
     known = _file_known(con, sha256)
-    if known is not None:
+    if known is not None and known == _last_open_items_file(con):
         return ImportSummary(file_id=known, rows=items.height, already_imported=True)
     now = utcnow()
     con.register("incoming", items)
@@ -239,7 +264,9 @@ def import_open_items(
         with transaction(con):
             summary = _write_open_items(con, file_id, items.height, now, actor, close_missing)
             con.execute(
-                "INSERT INTO ingested_files VALUES (?, ?, ?, ?, 'ingested', '', ?, ?)",
+                "INSERT INTO ingested_files VALUES (?, ?, ?, ?, 'ingested', '', ?, ?) "
+                "ON CONFLICT (file_id) DO UPDATE SET counts = excluded.counts, "
+                "received_at = excluded.received_at",
                 [file_id, sha256, name, file_format, json.dumps(summary.as_dict()), now],
             )
             audit.append(
@@ -356,14 +383,7 @@ def _write_open_items(
         ORDER BY i.row
         """
     ).pl()
-    settlements = _settlements(
-        con,
-        [
-            row["invoice_number"]
-            for row in changed.iter_rows(named=True)
-            if row["old_open_minor"] != row["ledger_open"]
-        ],
-    )
+    settlements = _settlements(con, changed["invoice_number"].to_list())
     reconciled = [
         reconcile_open(
             erp_now=row["open_minor"],
@@ -470,7 +490,7 @@ def _close_absent(con: Connection, file_id: str, now: Any, actor: str) -> list[_
         WHERE l.open_minor <> 0 OR l.erp_open_minor <> 0 ORDER BY l.invoice_number
         """
     ).fetchall()
-    pieces = _settlements(con, [number for number, _, open_, erp, _ in rows if open_ != erp])
+    pieces = _settlements(con, [number for number, *_ in rows])
     absent = [
         _Absent(
             number,

@@ -188,9 +188,11 @@ class Engine:
         settings: MatchSettings | None = None,
         recent: Iterable[Settled] = (),
         paid: Iterable[tuple[str, str]] = (),
+        used_memos: Iterable[str] = (),
     ) -> None:
         """``recent``: payments already applied, so a second copy of one is caught; ``paid``:
-        invoices already settled (number, customer), so a payment naming one is caught too."""
+        invoices already settled and credit memos used up (number, customer), so a payment
+        naming one is caught too; ``used_memos``: which of those are credit memos."""
         self.settings = settings or MatchSettings()
         self.payers = payers
         self.scorer = scorer
@@ -232,6 +234,7 @@ class Engine:
         self._last_applied: dict[str, int] = {}  # customer -> the application that last took items
         self._learnt_at: dict[str, int] = {}  # bank account -> the application that taught it
         self._paid = {refs.key(number): (number, customer) for number, customer in paid}
+        self._used_memos = frozenset(used_memos)  # of the paid: credit memos used up
         for settled in recent:
             self._remember(settled.payment)
             self._settled[(settled.payment.currency, settled.payment.amount_minor)].append(settled)
@@ -508,15 +511,20 @@ class Engine:
         how: dict[str, dict[str, str]],
     ) -> None:
         """An advice linked to a payment by its amount alone is unlinked again when its payer
-        and the payment's are both known for certain and are no family of each other: Cobalt's
-        advice for 777.00 does not describe Acme's payment of 777.00."""
+        (or, with no payer on it, the owners of the invoices it lists) and the payment's are
+        both known for certain and are no family of each other: Cobalt's advice for 777.00 does
+        not describe Acme's payment of 777.00."""
         by_id = {p.payment_id: p for p in payments}
         for payment_id, link in list(how.items()):
             if not link["by"].startswith("amount"):
                 continue
             payment = by_id[payment_id]
             advice = next(a for a in linked[payment_id] if a.advice_id == link["advice"])
-            theirs = self._known_families(advice.payer_name)
+            theirs = self._known_families(advice.payer_name) or {
+                member
+                for number in self._numbered_in(advice)
+                for member in self.payers.family(self.invoices[number].customer_id)
+            }
             ours = self._known_families(payment.payer_name, payment.payer_account)
             if theirs and ours and not theirs & ours:
                 linked[payment_id].remove(advice)
@@ -2302,6 +2310,18 @@ class Engine:
             (self._strangers_invoice(self._memo_of_a_stranger(p), identified), chance)
             for p, chance in ranked
         ]
+        if used := [
+            number
+            for number, _ in context.paid_named
+            if number in self._used_memos
+            or (number in self.invoices and self.invoices[number].doc_type == "credit_memo")
+        ]:
+            # It names a credit memo used up already: the credit it means to take is gone, and
+            # a shortfall beside it is no deduction to book (it would credit the customer twice).
+            ranked = [
+                (_suggestion_only(p, "names a credit memo used already", credit_memos_used=used), c)
+                for p, c in ranked
+            ]
         currency = context.payment.currency
         foreign = sorted(
             {
@@ -2347,7 +2367,9 @@ class Engine:
             for a in proposal.allocations
             if (number := a.invoice_number) and self.invoices[number].customer_id not in identified
             for hit in self.references.neighbours(number, own)
-            if self.open.get(hit.invoice_number) == a.applied_minor + a.adjustment_minor
+            # of the cash, or of what it settles (a bank fee or a discount beside it)
+            if self.open.get(hit.invoice_number)
+            in (a.applied_minor, a.applied_minor + a.adjustment_minor)
         }
         if not rivals:
             return proposal

@@ -39,7 +39,7 @@ SAME_PAYER_SCORE = 90
 
 _MIN_REFERENCE = 6  # a reference shorter than this is too common to find in a return's text
 _MIN_CHEQUE = 3  # a cheque number equal in both fields, at least this long
-_NO_REFERENCE = frozenset({"", "NOTPROVIDED", "NONREF", "NONE"})
+_NO_REFERENCE = frozenset({"", "NOTPROVIDED", "NONREF", "NONE", "NA", "UNKNOWN"})
 _LINKABLE = ("unapplied", "applied", "exception")  # statuses of a receipt a return can take back
 _ACH_REASON = re.compile(r"\bR(\d\d)\b")
 _WORD = re.compile(r"[0-9A-Z]+(?:[-/.][0-9A-Z]+)*")
@@ -93,11 +93,21 @@ def _reference(text: str) -> str:
     return text.strip().upper()
 
 
+def _telling(reference: str) -> bool:
+    """A reference that can tie two bookings: long enough, with a digit, no placeholder
+    ('NOTPROVIDED', 'N/A')."""
+    return (
+        len(reference) >= _MIN_REFERENCE
+        and any(c.isdigit() for c in reference)
+        and re.sub(r"[^0-9A-Z]", "", reference) not in _NO_REFERENCE
+    )
+
+
 def shared_keys(returned: Booking, receipt: Booking) -> list[str]:
     """The references a return and a receipt both carry, by kind."""
     keys = []
     end_to_end = _reference(returned.end_to_end_id)
-    if end_to_end not in _NO_REFERENCE and end_to_end == _reference(receipt.end_to_end_id):
+    if _telling(end_to_end) and end_to_end == _reference(receipt.end_to_end_id):
         keys.append("end_to_end_id")
     said = set(
         _WORD.findall(
@@ -112,7 +122,7 @@ def shared_keys(returned: Booking, receipt: Booking) -> list[str]:
     ):
         value = _reference(value)
         # a whole word of the return's, with a digit: 'PAYMENT' or a date's digits say nothing
-        if len(value) >= _MIN_REFERENCE and any(c.isdigit() for c in value) and value in said:
+        if _telling(value) and value in said:
             keys.append(kind)
     cheque = _reference(returned.customer_reference)  # a cheque number or ACH trace, as sent
     if (
@@ -260,8 +270,11 @@ def link_return(
         if invoice is not None:
             settled[invoice] = settled.get(invoice, 0) + applied + adjustment
     for invoice, minor in sorted(settled.items()):
+        # Never past the item's amount: an ERP that reopened it for the bounce already shows
+        # part of what is reopened here (a credit memo's amount is negative, so both bounds).
         con.execute(
-            "UPDATE invoices SET open_minor = open_minor + ?, updated_at = ? "
+            "UPDATE invoices SET open_minor = greatest(least(open_minor + ?, "
+            "greatest(amount_minor, 0)), least(amount_minor, 0)), updated_at = ? "
             "WHERE invoice_number = ?",
             [minor, now, invoice],
         )

@@ -55,11 +55,11 @@ def load_invoices(con: Connection) -> list[OpenInvoice]:
     return [OpenInvoice(*row) for row in rows]
 
 
-def load_paid(con: Connection) -> list[tuple[str, str]]:
-    """Invoices paid already, as (number, customer): a payment naming one may be paid twice."""
+def load_paid(con: Connection) -> list[tuple[str, str, str]]:
+    """Invoices paid already and credit memos used up, as (number, customer, doc type): a
+    payment naming one may be paid twice, or mean to take a credit that is gone."""
     return con.execute(
-        "SELECT invoice_number, customer_id FROM invoices "
-        "WHERE open_minor = 0 AND doc_type = 'invoice'"
+        "SELECT invoice_number, customer_id, doc_type FROM invoices WHERE open_minor = 0"
     ).fetchall()
 
 
@@ -162,13 +162,15 @@ def load_advices(con: Connection) -> list[Advice]:
 def build_engine(
     con: Connection, scorer: Scorer, settings: MatchSettings, waiting: list[IncomingPayment]
 ) -> Engine:
+    paid = load_paid(con)
     return Engine(
         load_invoices(con),
         load_payers(con),
         scorer,
         settings,
         recent=load_recent(con, settings.duplicate_window_days, waiting),
-        paid=load_paid(con),
+        paid=[(number, customer) for number, customer, _ in paid],
+        used_memos=[number for number, _, doc_type in paid if doc_type == "credit_memo"],
     )
 
 

@@ -314,8 +314,8 @@ def test_a_customer_with_two_parents_or_its_own_is_refused_with_rows(
         (3_000, 10_000, 4_000, 10_000, (3_000, "unexplained")),
         # 10.00 less: posted or not cannot be told, the lower stands
         (9_000, 10_000, 4_000, 10_000, (3_000, "unexplained")),
-        # the ERP raised the item: not arpilot's doing, still the lower
-        (12_000, 10_000, 4_000, 12_000, (6_000, "unexplained")),
+        # the ERP raised the item: not arpilot's doing; it never opens more than arpilot shows
+        (12_000, 10_000, 4_000, 12_000, (4_000, "unexplained")),
         # a reversal arpilot made (60.00 reopened), posted or not
         (10_000, 4_000, 10_000, 10_000, (10_000, "posted")),
         (4_000, 4_000, 10_000, 10_000, (10_000, "not yet posted")),
@@ -323,7 +323,7 @@ def test_a_customer_with_two_parents_or_its_own_is_refused_with_rows(
         # a credit memo arpilot used: negative amounts, clipped at zero
         (-5_000, -5_000, 0, -5_000, (0, "not yet posted")),
         (0, -5_000, 0, -5_000, (0, "posted")),
-        (-2_000, -5_000, 0, -5_000, (-2_000, "unexplained")),
+        (-2_000, -5_000, 0, -5_000, (0, "unexplained")),
     ],
 )
 def test_an_open_amount_keeps_what_arpilot_applied_until_the_erp_shows_it(
@@ -354,3 +354,34 @@ def test_an_erp_that_posted_one_of_two_applications_leaves_the_other_unposted() 
         settlements=[2_000, 4_000, 3_000],
     )
     assert (other.open_minor, other.state) == (1_000, "unexplained")
+    # applied, then returned, both unposted (nothing in sum); the ERP posts the application
+    # only: the bounced invoice stays open
+    bounced = reconcile_open(
+        erp_now=0,
+        erp_before=10_000,
+        ledger_open=10_000,
+        amount=10_000,
+        settlements=[10_000, -10_000],
+    )
+    assert (bounced.open_minor, bounced.state) == (10_000, "posted in part")
+    # the amount lowered while a reversal is unposted: never more open than the amount
+    lowered = reconcile_open(erp_now=3_000, erp_before=3_000, ledger_open=5_000, amount=3_000)
+    assert lowered.open_minor == 3_000
+
+
+def test_an_earlier_snapshot_imported_again_after_another_is_read_again(
+    home: Path, tmp_path: Path
+) -> None:
+    settings = LedgerSettings(home=home)
+    row = "I1,C1,Acme,2026-01-01,2026-01-31,USD,100.00,{},NET30,,invoice"
+    open_ = write_csv(tmp_path / "open.csv", row.format("100.00"))
+    paid = write_csv(tmp_path / "paid.csv", row.format("0.00"))
+    import_erp_file(open_, settings)
+    assert import_erp_file(open_, settings).already_imported  # the last one: nothing to do
+    import_erp_file(paid, settings)
+    # the ERP reopened the invoice (a payment reversed there): the same bytes as the first file
+    again = import_erp_file(open_, settings)
+    assert not again.already_imported and again.updated_invoices == 1
+    assert table(home, "SELECT open_minor FROM invoices") == [(10_000,)]
+    with open_ledger(home / "ledger.duckdb", read_only=True) as con:
+        assert audit.verify(con).ok

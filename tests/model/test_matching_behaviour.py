@@ -2252,3 +2252,19 @@ def test_a_typo_landing_on_a_strangers_invoice_of_the_amount_is_left_to_an_analy
         assert decision.ranked[0][0].evidence["payers_own_invoice_a_digit_away"] == {
             "INV-300004": "INV-100004"
         }
+
+
+def test_a_payment_net_of_a_credit_memo_used_up_already_is_left_to_an_analyst() -> None:
+    # Acme takes CM-100009 (250.00) off INV-100001 again: the memo was used last week, so the
+    # shortfall is no deduction to book (the customer would be credited twice).
+    for scorer in (RuleScorer(), _shipped(BOOK).scorer):
+        engine = Engine(
+            BOOK,
+            PayerIndex(CUSTOMERS),
+            scorer,
+            paid=[("CM-100009", "C100")],
+            used_memos=["CM-100009"],
+        )
+        decision = engine.decide(_pay(100_000, "ACME WIDGETS", "INV-100001 CM-100009"))
+        assert decision.applied is None
+        assert decision.ranked[0][0].evidence["credit_memos_used"] == ["CM-100009"]

@@ -266,3 +266,21 @@ def test_with_no_reference_only_a_recent_receipt_from_the_payer_is_taken_back() 
         "R1", "ACCT", "USD", -5_000, date(2025, 7, 5), "ACME WIDGETS", "", "", "", "", "R01"
     )
     assert original_of(returned, [may])[0] is None  # 34 days: more likely June's, not in yet
+
+
+@pytest.mark.parametrize("placeholder", ["N/A", "NOT PROVIDED", "NOTPROVIDED", "UNKNOWN"])
+def test_a_placeholder_end_to_end_id_ties_no_return_to_a_receipt(placeholder: str) -> None:
+    receipt = _booking("P1", 5_000, 2, payer_name="ACME WIDGETS", end_to_end_id=placeholder)
+    returned = _booking("R1", -5_000, 5, end_to_end_id=placeholder)
+    assert shared_keys(returned, receipt) == []
+
+
+def test_a_return_never_opens_an_invoice_beyond_its_amount(ledger_con: Any) -> None:
+    # The ERP reopened INV-1001 for the bounce before the return was linked here.
+    _seed(ledger_con)
+    _payment(ledger_con, "PAY-A", 50_000, "ACME WIDGETS", "", "INV-1001", date(2025, 6, 2))
+    match_ledger(ledger_con, RuleScorer(), MatchSettings())
+    ledger_con.execute("UPDATE invoices SET open_minor = 50000 WHERE invoice_number = 'INV-1001'")
+    _return(ledger_con, "PAY-R", -50_000, "RETURNED ITEM", date(2025, 6, 4), "ACME WIDGETS")
+    assert match_ledger(ledger_con, RuleScorer(), MatchSettings()).returns.linked == 1
+    assert _open(ledger_con, "INV-1001") == 50_000
