@@ -2,9 +2,10 @@
 
 A bounced cheque or a returned ACH credit means the cash never arrived. Whatever the original
 payment was applied to is open again (its deductions and write-offs with it: the payer agreed
-to nothing), a payment still waiting is never applied, and its exception is closed. The link
-is made only on evidence: the same amount on the same account before the return, and either a
-reference both carry (end-to-end id, bank or cheque reference) or the same payer. Anything less
+to nothing), a payment still waiting is never applied, and its exception is withdrawn. The
+link is made only on evidence: the same amount on the same account before the return, and
+either a reference both carry (end-to-end id, bank or cheque reference) or, recently, the
+same payer. Anything less
 goes to an analyst as an ``unlinked_return`` exception naming the candidates, because undoing
 the wrong customer's application is as bad as applying money to it.
 """
@@ -127,7 +128,7 @@ def shared_keys(returned: Booking, receipt: Booking) -> list[str]:
     cheque = _reference(returned.customer_reference)  # a cheque number or ACH trace, as sent
     if (
         len(cheque) >= _MIN_CHEQUE
-        and cheque not in _NO_REFERENCE
+        and any(c.isdigit() for c in cheque)
         and cheque == _reference(receipt.customer_reference)
     ):
         keys.append("customer_reference")

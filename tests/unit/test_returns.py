@@ -269,9 +269,10 @@ def test_with_no_reference_only_a_recent_receipt_from_the_payer_is_taken_back() 
 
 
 @pytest.mark.parametrize("placeholder", ["N/A", "NOT PROVIDED", "NOTPROVIDED", "UNKNOWN"])
-def test_a_placeholder_end_to_end_id_ties_no_return_to_a_receipt(placeholder: str) -> None:
-    receipt = _booking("P1", 5_000, 2, payer_name="ACME WIDGETS", end_to_end_id=placeholder)
-    returned = _booking("R1", -5_000, 5, end_to_end_id=placeholder)
+def test_a_placeholder_reference_ties_no_return_to_a_receipt(placeholder: str) -> None:
+    fields = {"end_to_end_id": placeholder, "customer_reference": placeholder}
+    receipt = _booking("P1", 5_000, 2, payer_name="ACME WIDGETS", **fields)
+    returned = _booking("R1", -5_000, 5, **fields)
     assert shared_keys(returned, receipt) == []
 
 
