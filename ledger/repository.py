@@ -35,10 +35,11 @@ class ImportSummary:
     renamed_customers: int = 0
     reparented_customers: int = 0  # given a parent: new customers with one, or a changed one
     not_yet_posted: int = 0
-    """Listed items the snapshot shows without arpilot's applications: kept as arpilot left them."""
+    """Items the snapshot shows (or, closing what it leaves out, does not show) without some of
+    arpilot's applications or reversals: their open amounts stay as arpilot left them."""
     unexplained: tuple[str, ...] = ()
-    """Items the ERP changed in a way arpilot's unposted applications do not explain: the lower
-    open amount is kept and the audit entry says why, for an analyst to check."""
+    """Items the ERP changed in a way arpilot's unposted work does not explain: never opened
+    more than arpilot shows, and the audit entry says why, for an analyst to check."""
     already_imported: bool = False
 
     def as_dict(self) -> dict[str, Any]:
@@ -102,7 +103,7 @@ class Reconciled:
     """An item's open amount after a snapshot, and how the snapshot stood to arpilot's work."""
 
     open_minor: int
-    state: str  # "" when arpilot had nothing unposted on the item, else one of the three above
+    state: str  # "" when arpilot had nothing unposted on the item, else one of the four above
     unposted_minor: int = 0
 
 
