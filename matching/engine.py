@@ -2361,11 +2361,18 @@ class Engine:
         does not link, and a shared name is no certain payer.)"""
         if not identified or SUGGESTION_ONLY in proposal.evidence:
             return proposal
+        strangers = [
+            a
+            for a in proposal.allocations
+            if a.invoice_number and self.invoices[a.invoice_number].customer_id not in identified
+        ]
+        if not strangers:
+            return proposal
         own = [n for c in sorted(identified) for n in self.by_customer.get(c, ())]
         rivals = {
             number: hit.invoice_number
-            for a in proposal.allocations
-            if (number := a.invoice_number) and self.invoices[number].customer_id not in identified
+            for a in strangers
+            if (number := a.invoice_number)
             for hit in self.references.neighbours(number, own)
             # of the cash, or of what it settles (a bank fee or a discount beside it)
             if self.open.get(hit.invoice_number)

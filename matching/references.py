@@ -192,7 +192,8 @@ class ReferenceIndex:
         # 'INV-3' is the ledger's INV-3 when the payer owns it; so short a number names no
         # stranger's invoice, nor says who a payer nobody knows is (an advice line, looked up
         # with ``within`` empty, is the payer's own table and is taken as written).
-        mine = set(within or ()) if len(core(reference)) < MIN_CORE and within != () else None
+        plain = core(reference)
+        mine = set(within or ()) if len(plain) < MIN_CORE and within != () else None
 
         def kept(numbers: list[str]) -> list[str]:
             return numbers if mine is None else [n for n in numbers if n in mine]
@@ -202,7 +203,6 @@ class ReferenceIndex:
         unpadded_hits = kept(self._by_unpadded.get(unpadded(reference), []))
         if unpadded_hits and len(key(reference)) >= MIN_CORE:
             return self._hits(reference, unpadded_hits, Quality.CORE)
-        plain = core(reference)
         if len(plain) >= MIN_CORE and (found := self._by_core.get(plain)):
             return self._hits(reference, found, Quality.CORE)
         short = _SHORT_KEY.fullmatch(key(reference))
