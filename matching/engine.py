@@ -2302,9 +2302,11 @@ class Engine:
 
         A proposal putting the payment's cash on an invoice in another currency is neither
         applied nor suggested (no rate converts it here, and 1,000 EUR booked on a USD
-        invoice is money applied wrongly); the invoices it named are in the evidence. One
-        netting a credit memo against invoices of another customer family is only suggested
-        (see :meth:`_memo_of_a_stranger`)."""
+        invoice is money applied wrongly); the invoices it named are in the evidence. Only
+        suggested: one netting a credit memo of another customer family (see
+        :meth:`_memo_of_a_stranger`), one paying a stranger's invoice a digit away from the
+        payer's own of its amount (see :meth:`_strangers_invoice`), and every one of a payment
+        naming a credit memo used up already."""
         identified = self._identified_families(context)
         ranked = [
             (self._strangers_invoice(self._memo_of_a_stranger(p), identified), chance)
