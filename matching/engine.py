@@ -2308,22 +2308,13 @@ class Engine:
         payer's own of its amount (see :meth:`_strangers_invoice`), and every one of a payment
         naming a credit memo used up already."""
         identified = self._identified_families(context)
-        ranked = [
-            (self._strangers_invoice(self._memo_of_a_stranger(p), identified), chance)
-            for p, chance in ranked
-        ]
-        if used := [
+        used = [
             number
             for number, _ in context.paid_named
             if number in self._used_memos
             or (number in self.invoices and self.invoices[number].doc_type == "credit_memo")
-        ]:
-            # It names a credit memo used up already: the credit it means to take is gone, and
-            # a shortfall beside it is no deduction to book (it would credit the customer twice).
-            ranked = [
-                (_suggestion_only(p, "names a credit memo used already", credit_memos_used=used), c)
-                for p, c in ranked
-            ]
+        ]
+        ranked = [(self._marked(p, identified, used), chance) for p, chance in ranked]
         currency = context.payment.currency
         foreign = sorted(
             {
@@ -2354,6 +2345,19 @@ class Engine:
             ranked=tuple((self._as_configured(p), chance) for p, chance in decision.ranked),
         )
 
+    def _marked(self, proposal: Proposal, identified: set[str], used: list[str]) -> Proposal:
+        """``proposal``, marked suggestion-only when it must not be applied whatever its
+        chance (see :meth:`_verdict`): ``identified``, the payer's families known for certain;
+        ``used``, credit memos used up already that the payment names."""
+        proposal = self._strangers_invoice(self._memo_of_a_stranger(proposal), identified)
+        if used:
+            # The credit it means to take is gone, and a shortfall beside it is no deduction
+            # to book (it would credit the customer twice).
+            return _suggestion_only(
+                proposal, "names a credit memo used already", credit_memos_used=used
+            )
+        return proposal
+
     def _strangers_invoice(self, proposal: Proposal, identified: set[str]) -> Proposal:
         """``proposal``, marked suggestion-only when the payer is known for certain and it pays
         an invoice of a family not the payer's while the payer's own invoice of that amount is
@@ -2372,10 +2376,9 @@ class Engine:
             return proposal
         own = [n for c in sorted(identified) for n in self.by_customer.get(c, ())]
         rivals = {
-            number: hit.invoice_number
+            a.invoice_number: hit.invoice_number
             for a in strangers
-            if (number := a.invoice_number)
-            for hit in self.references.neighbours(number, own)
+            for hit in self.references.neighbours(a.invoice_number, own)
             # of the cash, or of what it settles (a bank fee or a discount beside it)
             if self.open.get(hit.invoice_number)
             in (a.applied_minor, a.applied_minor + a.adjustment_minor)
@@ -2404,7 +2407,7 @@ class Engine:
             for a in proposal.allocations
             if a.invoice_number and a.applied_minor > 0
         }
-        families = set().union(*(self.payers.family(c) for c in paid)) if paid else set()
+        families = set().union(*(self.payers.family(c) for c in paid))
         strangers = [n for n in memos if self.invoices[n].customer_id not in families]
         if not strangers:
             return proposal

@@ -24,6 +24,7 @@ from rapidfuzz import fuzz
 from ledger import audit
 from ledger.errors import InputError
 from ledger.records import ExceptionReason
+from matching import references as refs
 from matching.names import compact
 
 RETURN_WINDOW_DAYS = 120
@@ -100,7 +101,7 @@ def _telling(reference: str) -> bool:
     return (
         len(reference) >= _MIN_REFERENCE
         and any(c.isdigit() for c in reference)
-        and re.sub(r"[^0-9A-Z]", "", reference) not in _NO_REFERENCE
+        and refs.key(reference) not in _NO_REFERENCE
     )
 
 
