@@ -69,8 +69,8 @@ class BankTransaction:
     def fingerprint(self) -> str:
         """What identifies this transaction across overlapping statements of one account.
 
-        Two genuinely identical transactions on one day share a fingerprint; the occurrence
-        count tells them apart (see :func:`with_occurrences`).
+        Two genuinely identical transactions on one day share a fingerprint; how many copies
+        a file adds is told by :func:`ingest.continuity.place`.
         """
         parts = (
             self.account,
@@ -138,19 +138,6 @@ def untied(statement: ParsedStatement) -> tuple[Money, Money] | None:
     if gap is None or gap.minor == 0:
         return None
     return Money(sum(t.amount.minor for t in statement.transactions), statement.currency), gap
-
-
-def with_occurrences(
-    transactions: tuple[BankTransaction, ...],
-) -> list[tuple[str, int, BankTransaction]]:
-    """(fingerprint, occurrence, transaction): occurrence counts twins within one file from 1."""
-    seen: dict[str, int] = {}
-    result = []
-    for transaction in transactions:
-        key = transaction.fingerprint()
-        seen[key] = seen.get(key, 0) + 1
-        result.append((key, seen[key], transaction))
-    return result
 
 
 def transaction_json(

@@ -242,12 +242,38 @@ ALTER TABLE payments ADD COLUMN type_code VARCHAR DEFAULT '';
 ALTER TABLE payments ADD COLUMN returns_payment_id VARCHAR;
 """
 
+_STATEMENT_CONTINUITY = """
+-- Statements with both balances, and which payment each of their transactions is: a statement
+-- opening where a stored one closed follows it, so a transaction identical to one of the earlier
+-- statement's (same day, amount, payer, text, no reference) is a second payment, not a copy.
+CREATE TABLE bank_statements (
+    statement_key   VARCHAR PRIMARY KEY,
+    account         VARCHAR NOT NULL,
+    currency        VARCHAR NOT NULL,
+    statement_id    VARCHAR NOT NULL,
+    from_date       DATE,
+    to_date         DATE,
+    opening_minor   BIGINT NOT NULL,
+    closing_minor   BIGINT NOT NULL,
+    source_file_id  VARCHAR NOT NULL,
+    created_at      TIMESTAMP NOT NULL
+);
+CREATE INDEX bank_statements_account ON bank_statements (account, currency);
+
+CREATE TABLE statement_entries (
+    statement_key   VARCHAR NOT NULL,
+    payment_id      VARCHAR NOT NULL,
+    PRIMARY KEY (statement_key, payment_id)
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial ledger", _INITIAL),
     Migration(2, "cash application", _CASH_APPLICATION),
     Migration(3, "payment arrival order", _ARRIVAL_ORDER),
     Migration(4, "open amounts as the ERP last showed them", _ERP_POSTING),
     Migration(5, "returned receipts", _RETURNS),
+    Migration(6, "statement continuity", _STATEMENT_CONTINUITY),
 )
 """Every migration, oldest first. Append new ones; never change a released one."""
 

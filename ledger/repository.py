@@ -6,6 +6,7 @@ import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from typing import Any
 
 import polars as pl
@@ -699,6 +700,116 @@ def insert_payments(con: Connection, payments: list[Payment]) -> tuple[list[str]
     finally:
         con.unregister("incoming_payments")
     return new_ids, len(payments) - len(new_ids)
+
+
+def stored_copies(con: Connection, fingerprints: Sequence[str]) -> dict[str, list[tuple[str, int]]]:
+    """By fingerprint, the stored payments that have it: (payment id, occurrence), in order."""
+    if not fingerprints:
+        return {}
+    copies: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    con.register("wanted_fingerprints", pl.DataFrame({"fingerprint": list(set(fingerprints))}))
+    try:
+        rows = con.execute(
+            "SELECT p.fingerprint, p.payment_id, p.occurrence FROM payments p "
+            "SEMI JOIN wanted_fingerprints w USING (fingerprint) "
+            "ORDER BY p.fingerprint, p.occurrence"
+        ).fetchall()
+    finally:
+        con.unregister("wanted_fingerprints")
+    for fingerprint, payment_id, occurrence in rows:
+        copies[str(fingerprint)].append((str(payment_id), int(occurrence)))
+    return dict(copies)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredStatement:
+    """A bank statement with both balances, as ``bank_statements`` keeps it."""
+
+    statement_key: str
+    account: str
+    currency: str
+    statement_id: str
+    from_date: date | None
+    to_date: date | None
+    opening_minor: int
+    closing_minor: int
+
+
+def stored_statements(con: Connection, accounts: Sequence[str]) -> list[StoredStatement]:
+    """The stored statements of these accounts, and by statement the payments it holds."""
+    if not accounts:
+        return []
+    marks = ", ".join("?" for _ in set(accounts))
+    rows = con.execute(
+        "SELECT statement_key, account, currency, statement_id, from_date, to_date, "
+        f"opening_minor, closing_minor FROM bank_statements WHERE account IN ({marks}) "
+        "ORDER BY created_at, statement_key",
+        list(set(accounts)),
+    ).fetchall()
+    return [StoredStatement(*row) for row in rows]
+
+
+def statement_payments(
+    con: Connection, keys: Sequence[str], payment_ids: Sequence[str]
+) -> dict[str, set[str]]:
+    """By statement key, which of ``payment_ids`` its transactions are."""
+    if not keys or not payment_ids:
+        return {}
+    held: dict[str, set[str]] = defaultdict(set)
+    con.register("wanted_payments", pl.DataFrame({"payment_id": list(set(payment_ids))}))
+    try:
+        rows = con.execute(
+            "SELECT e.statement_key, e.payment_id FROM statement_entries e "
+            "SEMI JOIN wanted_payments w USING (payment_id)"
+        ).fetchall()
+    finally:
+        con.unregister("wanted_payments")
+    wanted = set(keys)
+    for key, payment_id in rows:
+        if key in wanted:
+            held[str(key)].add(str(payment_id))
+    return dict(held)
+
+
+def record_statements(
+    con: Connection,
+    statements: Sequence[StoredStatement],
+    entries: Sequence[tuple[str, str]],
+    file_id: str,
+) -> None:
+    """Keep statements with both balances and (statement key, payment id) of their
+    transactions; a statement stored before is left as it is."""
+    now = utcnow()
+    for s in statements:
+        con.execute(
+            "INSERT INTO bank_statements VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (statement_key) DO NOTHING",
+            [
+                s.statement_key,
+                s.account,
+                s.currency,
+                s.statement_id,
+                s.from_date,
+                s.to_date,
+                s.opening_minor,
+                s.closing_minor,
+                file_id,
+                now,
+            ],
+        )
+    if not entries:
+        return
+    frame = pl.DataFrame(
+        {"statement_key": [k for k, _ in entries], "payment_id": [p for _, p in entries]}
+    ).unique()
+    con.register("incoming_entries", frame)
+    try:
+        con.execute(
+            "INSERT INTO statement_entries SELECT i.* FROM incoming_entries i "
+            "ANTI JOIN statement_entries e USING (statement_key, payment_id)"
+        )
+    finally:
+        con.unregister("incoming_entries")
 
 
 def insert_advices(

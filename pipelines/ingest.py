@@ -18,15 +18,25 @@ from typing import Any
 
 from ingest.bank import parse_bank_file
 from ingest.bank.csv_statement import CsvProfile, read_header
+from ingest.continuity import Placed, known_statement, payment_id_of, place
 from ingest.detect import detect_format
 from ingest.returns import is_returned_receipt
-from ingest.statements import BankTransaction, ParsedFile, with_occurrences
+from ingest.statements import BankTransaction, ParsedFile
 from ledger import audit
 from ledger.db import Connection, open_ledger, transaction, utcnow
 from ledger.errors import InputError, ParseError
 from ledger.money import Money
 from ledger.records import Payment, RemittanceAdvice, RemittanceLine
-from ledger.repository import insert_advices, insert_payments, known_file, record_file
+from ledger.repository import (
+    insert_advices,
+    insert_payments,
+    known_file,
+    record_file,
+    record_statements,
+    statement_payments,
+    stored_copies,
+    stored_statements,
+)
 from ledger.settings import LedgerSettings
 
 PROFILE_NAMES = ("mapping.json",)
@@ -126,9 +136,8 @@ def parse_any(
 
 
 def _payment(t: BankTransaction, fingerprint: str, occurrence: int, file_id: str) -> Payment:
-    digest = hashlib.sha256(f"{fingerprint}/{occurrence}".encode()).hexdigest()
     return Payment(
-        payment_id=f"PAY-{digest[:16].upper()}",
+        payment_id=payment_id_of(fingerprint, occurrence),
         amount=t.amount,
         value_date=t.value_date or t.booking_date,  # type: ignore[arg-type]
         booking_date=t.booking_date or t.value_date,  # type: ignore[arg-type]
@@ -175,21 +184,48 @@ def _bank_advice(payment: Payment, t: BankTransaction) -> RemittanceAdvice | Non
     )
 
 
+def _placed(con: Connection, parsed: ParsedFile) -> list[Placed]:
+    """The file's transactions sorted out against the ledger: copies of stored ones, or new."""
+    fingerprints = [t.fingerprint() for t in parsed.transactions]
+    copies = stored_copies(con, fingerprints)
+    known = stored_statements(con, [s.account for s in parsed.statements])
+    ids = [payment_id for found in copies.values() for payment_id, _ in found]
+    claims = statement_payments(con, [k.statement_key for k in known], ids) if ids else {}
+    return place(parsed, fingerprints, copies, known, claims)
+
+
+def _record_statements(
+    con: Connection, parsed: ParsedFile, placed: list[Placed], file_id: str
+) -> None:
+    links = [link for s in parsed.statements if (link := known_statement(s)) is not None]
+    entries = [
+        (p.statement_key, p.known_as or payment_id_of(p.fingerprint, p.occurrence))
+        for p in placed
+        if p.statement_key
+    ]
+    record_statements(con, links, entries, file_id)
+
+
 def _store(
     con: Connection, parsed: ParsedFile | list[RemittanceAdvice], file_id: str, result: FileResult
 ) -> None:
     if isinstance(parsed, ParsedFile):
         result.file_format = parsed.file_format
+        placed = _placed(con, parsed)
         payments, advices, links = [], [], {}
-        for fingerprint, occurrence, t in with_occurrences(parsed.transactions):
-            payment = _payment(t, fingerprint, occurrence, file_id)
+        for p in placed:
+            if not p.is_new:
+                continue
+            payment = _payment(p.transaction, p.fingerprint, p.occurrence, file_id)
             payments.append(payment)
-            advice = _bank_advice(payment, t)
+            advice = _bank_advice(payment, p.transaction)
             if advice is not None:
                 advices.append(advice)
                 links[advice.advice_id] = payment.payment_id
-        new_ids, result.duplicates = insert_payments(con, payments)
+        new_ids, _ = insert_payments(con, payments)
         result.new = len(new_ids)
+        result.duplicates = len(placed) - result.new
+        _record_statements(con, parsed, placed, file_id)
         fresh = set(new_ids)
         result.advices = insert_advices(
             con, [a for a in advices if links[a.advice_id] in fresh], links

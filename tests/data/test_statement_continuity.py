@@ -1,0 +1,124 @@
+"""Identical payments in consecutive statements are two; overlapping statements add no copy.
+
+A payment with no bank reference is known by its fingerprint (day, amount, payer, text), so two
+customers' identical payments on one day look alike. Statements that open where a stored one
+closed repeat none of its transactions; anything else may overlap and is compared as before.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+from ledger.db import open_ledger
+from ledger.settings import LedgerSettings
+from pipelines.ingest import ingest_paths
+from simulator.formats import write_camt053, write_camt054, write_mt940
+from simulator.model import BankAccount, Statement, StatementLine
+
+IBAN = "DE44500105175407324931"
+ACCOUNT = BankAccount("Hanse Bank", "HANSDEFFXXX", IBAN, "Collections", "EUR", "mt940")
+DAY = date(2026, 9, 4)
+
+
+def payment(n: int, minor: int = 5000, text: str = "INV-1001") -> StatementLine:
+    """A credit with no bank or customer reference: only its content identifies it."""
+    return StatementLine(
+        f"L{n}", DAY, DAY, minor, "EUR", payer_name="Acme GmbH", remittance_text=text
+    )
+
+
+def statement(name: str, sequence: int, opening: int, *lines: StatementLine) -> Statement:
+    return Statement(
+        ACCOUNT, name, sequence, datetime(2026, 9, 4, 18), DAY, DAY, opening, tuple(lines)
+    )
+
+
+def mt940(folder: Path, name: str, *statements: Statement) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.sta"
+    path.write_bytes(write_mt940(list(statements)))
+    return path
+
+
+def ingest(home: Path, path: Path) -> tuple[int, int]:
+    (result,) = ingest_paths([path], LedgerSettings(home=home)).files
+    assert result.status == "ingested", result.reason
+    return result.new, result.duplicates
+
+
+def credits(home: Path) -> int:
+    with open_ledger(home / "ledger.duckdb", read_only=True) as con:
+        return int(
+            con.execute("SELECT count(*) FROM payments WHERE amount_minor > 0").fetchone()[0]
+        )  # type: ignore[index]
+
+
+MORNING = statement("ST-0904-1", 1, 100_000, payment(1))
+AFTERNOON = statement("ST-0904-2", 2, 105_000, payment(2), payment(3, 700, "INV-1002"))
+WHOLE_DAY = statement("ST-0904", 3, 100_000, payment(1), payment(2), payment(3, 700, "INV-1002"))
+
+
+def test_identical_payments_in_consecutive_statements_are_both_kept(
+    home: Path, tmp_path: Path
+) -> None:
+    assert ingest(home, mt940(tmp_path / "a", "morning", MORNING)) == (1, 0)
+    assert ingest(home, mt940(tmp_path / "b", "afternoon", AFTERNOON)) == (2, 0)
+    assert credits(home) == 3
+
+
+def test_consecutive_statements_read_in_either_order(home: Path, tmp_path: Path) -> None:
+    assert ingest(home, mt940(tmp_path / "b", "afternoon", AFTERNOON)) == (2, 0)
+    assert ingest(home, mt940(tmp_path / "a", "morning", MORNING)) == (1, 0)
+    assert credits(home) == 3
+
+
+def test_statements_delivered_again_add_nothing(home: Path, tmp_path: Path) -> None:
+    """Again in one file with both, and as a statement of the whole day that overlaps both."""
+    ingest(home, mt940(tmp_path / "a", "morning", MORNING))
+    ingest(home, mt940(tmp_path / "b", "afternoon", AFTERNOON))
+    assert ingest(home, mt940(tmp_path / "c", "both", MORNING, AFTERNOON)) == (0, 3)
+    assert ingest(home, mt940(tmp_path / "d", "day", WHOLE_DAY)) == (0, 3)
+    assert credits(home) == 3
+
+
+def test_a_first_delivery_of_both_in_one_file_keeps_both(home: Path, tmp_path: Path) -> None:
+    assert ingest(home, mt940(tmp_path / "c", "both", MORNING, AFTERNOON)) == (3, 0)
+    assert ingest(home, mt940(tmp_path / "b", "afternoon", AFTERNOON)) == (0, 2)
+    assert ingest(home, mt940(tmp_path / "a", "morning", MORNING)) == (0, 1)
+    assert credits(home) == 3
+
+
+def test_the_days_statement_after_its_notifications_adds_only_what_they_missed(
+    home: Path, tmp_path: Path
+) -> None:
+    """A camt.054 has no balances: it may overlap anything, so its payment is the statement's
+    first copy; the second identical payment of the day is new."""
+    camt_account = BankAccount("Hanse Bank", "HANSDEFFXXX", IBAN, "Collections", "EUR", "camt053")
+    notified = Statement(
+        camt_account, "NTF-1", 1, datetime(2026, 9, 4, 11), DAY, DAY, 0, (payment(1),)
+    )
+    day = Statement(
+        camt_account, "STM-0904", 2, datetime(2026, 9, 4, 18), DAY, DAY, 100_000,
+        (payment(1), payment(2)),
+    )  # fmt: skip
+    folder = tmp_path / "camt"
+    folder.mkdir()
+    (folder / "n.xml").write_bytes(write_camt054(notified, message_id="N1"))
+    (folder / "s.xml").write_bytes(write_camt053(day, message_id="S1"))
+    assert ingest(home, folder / "n.xml") == (1, 0)
+    assert ingest(home, folder / "s.xml") == (1, 1)
+    assert credits(home) == 2
+
+
+def test_when_two_statements_close_where_one_opens_nothing_is_assumed(
+    home: Path, tmp_path: Path
+) -> None:
+    """A statement re-issued under another id closes where the original does: which one the
+    next follows is unknown, so its payment identical to theirs is taken for a copy, as when
+    no balances tie them (a payment counted twice is worse than one held back)."""
+    reissued = statement("ST-0904-1-COPY", 1, 100_000, payment(1))
+    ingest(home, mt940(tmp_path / "a", "morning", MORNING))
+    ingest(home, mt940(tmp_path / "r", "reissued", reissued))
+    assert ingest(home, mt940(tmp_path / "b", "afternoon", AFTERNOON)) == (1, 1)
+    assert credits(home) == 2
