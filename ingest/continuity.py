@@ -38,19 +38,15 @@ class Placed:
     """One transaction of the file, sorted out.
 
     statement_key: its statement's key ('' when the statement has not both balances).
-    occurrence: for a new transaction, the occurrence number its payment is stored under.
-    known_as: for a transaction already stored, the payment it is a copy of ('' when new).
+    payment_id / occurrence: the payment it is stored as, or is a copy of (``is_new`` False).
     """
 
     transaction: BankTransaction
     fingerprint: str
     statement_key: str
+    payment_id: str
     occurrence: int
-    known_as: str = ""
-
-    @property
-    def is_new(self) -> bool:
-        return not self.known_as
+    is_new: bool
 
 
 def known_statement(statement: ParsedStatement) -> StoredStatement | None:
@@ -178,18 +174,18 @@ def place(
             pool = [c for c in copies.get(fingerprint, ()) if c[0] not in claimed]
             if nth <= len(pool):
                 payment_id, occurrence = pool[nth - 1]
-                placed.append(Placed(transaction, fingerprint, key, occurrence, payment_id))
+                placed.append(Placed(transaction, fingerprint, key, payment_id, occurrence, False))
             else:
-                last_occurrence[fingerprint] = last_occurrence.get(fingerprint, 0) + 1
-                placed.append(Placed(transaction, fingerprint, key, last_occurrence[fingerprint]))
+                occurrence = last_occurrence[fingerprint] = last_occurrence.get(fingerprint, 0) + 1
+                payment_id = payment_id_of(fingerprint, occurrence)
+                placed.append(Placed(transaction, fingerprint, key, payment_id, occurrence, True))
         in_file.update(here)
         if link is not None:
             if all(k.statement_key != key for k in chain):
                 chain.append(link)
             in_statement[key] = in_statement.get(key, Counter()) + here
             claimed_by.setdefault(key, set()).update(
-                p.known_as or payment_id_of(p.fingerprint, p.occurrence)
-                for p in placed[len(placed) - len(statement.transactions) :]
+                p.payment_id for p in placed[len(placed) - len(statement.transactions) :]
             )
     return placed
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from ingest.bank import parse_bank_file
 from ingest.bank.csv_statement import CsvProfile, read_header
-from ingest.continuity import Placed, known_statement, payment_id_of, place
+from ingest.continuity import Placed, known_statement, place
 from ingest.detect import detect_format
 from ingest.returns import is_returned_receipt
 from ingest.statements import BankTransaction, ParsedFile
@@ -135,9 +135,10 @@ def parse_any(
     return parse_bank_file(data, fmt, source=source)
 
 
-def _payment(t: BankTransaction, fingerprint: str, occurrence: int, file_id: str) -> Payment:
+def _payment(placed: Placed, file_id: str) -> Payment:
+    t = placed.transaction
     return Payment(
-        payment_id=payment_id_of(fingerprint, occurrence),
+        payment_id=placed.payment_id,
         amount=t.amount,
         value_date=t.value_date or t.booking_date,  # type: ignore[arg-type]
         booking_date=t.booking_date or t.value_date,  # type: ignore[arg-type]
@@ -147,8 +148,8 @@ def _payment(t: BankTransaction, fingerprint: str, occurrence: int, file_id: str
         bank_reference=t.bank_reference or t.customer_reference,
         end_to_end_id=t.end_to_end_id,
         remittance_text=t.remittance_text,
-        fingerprint=fingerprint,
-        occurrence=occurrence,
+        fingerprint=placed.fingerprint,
+        occurrence=placed.occurrence,
         source_file_id=file_id,
         customer_reference=t.customer_reference,
         source_line=t.line,
@@ -198,11 +199,7 @@ def _record_statements(
     con: Connection, parsed: ParsedFile, placed: list[Placed], file_id: str
 ) -> None:
     links = [link for s in parsed.statements if (link := known_statement(s)) is not None]
-    entries = [
-        (p.statement_key, p.known_as or payment_id_of(p.fingerprint, p.occurrence))
-        for p in placed
-        if p.statement_key
-    ]
+    entries = [(p.statement_key, p.payment_id) for p in placed if p.statement_key]
     record_statements(con, links, entries, file_id)
 
 
@@ -216,7 +213,7 @@ def _store(
         for p in placed:
             if not p.is_new:
                 continue
-            payment = _payment(p.transaction, p.fingerprint, p.occurrence, file_id)
+            payment = _payment(p, file_id)
             payments.append(payment)
             advice = _bank_advice(payment, p.transaction)
             if advice is not None:

@@ -7,8 +7,12 @@ closed repeat none of its transactions; anything else may overlap and is compare
 
 from __future__ import annotations
 
+import tempfile
 from datetime import date, datetime
 from pathlib import Path
+
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from ledger.db import open_ledger
 from ledger.settings import LedgerSettings
@@ -122,3 +126,65 @@ def test_when_two_statements_close_where_one_opens_nothing_is_assumed(
     ingest(home, mt940(tmp_path / "r", "reissued", reissued))
     assert ingest(home, mt940(tmp_path / "b", "afternoon", AFTERNOON)) == (1, 1)
     assert credits(home) == 2
+
+
+TEMPLATES = ((5000, "INV-1001"), (5000, "INV-1001"), (700, "INV-1002"))
+"""Payments drawn from few shapes, so identical ones fall in one statement and across several."""
+
+
+@st.composite
+def deliveries(draw: st.DrawFn) -> tuple[list[Statement], list[list[Statement]]]:
+    """A day's consecutive statements, then the files they come in: runs of consecutive
+    statements, repeated and in any order, sometimes a whole-day statement overlapping all."""
+    count = draw(st.integers(2, 4))
+    statements, opening, n = [], 100_000, 0
+    for sequence in range(1, count + 1):
+        shapes = draw(st.lists(st.sampled_from(TEMPLATES), min_size=1, max_size=3))
+        lines = []
+        for minor, text in shapes:
+            n += 1
+            lines.append(payment(n, minor, text))
+        statements.append(statement(f"ST-{sequence}", sequence, opening, *lines))
+        opening += sum(minor for minor, _ in shapes)
+    runs = st.tuples(st.integers(0, count - 1), st.integers(1, count)).map(
+        lambda r: statements[r[0] : r[0] + r[1]]
+    )
+    files = draw(st.lists(runs, min_size=1, max_size=6))
+    files += [[s] for s in statements if not any(s in f for f in files)]
+    files = draw(st.permutations(files))
+    assume(_no_gaps(statements, files))
+    if draw(st.booleans()):
+        whole = statement("ST-DAY", 99, 100_000, *(line for s in statements for line in s.lines))
+        files.insert(draw(st.integers(0, len(files))), [whole])
+    return statements, files
+
+
+def _no_gaps(statements: list[Statement], files: list[list[Statement]]) -> bool:
+    """Each file brings statements next to those read before (or the first ones): a statement
+    read while one between it and those already stored is missing is not provably after them."""
+    read: set[int] = set()
+    for delivered in files:
+        positions = {statements.index(s) for s in delivered if s in statements}
+        if (
+            read
+            and positions
+            and not any(p - 1 in read or p + 1 in read or p in read for p in positions)
+        ):
+            return False
+        read |= positions
+    return True
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(deliveries())
+def test_every_payment_is_stored_once_however_its_statements_arrive(
+    case: tuple[list[Statement], list[list[Statement]]],
+) -> None:
+    statements, files = case
+    with tempfile.TemporaryDirectory() as folder:
+        home = Path(folder) / "home"
+        for i, delivered in enumerate(files):
+            path = mt940(Path(folder) / f"in{i}", f"file{i}", *delivered)
+            (result,) = ingest_paths([path], LedgerSettings(home=home)).files
+            assert result.status in ("ingested", "duplicate"), result.reason
+        assert credits(home) == sum(len(s.lines) for s in statements)
