@@ -1,5 +1,7 @@
 """BAI2 (version 2) balance and transaction reports into normalised statements, one per account.
 
+BTRS files (ANSI X9.121, version 3 in the file header) keep BAI2's records and are read alike.
+
 The ``bai2`` package is the reference reader: it reads the record structure and checks the
 49/98/99 control totals and record counts. Its generic record models cost more than the rest of
 the parse, so a plain file (known codes, whole-number fields, no distributed availability) is
@@ -708,7 +710,7 @@ def _read_plain(
     records = _plain_records(lines, numbers)
     _, rows, _ = next(records)  # the file header (01), as _lines made sure
     header = _generic_fields(rows)
-    if len(header) < 8 or header[7] != "2":
+    if len(header) < 8 or header[7] not in ("2", "3"):  # BTRS (version 3) keeps the layout
         raise _Unusual
     created = _plain_date(header[2]) if header[2] else None
     created_time = _plain_time(header[3]) if header[3] else None

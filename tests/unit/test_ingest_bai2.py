@@ -250,12 +250,19 @@ def test_a_file_cut_after_a_detail_is_refused_without_hanging() -> None:
             parse_bai2("\n".join(lines[:end]).encode())
 
 
+def test_a_btrs_file_version_3_reads_as_bai2() -> None:
+    """BTRS (ANSI X9.121) is BAI2's successor and keeps its records: version 3 is read alike."""
+    data = _fixture("nwb_example").decode()
+    version_3 = parse_bai2(data.replace("2215,,,2/", "2215,,,3/").encode())
+    assert version_3.statements == parse_bai2(data.encode()).statements
+
+
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
         (("16,699,971,", "16,699,9.71,"), "'9.71'"),
         (("16,699,971,", "16,799,971,"), "not supported"),
-        (("2215,,,2/", "2215,,,3/"), "version"),
+        (("2215,,,2/", "2215,,,4/"), "version"),
         (("49,143764,14/", "17,143764,14/"), "record code"),
         (("99,143764,1,18/", "99,143764,1,18/\n01,X"), "data after the file trailer"),
     ],
