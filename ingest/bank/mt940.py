@@ -77,6 +77,20 @@ _PLAIN_PAIR = re.compile(
 )
 _CLOSING_MARKS = ("\n:62F:", "\n:62M:", "\n:62:")
 
+# A :61: whose reference for the account owner runs past SWIFT's 16 characters: some Dutch banks
+# (ASN, SNS) write the counterparty's IBAN there. mt-940's pattern cuts it at 16 and reads the
+# rest as supplementary details, or fails when a supplementary line follows.
+_LONG_REFERENCE = re.compile(
+    r"(?P<year>[0-9]{2})(?P<month>[0-9]{2})(?P<day>[0-9]{2})"
+    r"(?:(?P<entry_month>[0-9]{2}|\s{2})(?P<entry_day>[0-9]{2}|\s{2}))?"
+    r"(?P<status>R?[DC])(?P<funds_code>[A-Z])?[\n ]?(?P<amount>[0-9,]{1,15})"
+    r"(?P<id>[A-Z][A-Z0-9 ]{3})"
+    r"(?P<customer_reference>(?:(?!//)[^\n]){17,34})(?://(?P<bank_reference>[^\n]{0,23}))?"
+    r"(?:\n(?P<extra_details>[^\n]*))?$"
+)
+_IBAN = re.compile(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}")
+_BIC = re.compile(r"[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}(?:[A-Z0-9]{3})?")
+
 
 class _Field(NamedTuple):
     """One field of the text block: its tag ('61', '60F'), its value lines, its first line.
@@ -248,7 +262,7 @@ def _blocks(text: str, source: str, *, plain: bool = False) -> Iterator[_Block]:
     """Statements: fields from a :20: until the message ends ('-'), the next :20: or the file.
 
     A field runs from its tag to the next line that starts a field or ends the message; its
-    lines keep no carriage returns or trailing blanks. Text before a statement's first field is
+    lines keep no carriage returns or trailing blanks (but see :func:`_trimmed`). Text before a statement's first field is
     a bank's header or SWIFT envelope, and what follows a '-' until the next :20: is envelope.
     With ``plain``, statement lines that the shortcut pattern reads and that run up to the
     closing balance come as one :class:`_Run` instead of a field each.
@@ -290,11 +304,19 @@ def _blocks(text: str, source: str, *, plain: bool = False) -> Iterator[_Block]:
         end = following.start() if following is not None else len(text)
         lines = text[mark.end() : end].split("\n")
         if blanks:
-            lines = [value.rstrip() for value in lines]
+            lines = [_trimmed(value) for value in lines]
         block.fields.append(_Field(tag, tuple(lines), line))
         mark = following
     if block is not None:
         yield block
+
+
+def _trimmed(line: str) -> str:
+    """A line without trailing blanks, but with one kept where it had some: a bank that leaves
+    a blank at the end of a line wrapped its text after a word ('loon ' + 'periode'), and
+    padding, too, ends a phrase. German subfields are read without them (see :func:`_german`)."""
+    kept = line.rstrip()
+    return kept + " " if kept and kept != line else kept
 
 
 def _run(text: str, start: int, line: int) -> _Run | None:
@@ -521,7 +543,7 @@ def _transaction(
     item: _Field, details: list[_Field], account: str, currency: str, source: str
 ) -> BankTransaction:
     value = item.value.strip()
-    groups = _parse_tag(item, value, source)
+    groups = _long_reference(value) or _parse_tag(item, value, source)
     _refuse_dot(value, groups.end("amount"), item, source)
     if not groups["id"]:
         raise ParseError(
@@ -540,8 +562,24 @@ def _transaction(
             source=source,
             line=item.line,
         )
-    information = _details([line for field in details for line in field.lines])
+    information = _details([line for field in details for line in field.lines], account)
     return _booked(groups, minor, dates, information, account, currency, item.line)
+
+
+def _long_reference(value: str) -> re.Match[str] | None:
+    """The :61: read with a reference of 17 to 34 characters, when its first line has one."""
+    first_line = value.split("\n", 1)[0]
+    if len(first_line) < 28:  # 10 dates, 1 mark, 1 amount, 4 type, 17 reference at the least
+        return None
+    return _LONG_REFERENCE.match(value)
+
+
+def is_iban(text: str) -> bool:
+    """Whether ``text`` is an IBAN: country, check digits that pass ISO 7064 mod 97-10."""
+    if not _IBAN.fullmatch(text):
+        return False
+    moved = text[4:] + text[:4]
+    return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
 
 
 def _plain_lines(run: _Run, account: str, currency: str) -> Iterator[BankTransaction]:
@@ -558,7 +596,9 @@ def _plain_lines(run: _Run, account: str, currency: str) -> Iterator[BankTransac
         if dates is None:
             raise ParseError("not a date")
         information = pair["information"]
-        details = _details(information.split("\n")) if information is not None else _Details()
+        details = (
+            _details(information.split("\n"), account) if information is not None else _Details()
+        )
         yield _booked(pair, minor, dates, details, account, currency, line)
 
 
@@ -580,6 +620,17 @@ def _booked(
     if customer_reference.upper() in _NO_REFERENCE:
         customer_reference = ""
     supplementary = " ".join((groups["extra_details"] or "").split())
+    payer_account = parsed.payer_account
+    if payer_account and _is_own(payer_account, account):
+        payer_account = ""  # Triodos' '>31' is the statement's own account, not the payer's
+    if not payer_account:
+        # The counterparty's IBAN where some banks put it: the supplementary details
+        # (Rabobank) or the reference for the account owner (ASN, SNS).
+        payer_account = next(
+            (v for v in (supplementary, customer_reference) if is_iban(v.replace(" ", ""))), ""
+        ).replace(" ", "")
+    if payer_account and supplementary.replace(" ", "") == payer_account:
+        supplementary = ""
     remittance = parsed.remittance_text
     if supplementary and supplementary not in remittance:
         remittance = f"{remittance} {supplementary}".strip()
@@ -589,7 +640,7 @@ def _booked(
         booking_date=booking_date,
         value_date=value_date,
         payer_name=parsed.payer_name,
-        payer_account=parsed.payer_account,
+        payer_account=payer_account,
         bank_reference=(groups["bank_reference"] or "").strip(),
         customer_reference=customer_reference or parsed.customer_reference,
         end_to_end_id=parsed.end_to_end_id,
@@ -599,6 +650,14 @@ def _booked(
         line=line,
         reversal=mark in ("RC", "RD"),
     )
+
+
+def _is_own(payer_account: str, account: str) -> bool:
+    """The payer's account is the statement's own (the same number, or the end of its IBAN or
+    of a 'BANK/number' account field)."""
+    payer = "".join(c for c in payer_account.upper() if c.isalnum())
+    own = "".join(c for c in account.upper() if c.isalnum())
+    return len(payer) >= 6 and own.endswith(payer)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -653,14 +712,16 @@ def _join_plain(lines: tuple[str, ...] | list[str], width: int = _LINE_WIDTH) ->
     return _single_spaced(out)
 
 
-def _details(lines: list[str]) -> _Details:
+def _details(lines: list[str], own_account: str) -> _Details:
     """What the lines of a line's :86: field(s) say; nothing for none."""
     if not lines:
         return _Details()
     joined = "".join(lines)
     german = _GERMAN_START.match(joined)
     if german:
-        return _german(joined, german.group("mark")) or _Details(remittance_text=_join_plain(lines))
+        return _german(joined, german.group("mark"), own_account) or _Details(
+            remittance_text=_join_plain(lines)
+        )
     if _SLASH_START.match(joined):
         return _slash(joined) or _Details(remittance_text=_join_plain(lines))
     return _Details(remittance_text=_join_plain(lines))
@@ -676,20 +737,33 @@ def _join_subfields(values: list[str]) -> str:
     return out
 
 
-def _german(text: str, mark: str) -> _Details | None:
-    """German ?00..?63 subfields (the Deutsche Kreditwirtschaft layout; Triodos writes '>')."""
+def _german(text: str, mark: str, own_account: str) -> _Details | None:
+    """German ?00..?63 subfields (the Deutsche Kreditwirtschaft layout; Triodos writes '>').
+
+    Triodos puts our own account in '>31' and the payer's BIC and IBAN in purpose subfields
+    ('>20', '>21'): an account that is our own is not the payer's, and then a purpose subfield
+    that is a whole valid IBAN is (it and the BIC before it leave the text).
+    """
     parts = _GERMAN_SUBFIELD[mark].split(text[3:])
     # Purpose lines (?20-?29, ?60-?63), the payer's account (?31) and name (?32, ?33).
     purpose: list[str] = []
     account = ""
     names: list[str] = []
-    for key, value in zip(parts[1::2], parts[2::2], strict=True):
+    for key, padded in zip(parts[1::2], parts[2::2], strict=True):
+        value = padded.rstrip()  # a subfield's own width says whether it was cut mid-word
         if key in _PURPOSE_SUBFIELDS:
             purpose.append(value)
         elif key == "31":
             account += value
         elif key == "32" or key == "33":
             names.append(value)
+    if not account or _is_own(account, own_account):
+        account = ""
+        iban = next((i for i, v in enumerate(purpose) if is_iban(v.replace(" ", ""))), None)
+        if iban is not None:
+            account = purpose[iban].replace(" ", "")
+            bic = iban > 0 and _BIC.fullmatch(purpose[iban - 1].strip()) is not None
+            purpose = purpose[: iban - 1 if bic else iban] + purpose[iban + 1 :]
 
     # A SEPA keyword (EREF+, SVWZ+ ...) opens an item; a value runs on into the next subfield
     # when its subfield is full (cut mid-word), and the purpose (SVWZ) runs on into every

@@ -357,6 +357,62 @@ def test_a_dot_decimal_is_refused_not_truncated() -> None:
         assert not isinstance(refused.value, UnbalancedStatement)
 
 
+def test_a_reference_longer_than_sixteen_characters_is_read_whole() -> None:
+    """Some Dutch banks write the counterparty's IBAN (18 characters) as the reference for the
+    account owner, with or without a supplementary line after it: never cut, never refused; a
+    valid IBAN there is the payer's account."""
+    with_line = (":61:2001010101C65,00NOVBNL91ABNA0417164300", "J DE VRIES",
+                 ":86:NL91ABNA0417164300 J de Vries factuur 2019-118")  # fmt: skip
+    without_line = (":61:2001010101C65,00NOVBNL91ABNA0417164300", ":86:factuur 2019-118")
+    for fields in (with_line, without_line):
+        data = _wrapped(":60F:C200101EUR100,00", *fields, ":62F:C200101EUR165,00")
+        (line,) = parse_mt940(data).transactions
+        assert line.customer_reference == "NL91ABNA0417164300"
+        assert line.payer_account == "NL91ABNA0417164300"
+        assert line.amount == Money(65_00, "EUR")
+    sixteen = (":60F:C200101EUR100,00", ":61:2001010101C65,00NOVBAB12CD34EF56GH78")
+    (line,) = parse_mt940(_wrapped(*sixteen, ":62F:C200101EUR165,00")).transactions
+    assert (line.customer_reference, line.payer_account) == ("AB12CD34EF56GH78", "")
+
+
+def test_our_own_account_is_never_the_payers() -> None:
+    """Triodos' layout: '>31' is the statement's own account; the payer's BIC and IBAN are in
+    '>20' and '>21'."""
+    details = (":86:000>100000000000", ">20ABNANL2A", ">21NL91ABNA0417164300",
+               ">22J DE VRIES AMSTERDAM", ">23FACTUUR 2019-118>310454545454")  # fmt: skip
+    data = _wrapped(":60F:C131007EUR0,00", ":61:131007C1000,00NET NONREF", *details,
+                    ":62F:C131007EUR1000,00", account="TRIODOSBANK/0454545454")  # fmt: skip
+    (line,) = parse_mt940(data).transactions
+    assert line.payer_account == "NL91ABNA0417164300"
+    assert "ABNANL2A" not in line.remittance_text
+    assert "NL91ABNA0417164300" not in line.remittance_text
+    assert "FACTUUR 2019-118" in line.remittance_text
+    # German layout: an account in ?31 that is not ours stays the payer's
+    german = _wrapped(":60F:C131007EUR0,00", ":61:131007C1000,00NTRFNONREF",
+                      ":86:166?20SVWZ+RE 4711?31DE89370400440532013000?32MUELLER GMBH",
+                      ":62F:C131007EUR1000,00", account="DE02120300000000202051")  # fmt: skip
+    (line,) = parse_mt940(german).transactions
+    assert (line.payer_account, line.payer_name) == ("DE89370400440532013000", "MUELLER GMBH")
+
+
+def test_an_iban_in_the_supplementary_details_is_the_payers_account() -> None:
+    """Rabobank writes the counterparty's account on the :61: line's second line."""
+    data = _wrapped(":60F:C130403EUR0,00", ":61:130403C000000000127,50N102EREF",
+                    "NL91ABNA0417164300", ":86:/NAME/J de Vries/REMI/factuur 2013-77",
+                    ":62F:C130403EUR127,50")  # fmt: skip
+    (line,) = parse_mt940(data).transactions
+    assert line.payer_account == "NL91ABNA0417164300"
+    assert line.remittance_text == "factuur 2013-77"
+
+
+def test_a_blank_at_the_end_of_a_wrapped_line_separates_words() -> None:
+    details = (":86:/NAME/J de Vries/REMI/USTD//loon ", "periode 8 (aug)/")
+    data = _wrapped(":60F:C140801EUR0,00", ":61:140801C5,00NTRFNONREF", *details,
+                    ":62F:C140801EUR5,00")  # fmt: skip
+    (line,) = parse_mt940(data).transactions
+    assert line.remittance_text == "loon periode 8 (aug)"
+
+
 def test_a_closing_balance_one_cent_off_is_unbalanced() -> None:
     data = write_mt940(_statements()[:1])
     text = data.decode()
@@ -460,8 +516,26 @@ def _blocks_line_by_line(text: str) -> list[list[tuple[str, tuple[str, ...], int
             block.append((current[0], tuple(current[1]), current[2]))
         current = None
 
-    for number, raw in enumerate(text.split("\n"), start=1):
-        line = raw.replace("\r", "").rstrip()
+    def trimmed(value: str) -> str:  # one trailing blank kept where there were any
+        kept = value.rstrip()
+        return kept + " " if kept and kept != value else kept
+
+    raws = text.split("\n")
+
+    def ends_message(index: int) -> bool:
+        """'-' alone ends it; '-XXX' only when no field of the message follows (else it is a
+        wrapped text line)."""
+        if re.fullmatch(r"-\}?[ \t]*", raws[index].replace("\r", "")):
+            return True
+        for later in raws[index + 1 :]:
+            tag = _TAG_START.match(later)
+            if later.startswith("-") or tag:
+                return not tag or tag.group("tag") == "20"
+        return True
+
+    for number, raw in enumerate(raws, start=1):
+        unstripped = raw.replace("\r", "")
+        line = unstripped.rstrip()
         match = _TAG_START.match(line)
         if match:
             tag = match.group("tag")
@@ -473,14 +547,14 @@ def _blocks_line_by_line(text: str) -> list[list[tuple[str, tuple[str, ...], int
             elif block is None:
                 raise ParseError(f"field :{tag}: outside a statement", line=number)
             flush()
-            current = (tag, [line[match.end() :]], number)
-        elif line.startswith("-"):
+            current = (tag, [trimmed(unstripped[match.end() :])], number)
+        elif line.startswith("-") and ends_message(number - 1):
             flush()
             if block is not None:
                 blocks.append(block)
             block = None
         elif current is not None:
-            current[1].append(line)
+            current[1].append(trimmed(unstripped))
     flush()
     if block is not None:
         blocks.append(block)
