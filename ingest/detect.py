@@ -7,12 +7,17 @@ import re
 BANK_FORMATS = ("bai2", "camt053", "camt054", "mt940", "csv")
 REMITTANCE_FORMATS = ("edi820", "pdf", "image", "text")
 
-_CAMT = re.compile(rb"urn:iso:std:iso:20022:tech:xsd:camt\.05([34])\.")
+_CAMT = re.compile(rb"urn:iso:std:iso:20022:tech:xsd:camt\.05([234])\.")
 _MT940_TAGS = (b":20:", b":25:", b":60F:", b":60M:", b":61:", b":62F:", b":62M:")
+
+
+_CAMT_FORMATS = {b"2": "camt052", b"3": "camt053", b"4": "camt054"}
 
 
 def detect_format(data: bytes) -> str | None:
     """The format of ``data``: bai2, camt053, camt054, mt940, edi820, pdf, image, or None.
+
+    camt052 (an intraday report) is recognised so that it can be refused for what it is.
 
     CSV and plain text are not recognised here: a CSV needs a bank profile that fits its
     header, and plain text is what is left when nothing else fits.
@@ -22,7 +27,7 @@ def detect_format(data: bytes) -> str | None:
         text = data[:8192].decode("utf-16", errors="ignore").lstrip("\ufeff \t\r\n")
         match = _CAMT.search(text.encode("utf-8", errors="ignore"))
         if text.startswith("<") and match:
-            return "camt053" if match.group(1) == b"3" else "camt054"
+            return _CAMT_FORMATS[match.group(1)]
         return None
     head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
     if head.startswith(b"%PDF"):
@@ -40,7 +45,7 @@ def detect_format(data: bytes) -> str | None:
     if head.startswith((b"<?xml", b"<Document", b"<")):
         match = _CAMT.search(data[:4096])
         if match:
-            return "camt053" if match.group(1) == b"3" else "camt054"
+            return _CAMT_FORMATS[match.group(1)]
     tags = sum(tag in data[:20_000] for tag in _MT940_TAGS)
     if tags >= 3 and b":20:" in data[:20_000]:
         return "mt940"

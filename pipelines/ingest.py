@@ -125,6 +125,12 @@ def parse_any(
                 source=source,
             )
         return parse_bank_file(data, "csv", source=source, profile=fitting[0])
+    if fmt == "camt052":
+        raise ParseError(
+            "a camt.052 intraday account report: not read; the day's camt.053 statement "
+            "(or camt.054 notifications) brings the same entries",
+            source=source,
+        )
     if fmt == "edi820":
         from ingest.edi820 import parse_edi820
 

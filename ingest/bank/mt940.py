@@ -434,6 +434,13 @@ def _statement(block: _Block, source: str) -> _Read:
         raise ParseError(
             f"statement {reference!r} has no account (:25:)", source=source, line=first.line
         )
+    if opening is None and any(isinstance(f, _Field) and f.tag == "34F" for f in block.fields):
+        raise ParseError(
+            f"{reference!r} is an MT942 interim transaction report (no balances to tie to): not "
+            "read; the day's MT940 statement brings the same transactions",
+            source=source,
+            line=first.line,
+        )
     if opening is None or closing is None:
         missing = "opening (:60F:)" if opening is None else "closing (:62F:)"
         raise ParseError(

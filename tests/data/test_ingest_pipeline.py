@@ -208,3 +208,15 @@ def test_cli_ingest_exit_codes_and_parse_writes_nothing(home: Path, tmp_path: Pa
 def test_missing_paths_are_reported(home: Path, tmp_path: Path, name: str) -> None:
     report = ingest_paths([tmp_path / name], LedgerSettings(home=home))
     assert [(f.status, f.reason) for f in report.files] == [("refused", "no such file or folder")]
+
+
+def test_a_camt052_intraday_report_is_refused_for_what_it_is(home: Path, tmp_path: Path) -> None:
+    report = tmp_path / "intraday.xml"
+    report.write_text(
+        '<?xml version="1.0"?><Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.052.001.08">'
+        "<BkToCstmrAcctRpt><GrpHdr><MsgId>R1</MsgId></GrpHdr></BkToCstmrAcctRpt></Document>"
+    )
+    (result,) = ingest_paths([report], LedgerSettings(home=home)).files
+    assert result.status == "refused"
+    assert "camt.052 intraday account report" in result.reason
+    assert result.quarantined_to

@@ -595,3 +595,10 @@ def test_fields_split_as_the_line_by_line_reading_splits_them(
         ]
 
     assert _split(fast, text) == _split(_blocks_line_by_line, text)
+
+
+def test_an_mt942_interim_report_is_refused_for_what_it_is() -> None:
+    interim = (":13D:2601191815+0100", ":34F:EUR0,", ":61:2601190119C5,00NTRFNONREF",
+               ":86:invoice 4711", ":90C:1EUR5,00")  # fmt: skip
+    with pytest.raises(ParseError, match="MT942 interim transaction report"):
+        parse_mt940(_wrapped(*interim))
