@@ -89,6 +89,9 @@ _LONG_REFERENCE = re.compile(
     r"(?:\n(?P<extra_details>[^\n]*))?$"
 )
 _IBAN = re.compile(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}")
+_REK_NAAM = re.compile(
+    r"\bREK:\s*(?P<account>[A-Z0-9 ]{6,34}?)\s*/NAAM:\s*(?P<name>[^/]+?)\s*(?:/|$)"
+)
 _BIC = re.compile(r"[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}(?:[A-Z0-9]{3})?")
 
 
@@ -731,7 +734,20 @@ def _details(lines: list[str], own_account: str) -> _Details:
         )
     if _SLASH_START.match(joined):
         return _slash(joined) or _Details(remittance_text=_join_plain(lines))
-    return _Details(remittance_text=_join_plain(lines))
+    return _counterparty_named(_join_plain(lines))
+
+
+def _counterparty_named(text: str) -> _Details:
+    """Free text, with a counterparty written 'REK: account/NAAM: name' (Knab) taken out."""
+    named = _REK_NAAM.search(text)
+    if named is None:
+        return _Details(remittance_text=text)
+    rest = _single_spaced(text[: named.start()] + " " + text[named.end() :])
+    return _Details(
+        payer_name=_single_spaced(named.group("name")),
+        payer_account=named.group("account").replace(" ", ""),
+        remittance_text=rest,
+    )
 
 
 def _join_subfields(values: list[str]) -> str:

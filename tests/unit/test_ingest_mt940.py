@@ -602,3 +602,13 @@ def test_an_mt942_interim_report_is_refused_for_what_it_is() -> None:
                ":86:invoice 4711", ":90C:1EUR5,00")  # fmt: skip
     with pytest.raises(ParseError, match="MT942 interim transaction report"):
         parse_mt940(_wrapped(*interim))
+
+
+def test_a_counterparty_written_rek_naam_is_the_payer() -> None:
+    """Knab writes the counterparty in the text: 'REK: account/NAAM: name'."""
+    details = (":86:FACTUUR 2024-0117 TERMIJN 2", "REK: NL91ABNA0417164300/NAAM: DE VRIES BV")
+    data = _wrapped(":60F:C241024EUR0,", ":61:2410241024C10,NTRFNONREF//AB12", *details,
+                    ":62F:C241024EUR10,")  # fmt: skip
+    (line,) = parse_mt940(data).transactions
+    assert (line.payer_name, line.payer_account) == ("DE VRIES BV", "NL91ABNA0417164300")
+    assert line.remittance_text == "FACTUUR 2024-0117 TERMIJN 2"
