@@ -721,6 +721,18 @@ def stored_copies(con: Connection, fingerprints: Sequence[str]) -> dict[str, lis
     return dict(copies)
 
 
+def payment_copies(con: Connection, payment_ids: Sequence[str]) -> dict[str, list[tuple[str, int]]]:
+    """:func:`stored_copies` of the fingerprints these payments have."""
+    if not payment_ids:
+        return {}
+    marks = ", ".join("?" for _ in payment_ids)
+    rows = con.execute(
+        f"SELECT DISTINCT fingerprint FROM payments WHERE payment_id IN ({marks})",
+        list(payment_ids),
+    ).fetchall()
+    return stored_copies(con, [str(r[0]) for r in rows])
+
+
 @dataclass(frozen=True, slots=True)
 class StoredStatement:
     """A bank statement with both balances, as ``bank_statements`` keeps it."""
@@ -749,26 +761,71 @@ def stored_statements(con: Connection, accounts: Sequence[str]) -> list[StoredSt
     return [StoredStatement(*row) for row in rows]
 
 
-def statement_payments(
-    con: Connection, keys: Sequence[str], payment_ids: Sequence[str]
-) -> dict[str, set[str]]:
-    """By statement key, which of ``payment_ids`` its transactions are."""
-    if not keys or not payment_ids:
+def statement_payments(con: Connection, keys: Sequence[str]) -> dict[str, set[str]]:
+    """By statement key, the payments its transactions are."""
+    if not keys:
         return {}
     held: dict[str, set[str]] = defaultdict(set)
-    con.register("wanted_payments", pl.DataFrame({"payment_id": list(set(payment_ids))}))
+    con.register("wanted_statements", pl.DataFrame({"statement_key": list(set(keys))}))
     try:
         rows = con.execute(
             "SELECT e.statement_key, e.payment_id FROM statement_entries e "
-            "SEMI JOIN wanted_payments w USING (payment_id)"
+            "SEMI JOIN wanted_statements w USING (statement_key)"
         ).fetchall()
     finally:
-        con.unregister("wanted_payments")
-    wanted = set(keys)
+        con.unregister("wanted_statements")
     for key, payment_id in rows:
-        if key in wanted:
-            held[str(key)].add(str(payment_id))
+        held[str(key)].add(str(payment_id))
     return dict(held)
+
+
+def separate_payment(
+    con: Connection, statement_key: str, payment_id: str, instead: str, occurrence: int
+) -> None:
+    """A stored statement's transaction, taken for a copy of ``payment_id`` when it was read,
+    is ``instead``: a stored payment, or (``occurrence`` > 0) a new one, stored as a copy of
+    ``payment_id``'s row and bank advice under that occurrence of its fingerprint, waiting to
+    be applied, from the statement's file."""
+    if occurrence:
+        now = utcnow()
+        con.execute(
+            """
+            INSERT INTO payments
+            SELECT * REPLACE (
+                ? AS payment_id,
+                ? AS occurrence,
+                (SELECT source_file_id FROM bank_statements WHERE statement_key = ?)
+                    AS source_file_id,
+                CASE WHEN status = 'not_receivable' THEN status
+                     WHEN status IN ('return', 'return_linked') THEN 'return'
+                     ELSE 'unapplied' END AS status,
+                ? AS created_at,
+                NULL AS returns_payment_id
+            )
+            FROM payments WHERE payment_id = ?
+            """,
+            [instead, occurrence, statement_key, now, payment_id],
+        )
+        advice = f"BNK-{payment_id.removeprefix('PAY-')}"
+        copy = f"BNK-{instead.removeprefix('PAY-')}"
+        con.execute(
+            "INSERT INTO remittance_advices SELECT * REPLACE (? AS advice_id, ? AS payment_id, "
+            "? AS created_at) FROM remittance_advices WHERE advice_id = ?",
+            [copy, instead, now, advice],
+        )
+        con.execute(
+            "INSERT INTO remittance_lines SELECT * REPLACE (? AS advice_id) "
+            "FROM remittance_lines WHERE advice_id = ?",
+            [copy, advice],
+        )
+    con.execute(
+        "DELETE FROM statement_entries WHERE statement_key = ? AND payment_id = ?",
+        [statement_key, payment_id],
+    )
+    con.execute(
+        "INSERT INTO statement_entries VALUES (?, ?) ON CONFLICT DO NOTHING",
+        [statement_key, instead],
+    )
 
 
 def record_statements(

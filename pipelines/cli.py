@@ -260,6 +260,12 @@ def ingest(
                 typer.echo(
                     f"{name}: {f.file_format}: {f.new} new, {f.duplicates} already known"
                     + (f", {f.advices} structured advice(s)" if f.advices else "")
+                    + (
+                        f", {f.separated} more of statements read before (one between them "
+                        "was missing)"
+                        if f.separated
+                        else ""
+                    )
                 )
             elif f.status == "refused":
                 where = f" (quarantined: {f.quarantined_to})" if f.quarantined_to else ""

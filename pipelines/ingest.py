@@ -18,7 +18,7 @@ from typing import Any
 
 from ingest.bank import parse_bank_file
 from ingest.bank.csv_statement import CsvProfile, read_header
-from ingest.continuity import Placed, known_statement, place
+from ingest.continuity import Placed, Placement, known_statement, place
 from ingest.detect import detect_format
 from ingest.returns import is_returned_receipt
 from ingest.statements import BankTransaction, ParsedFile
@@ -31,8 +31,10 @@ from ledger.repository import (
     insert_advices,
     insert_payments,
     known_file,
+    payment_copies,
     record_file,
     record_statements,
+    separate_payment,
     statement_payments,
     stored_copies,
     stored_statements,
@@ -46,13 +48,19 @@ DOCUMENT_FORMATS = ("pdf", "image")
 
 @dataclass(slots=True)
 class FileResult:
-    """What happened to one file: status ingested | duplicate | refused | skipped."""
+    """What happened to one file: status ingested | duplicate | refused | skipped.
+
+    new / duplicates: its transactions stored, and those already in the ledger. separated:
+    payments of statements read before that the file shows were taken for copies (a
+    statement between was missing), stored now.
+    """
 
     path: str
     status: str
     file_format: str = ""
     new: int = 0
     duplicates: int = 0
+    separated: int = 0
     advices: int = 0
     reason: str = ""
     quarantined_to: str = ""
@@ -191,14 +199,19 @@ def _bank_advice(payment: Payment, t: BankTransaction) -> RemittanceAdvice | Non
     )
 
 
-def _placed(con: Connection, parsed: ParsedFile) -> list[Placed]:
+def _placed(con: Connection, parsed: ParsedFile) -> Placement:
     """The file's transactions sorted out against the ledger: copies of stored ones, or new."""
     fingerprints = [t.fingerprint() for t in parsed.transactions]
     copies = stored_copies(con, fingerprints)
     known = stored_statements(con, [s.account for s in parsed.statements])
-    ids = [payment_id for found in copies.values() for payment_id, _ in found]
-    claims = statement_payments(con, [k.statement_key for k in known], ids) if ids else {}
-    return place(parsed, fingerprints, copies, known, claims)
+    return place(
+        parsed,
+        fingerprints,
+        copies,
+        known,
+        lambda keys: statement_payments(con, keys),
+        lambda payment_ids: payment_copies(con, payment_ids),
+    )
 
 
 def _record_statements(
@@ -214,7 +227,8 @@ def _store(
 ) -> None:
     if isinstance(parsed, ParsedFile):
         result.file_format = parsed.file_format
-        placed = _placed(con, parsed)
+        placement = _placed(con, parsed)
+        placed = placement.placed
         payments, advices, links = [], [], {}
         for p in placed:
             if not p.is_new:
@@ -226,8 +240,11 @@ def _store(
                 advices.append(advice)
                 links[advice.advice_id] = payment.payment_id
         new_ids, _ = insert_payments(con, payments)
+        result.duplicates = len(placed) - len(new_ids)
+        for own in placement.separated:
+            separate_payment(con, own.statement_key, own.payment_id, own.instead, own.occurrence)
         result.new = len(new_ids)
-        result.duplicates = len(placed) - result.new
+        result.separated = sum(1 for own in placement.separated if own.occurrence)
         _record_statements(con, parsed, placed, file_id)
         fresh = set(new_ids)
         result.advices = insert_advices(

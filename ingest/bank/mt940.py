@@ -166,12 +166,13 @@ def parse_mt940(data: bytes, *, source: str = "") -> ParsedFile:
 
 
 def _chained(read: list[_Read], source: str) -> None:
-    """Each statement of an account opens at the balance its previous one in the file closed
-    at: a page or day between them that the file lacks would otherwise go unseen."""
-    closed: dict[str, tuple[Money, str]] = {}
+    """Each statement of an account (in one currency: a multi-currency account has a
+    statement per currency under one number) opens at the balance its previous one in the
+    file closed at: a page or day between them that the file lacks would otherwise go unseen."""
+    closed: dict[tuple[str, str], tuple[Money, str]] = {}
     for item in read:
         statement = item.statement
-        before = closed.get(statement.account)
+        before = closed.get((statement.account, statement.currency))
         opening = statement.opening_balance
         if before is not None and opening is not None and opening != before[0]:
             raise UnbalancedStatement(
@@ -182,7 +183,10 @@ def _chained(read: list[_Read], source: str) -> None:
                 line=item.closing_line,
             )
         if statement.closing_balance is not None:
-            closed[statement.account] = (statement.closing_balance, statement.statement_id)
+            closed[statement.account, statement.currency] = (
+                statement.closing_balance,
+                statement.statement_id,
+            )
 
 
 def read_mt940(data: bytes, *, source: str = "") -> ParsedFile:
