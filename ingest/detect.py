@@ -7,7 +7,7 @@ import re
 BANK_FORMATS = ("bai2", "camt053", "camt054", "mt940", "csv")
 REMITTANCE_FORMATS = ("edi820", "pdf", "image", "text")
 
-_CAMT = re.compile(rb"urn:iso:std:iso:20022:tech:xsd:camt\.05([234])\.")
+_CAMT = re.compile(rb"(?:urn:iso:std:iso:20022:tech:xsd:|\"ISO:)camt\.05([234])\.")
 _MT940_TAGS = (b":20:", b":25:", b":60F:", b":60M:", b":61:", b":62F:", b":62M:")
 
 

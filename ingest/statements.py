@@ -88,6 +88,15 @@ class BankTransaction:
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
+def is_own_account(payer_account: str, account: str) -> bool:
+    """The payer's account is the statement's own: the same number, or the end of its IBAN or
+    of a 'BANK/number' account field. Money does not come from the account it is paid into,
+    so such a 'payer account' says nothing about the payer."""
+    payer = "".join(c for c in payer_account.upper() if c.isalnum())
+    own = "".join(c for c in account.upper() if c.isalnum())
+    return len(payer) >= 6 and own.endswith(payer)
+
+
 @dataclass(frozen=True, slots=True)
 class ParsedStatement:
     """One statement (or camt.054 notification / BAI2 account section) of one account.

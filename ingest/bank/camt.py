@@ -18,7 +18,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -27,12 +27,22 @@ from lxml import etree
 from stdnum import iso11649
 
 from ingest.native import native_digest
-from ingest.statements import BankTransaction, ParsedFile, ParsedStatement, StructuredRemittance
+from ingest.statements import (
+    BankTransaction,
+    ParsedFile,
+    ParsedStatement,
+    StructuredRemittance,
+    is_own_account,
+)
 from ledger.currencies import is_known
 from ledger.errors import MoneyError, ParseError, UnbalancedStatement
 from ledger.money import Money, format_amount, parse_amount
 
-_NAMESPACE = re.compile(r"urn:iso:std:iso:20022:tech:xsd:camt\.(05[0-9])\.([0-9]{3}\.[0-9]{2})")
+# ISO's namespace, or the Austrian banks' (STUZZA) one for the same schema.
+_NAMESPACE = re.compile(
+    r"(?:urn:iso:std:iso:20022:tech:xsd:|ISO:)camt\.(05[0-9])\.([0-9]{3}\.[0-9]{2})"
+    r"(?::APC:STUZZA:payments:[0-9]{3})?"
+)
 _MESSAGES = {"053": ("camt053", "Stmt"), "054": ("camt054", "Ntfctn")}
 # ISO amounts are unsigned decimals of at most 18 digits; the bound also keeps int() cheap.
 _AMOUNT = re.compile(r"[0-9]{1,18}(?:\.[0-9]{1,18})?")
@@ -594,9 +604,11 @@ class _CamtReader:
         if any(e.currency != currency for e in entries):
             return ""
         total = _text(block, "Sum")
-        if total and self._plain_amount(total, currency, block) != sum(e.minor for e in entries):
-            actual = format_amount(sum(e.minor for e in entries), currency)
-            return f"sums to {total}, the entries to {actual} {currency}"
+        gross = sum(e.minor for e in entries)
+        # The standard's Sum is every amount added up; some banks (Wise) write the net there.
+        net_sum = abs(sum(e.signed for e in entries)) if tag == "TtlNtries" else gross
+        if total and self._plain_amount(total, currency, block) not in (gross, net_sum):
+            return f"sums to {total}, the entries to {format_amount(gross, currency)} {currency}"
         net = _find(block, "TtlNetNtry")
         net_text, net_holder = (
             (_text(net, "Amt"), net) if net is not None else (_text(block, "TtlNetNtryAmt"), block)
@@ -664,6 +676,8 @@ class _CamtReader:
             # A reversal or return keeps the original parties: a returned credit (booked DBIT)
             # was the debtor's, a returned payment of ours (booked CRDT) the creditor's.
             payer_name, payer_account = _counterparty(part.parties, credit != reversal)
+            if is_own_account(payer_account, account):
+                payer_account = ""
             return BankTransaction(
                 account=account,
                 amount=amount,
@@ -698,6 +712,11 @@ class _CamtReader:
         if len(parts) > 1:
             self.counts["merged"] += 1
         merged = _merge(parts)
+        if not merged.remittance_text:
+            # ... and failing that, the bank's words on the whole entry.
+            merged = replace(
+                merged, remittance_text=join_unstructured([_text(entry, "AddtlNtryInf")])
+            )
         bank_reference = entry_reference or merged.bank_reference
         return total, [
             transaction(signed, credit, merged, bank_reference, entry_code or merged.type_code)
@@ -734,6 +753,10 @@ class _CamtReader:
             ),
             "",
         )
+        if not pieces:
+            # No remittance information: the bank's own words on the transaction (Swiss and
+            # German banks write the payer and purpose there) are its only text.
+            pieces = [_text(tx, "AddtlTxInf")]
         return _Details(
             amount=amount,
             credit=credit,

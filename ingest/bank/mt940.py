@@ -19,7 +19,13 @@ from typing import Any, NamedTuple
 
 import mt940
 
-from ingest.statements import BankTransaction, ParsedFile, ParsedStatement, untied
+from ingest.statements import (
+    BankTransaction,
+    ParsedFile,
+    ParsedStatement,
+    is_own_account,
+    untied,
+)
 from ingest.statements import difference as difference  # re-exported: callers read gaps here
 from ledger.currencies import is_known
 from ledger.errors import MoneyError, ParseError, UnbalancedStatement
@@ -635,7 +641,7 @@ def _booked(
         customer_reference = ""
     supplementary = " ".join((groups["extra_details"] or "").split())
     payer_account = parsed.payer_account
-    if payer_account and _is_own(payer_account, account):
+    if payer_account and is_own_account(payer_account, account):
         payer_account = ""  # Triodos' '>31' is the statement's own account, not the payer's
     if not payer_account:
         # The counterparty's IBAN where some banks put it: the supplementary details
@@ -664,14 +670,6 @@ def _booked(
         line=line,
         reversal=mark in ("RC", "RD"),
     )
-
-
-def _is_own(payer_account: str, account: str) -> bool:
-    """The payer's account is the statement's own (the same number, or the end of its IBAN or
-    of a 'BANK/number' account field)."""
-    payer = "".join(c for c in payer_account.upper() if c.isalnum())
-    own = "".join(c for c in account.upper() if c.isalnum())
-    return len(payer) >= 6 and own.endswith(payer)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -784,7 +782,7 @@ def _german(text: str, mark: str, own_account: str) -> _Details | None:
             account += value
         elif key == "32" or key == "33":
             names.append(value)
-    if not account or _is_own(account, own_account):
+    if not account or is_own_account(account, own_account):
         account = ""
         iban = next((i for i, v in enumerate(purpose) if is_iban(v.replace(" ", ""))), None)
         if iban is not None:

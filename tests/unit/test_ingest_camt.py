@@ -493,6 +493,59 @@ def test_a_transaction_summary_that_disagrees_is_unbalanced() -> None:
         )
 
 
+def test_the_banks_own_words_are_the_text_when_there_is_no_remittance_information() -> None:
+    """AddtlTxInf for the transaction, else AddtlNtryInf for the entry (Swiss and German banks
+    write the payer and purpose there); remittance information, where given, comes first."""
+    bare = "<TxDtls><Refs><EndToEndId>E-1</EndToEndId></Refs></TxDtls>"
+    on_tx = bare.replace(
+        "</TxDtls>", "<AddtlTxInf>Gutschrift Muster AG Re 4711</AddtlTxInf></TxDtls>"
+    )
+    on_entry = "<AddtlNtryInf>E-banking order Huber AG invoice 2024-17</AddtlNtryInf>"
+    cases = (
+        (_entry("10.00", details=on_tx), "Gutschrift Muster AG Re 4711"),
+        (_entry("10.00", details=bare, more=on_entry), "E-banking order Huber AG invoice 2024-17"),
+        (_entry("10.00", details=_tx("E-1", "Alpha", text="INV 1"), more=on_entry), "INV 1"),
+    )
+    for entry, text in cases:
+        (line,) = parse_camt(_camt053(entry, closing="110.00")).transactions
+        assert line.remittance_text == text
+
+
+def test_a_summary_total_written_net_is_accepted() -> None:
+    """The standard's TtlNtries/Sum adds every amount up; some banks write the net there."""
+    entries = _entry("1000.00") + _entry("900.00", "DBIT")
+    for total in ("1900.00", "100.00"):
+        summary = f"<TxsSummry><TtlNtries><NbOfNtries>2</NbOfNtries><Sum>{total}</Sum></TtlNtries></TxsSummry>"
+        assert parse_camt(_camt053(entries, closing="200.00", extra=summary)).statements
+    summary = (
+        "<TxsSummry><TtlNtries><NbOfNtries>2</NbOfNtries><Sum>1000.00</Sum></TtlNtries></TxsSummry>"
+    )
+    with pytest.raises(UnbalancedStatement, match=r"sums to 1000\.00"):
+        parse_camt(_camt053(entries, closing="200.00", extra=summary))
+
+
+def test_the_austrian_banks_namespace_is_read_as_camt053() -> None:
+    stuzza = _camt053(_entry("10.00"), closing="110.00").replace(
+        b"urn:iso:std:iso:20022:tech:xsd:camt.053.001.04",
+        b"ISO:camt.053.001.02:APC:STUZZA:payments:003",
+    )
+    assert detect_format(stuzza) == "camt053"
+    (line,) = parse_camt(stuzza).transactions
+    assert line.amount == Money(10_00, "EUR")
+
+
+def test_our_own_account_is_never_the_payers() -> None:
+    iban = b"<IBAN>DE89370400440532013000</IBAN>"
+    party = (
+        b"<RltdPties><Dbtr><Nm>Testzahlung</Nm></Dbtr><DbtrAcct><Id>" + iban + b"</Id></DbtrAcct>"
+    )
+    details = "<TxDtls>PARTY</RltdPties></TxDtls>"
+    data = _camt053(_entry("10.00", details=details), closing="110.00")
+    data = data.replace(b"<Othr><Id>4711</Id></Othr>", iban).replace(b"PARTY", party)
+    (line,) = parse_camt(data).transactions
+    assert (line.payer_name, line.payer_account) == ("Testzahlung", "")
+
+
 # ------------------------------------------------------------------ broken and hostile input
 
 
