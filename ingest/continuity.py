@@ -27,21 +27,21 @@ from __future__ import annotations
 import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from ingest.statements import BankTransaction, ParsedFile, ParsedStatement
 from ledger.repository import StoredStatement
 
 CHAIN_LIMIT = 400
-"""Statements followed back at most (a year of daily statements and some intraday ones)."""
+"""Statements followed each way at most (a year of daily statements and some intraday ones)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Placed:
     """One transaction of the file, sorted out.
 
-    statement_key: its statement's key ('' when the statement has not both balances).
+    statement_key: its statement's key ('' when its balances cannot place it).
     payment_id / occurrence: the payment it is stored as, or is a copy of (``is_new`` False).
     """
 
@@ -203,7 +203,8 @@ def place(
             by_account.setdefault((k.account, k.currency), []).append(k)
     claimed_by: dict[str, set[str]] = {}
     last_occurrence = {f: max((n for _, n in found), default=0) for f, found in copies.items()}
-    # by fingerprint, what the file's statements placed so far are: (statement, payment id, occurrence)
+    # by fingerprint, what the file's statements placed so far are: (statement, payment,
+    # occurrence)
     in_file: dict[str, list[tuple[str, str, int]]] = {}
     placed: list[Placed] = []
     separated: list[Separated] = []
@@ -234,18 +235,10 @@ def place(
             fingerprint = fingerprint_of_payment.get(payment_id, "")
             if later not in stored or not fingerprint:
                 continue  # a statement of this file holds what its chain leaves it
-            # its own payment: a copy the chain does not hold yet (from an overlapping
-            # statement) if there is one, else a new one
-            chain_holds = set().union(*(claimed_by.get(k, set()) for k in linked | {key}))
-            spare = [c for c in available[fingerprint] if c[0] not in chain_holds]
-            if spare:
-                instead, occurrence = spare[0]
-            else:
-                occurrence = last_occurrence[fingerprint] = last_occurrence[fingerprint] + 1
-                instead = payment_id_of(fingerprint, occurrence)
-                available[fingerprint].append((instead, occurrence))
-            claimed_by[later] = claimed_by[later] - {payment_id} | {instead}
-            separated.append(Separated(later, payment_id, instead, 0 if spare else occurrence))
+            holds = set().union(*(claimed_by.get(k, set()) for k in linked | {key}))
+            own = _own_payment(fingerprint, available, holds, last_occurrence)
+            claimed_by[later] = claimed_by[later] - {payment_id} | {own.instead}
+            separated.append(replace(own, statement_key=later, payment_id=payment_id))
         claimed = set().union(*(claimed_by.get(k, set()) for k in linked))
         marker = key or f"#{number}"
         here: Counter[str] = Counter()
@@ -267,6 +260,24 @@ def place(
         if link is not None:
             claimed_by.setdefault(key, set()).update(p.payment_id for p in mine)
     return Placement(placed, separated)
+
+
+def _own_payment(
+    fingerprint: str,
+    available: dict[str, list[tuple[str, int]]],
+    holds: set[str],
+    last_occurrence: dict[str, int],
+) -> Separated:
+    """The payment a transaction taken for a copy of one its chain ``holds`` is: a copy the
+    chain does not hold yet (an overlapping statement brought it) if there is one, else a new
+    one (its occurrence taken, so the rest of the file sees it)."""
+    spare = [c for c in available[fingerprint] if c[0] not in holds]
+    if spare:
+        return Separated("", "", spare[0][0])
+    occurrence = last_occurrence[fingerprint] = last_occurrence[fingerprint] + 1
+    instead = payment_id_of(fingerprint, occurrence)
+    available[fingerprint].append((instead, occurrence))
+    return Separated("", "", instead, occurrence)
 
 
 def _pool(
