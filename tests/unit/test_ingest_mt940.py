@@ -612,3 +612,19 @@ def test_a_counterparty_written_rek_naam_is_the_payer() -> None:
     (line,) = parse_mt940(data).transactions
     assert (line.payer_name, line.payer_account) == ("DE VRIES BV", "NL91ABNA0417164300")
     assert line.remittance_text == "FACTUUR 2024-0117 TERMIJN 2"
+
+
+def test_statements_of_one_account_in_two_currencies_are_not_chained_to_each_other() -> None:
+    """A multi-currency account has a statement per currency under one number: each opens
+    where the one before it in its currency closed."""
+    euro = ":20:EUR-1\r\n:25:DE89370400440532013000\r\n:28C:1/1\r\n:60F:C240101EUR100,00\r\n:61:2401010101C5,00NTRFNONREF\r\n:62F:C240101EUR105,00\r\n-\r\n"
+    dollar = euro.replace("EUR", "USD").replace("100,00", "700,00").replace("105,00", "705,00")
+    euro_2 = (
+        euro.replace("EUR-1", "EUR-2")
+        .replace("100,00", "105,00")
+        .replace("105,00\r\n-", "110,00\r\n-")
+    )
+    parsed = parse_mt940((euro + dollar + euro_2).encode())
+    assert [s.currency for s in parsed.statements] == ["EUR", "USD", "EUR"]
+    with pytest.raises(ParseError, match="a page or statement between them is missing"):
+        parse_mt940((euro + dollar + euro).encode())
