@@ -45,9 +45,9 @@ _LINE_WIDTH = 65
 """SWIFT's width of one line of a field; a full line was cut mid-text, not at its end."""
 
 _GERMAN_SUBFIELD_WIDTH = 27
-_GERMAN_START = re.compile(r"(?P<code>[0-9]{3})(?P<mark>[?>])[0-9]{2}")
+_GERMAN_START = re.compile(r"(?P<code>[0-9]{3})(?P<mark>[?>+])[0-9]{2}")
 
-_GERMAN_SUBFIELD = {mark: re.compile(rf"{re.escape(mark)}([0-9]{{2}})") for mark in "?>"}
+_GERMAN_SUBFIELD = {mark: re.compile(rf"{re.escape(mark)}([0-9]{{2}})") for mark in "?>+"}
 # SEPA keywords that open an item of the purpose text ('EREF+', 'SVWZ+'; 'BIC+' has three letters).
 _SEPA_KEYWORD_NAMES = (
     "EREF|KREF|MREF|CRED|SVWZ|ABWA|ABWE|IBAN|BIC|DEBT|COAM|OAMT|PURP|MDAT|SQTP|ORCR|ORMR|DDAT"
@@ -763,7 +763,8 @@ def _join_subfields(values: list[str]) -> str:
 
 
 def _german(text: str, mark: str, own_account: str) -> _Details | None:
-    """German ?00..?63 subfields (the Deutsche Kreditwirtschaft layout; Triodos writes '>').
+    """German ?00..?63 subfields (the Deutsche Kreditwirtschaft layout; Triodos writes '>',
+    Romanian BRD '+').
 
     Triodos puts our own account in '>31' and the payer's BIC and IBAN in purpose subfields
     ('>20', '>21'): an account that is our own is not the payer's, and then a purpose subfield
@@ -811,7 +812,7 @@ def _german(text: str, mark: str, own_account: str) -> _Details | None:
     for key, value in items:
         if key and key not in tagged:
             tagged[key] = value
-    name = _single_spaced(_join_subfields(names))
+    name = _single_spaced(_join_subfields(names)).strip(" /")
     account = account.replace(" ", "")
     remittance = _single_spaced(tagged["SVWZ"]) if "SVWZ" in tagged else ""
     if not remittance:

@@ -628,3 +628,17 @@ def test_statements_of_one_account_in_two_currencies_are_not_chained_to_each_oth
     assert [s.currency for s in parsed.statements] == ["EUR", "USD", "EUR"]
     with pytest.raises(ParseError, match="a page or statement between them is missing"):
         parse_mt940((euro + dollar + euro).encode())
+
+
+def test_subfields_marked_with_a_plus_are_read_like_german_ones() -> None:
+    """Romanian BRD writes the German layout with '+' before each subfield number."""
+    details = (":86:000+20Plata           +30302410000+31RO49AAAA1B31007593840000",
+               "+32EXEMPLU IMPEX SRL+33/", "+23PLATA FACT 4711")  # fmt: skip
+    data = _wrapped(":60F:C160517EUR100,00", ":61:1605170517D10,00NTRFNONREF", *details,
+                    ":62F:C160517EUR90,00")  # fmt: skip
+    (line,) = parse_mt940(data).transactions
+    assert (line.payer_name, line.payer_account) == (
+        "EXEMPLU IMPEX SRL",
+        "RO49AAAA1B31007593840000",
+    )
+    assert line.remittance_text == "Plata PLATA FACT 4711"
