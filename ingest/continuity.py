@@ -69,8 +69,8 @@ def known_statement(statement: ParsedStatement) -> StoredStatement | None:
         statement.account,
         statement.currency,
         statement.statement_id,
-        statement.from_date.isoformat() if statement.from_date else "",
-        statement.to_date.isoformat() if statement.to_date else "",
+        statement.from_date.isoformat(),
+        statement.to_date.isoformat(),
         str(opening.minor),
         str(closing.minor),
         str(len(amounts)),
@@ -155,12 +155,14 @@ def _outside(statement: StoredStatement, days: tuple[date, date], *, back: bool)
 class Placement:
     """A file's transactions sorted out, and what it shows about the stored ones.
 
+    statements: the file's statements its balances can place, to be kept.
     separated: stored statements' transactions that were taken for copies of payments but are
     payments of their own: the file joined their statement and the one that holds the payment
     into one chain (it was read while a statement between them was missing).
     """
 
     placed: list[Placed]
+    statements: list[StoredStatement]
     separated: list[Separated]
 
 
@@ -259,7 +261,7 @@ def place(
         placed.extend(mine)
         if link is not None:
             claimed_by.setdefault(key, set()).update(p.payment_id for p in mine)
-    return Placement(placed, separated)
+    return Placement(placed, [link for link in links if link is not None], separated)
 
 
 def _own_payment(

@@ -18,7 +18,7 @@ from typing import Any
 
 from ingest.bank import parse_bank_file
 from ingest.bank.csv_statement import CsvProfile, read_header
-from ingest.continuity import Placed, Placement, known_statement, place
+from ingest.continuity import Placed, Placement, place
 from ingest.detect import detect_format
 from ingest.returns import is_returned_receipt
 from ingest.statements import BankTransaction, ParsedFile
@@ -214,14 +214,6 @@ def _placed(con: Connection, parsed: ParsedFile) -> Placement:
     )
 
 
-def _record_statements(
-    con: Connection, parsed: ParsedFile, placed: list[Placed], file_id: str
-) -> None:
-    links = [link for s in parsed.statements if (link := known_statement(s)) is not None]
-    entries = [(p.statement_key, p.payment_id) for p in placed if p.statement_key]
-    record_statements(con, links, entries, file_id)
-
-
 def _store(
     con: Connection, parsed: ParsedFile | list[RemittanceAdvice], file_id: str, result: FileResult
 ) -> None:
@@ -245,7 +237,8 @@ def _store(
             separate_payment(con, own.statement_key, own.payment_id, own.instead, own.occurrence)
         result.new = len(new_ids)
         result.separated = sum(1 for own in placement.separated if own.occurrence)
-        _record_statements(con, parsed, placed, file_id)
+        entries = [(p.statement_key, p.payment_id) for p in placed if p.statement_key]
+        record_statements(con, placement.statements, entries, file_id)
         fresh = set(new_ids)
         result.advices = insert_advices(
             con, [a for a in advices if links[a.advice_id] in fresh], links
