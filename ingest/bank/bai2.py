@@ -106,7 +106,19 @@ class _RecordingHelper(IteratorHelper):
         except StopIteration:
             self.exhausted = True
             raise
-        self.records.append(self.current_record)
+        record = self.current_record
+        if record.code == RecordCode.account_identifier:
+            if len(record.rows) > 1:
+                # The reader glues a type code ending a row to the amount continuing it.
+                record.fields = _account_fields([text for _, text in record.rows])
+            index = 2
+            while index + 3 < len(record.fields):
+                index += 4 + _zero_blank_availability(record.fields, index + 3)
+        elif record.code == RecordCode.transaction_detail:
+            _zero_blank_availability(record.fields, 2)
+        elif record.code == RecordCode.file_header and record.fields[7:8] == ["3"]:
+            record.fields[7] = "2"  # BTRS keeps BAI2's records; the reader knows version 2 only
+        self.records.append(record)
         # Counted now: the reader's section models later extend their header's row list.
         self.sizes.append(len(self.current_record.rows))
 
@@ -573,14 +585,21 @@ def _generic_fields(rows: list[str]) -> list[str]:
 
 
 def _account_fields(rows: list[str]) -> list[str]:
-    """The bai2 reader's fields of an account record (03): its summaries come in fours, and a
-    row ending in '/' inside a summary is a field end some banks write and others do not."""
+    """The fields of an account record (03) and its continuations (88).
+
+    A row that ends in '/' ends its last field, so the next row starts a new one (the
+    specification's own example continues right after a type code: '...,190/' then
+    '88,500000,...'). A row that ends a summary with its comma before the '/' ('...,,,/')
+    already ended it; its summaries come in fours, and some banks write that comma, others
+    do not. A row cut with no '/' runs on into the next.
+    """
     out = ""
     for index, row in enumerate(rows):
         commas = row.count(",") - (2 if index == 0 else 0)
         if row:
             if row[-1] == "/":
-                out += row[:-1] + ("," if commas % 4 else "")
+                body = row[:-1]
+                out += body + ("," if commas % 4 or not body.endswith(",") else "")
             else:
                 out += row
     return out.split(",")
@@ -605,6 +624,26 @@ def _availability(fields: list[str], at: int) -> tuple[int, date | None]:
             _plain_time(clock)
         return 2, _plain_date(on) if on else None
     raise _Unusual  # distributed availability (D) and anything unknown
+
+
+def _zero_blank_availability(fields: list[str], at: int) -> int:
+    """Writes '0' for a blank availability amount after the funds type at ``at`` (the
+    specification's own example leaves immediate availability blank: 'S,,200000,300000'), which
+    the reader cannot turn into a number; returns the fields the availability takes."""
+    funds = fields[at] if at < len(fields) else ""
+    if funds == "S":
+        amounts = range(at + 1, min(at + 4, len(fields)))
+    elif funds == "D":
+        if at + 1 < len(fields) and not fields[at + 1]:
+            fields[at + 1] = "0"
+        count = int(fields[at + 1]) if at + 1 < len(fields) and fields[at + 1].isdigit() else 0
+        amounts = range(at + 3, min(at + 2 + 2 * count, len(fields)), 2)
+    else:
+        return _AVAILABILITY_FIELDS.get(funds, 0)
+    for index in amounts:
+        if not fields[index]:
+            fields[index] = "0"
+    return len(amounts) if funds == "S" else 1 + 2 * count
 
 
 def _summaries_total(fields: list[str]) -> int:

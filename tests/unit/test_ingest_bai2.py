@@ -257,6 +257,47 @@ def test_a_btrs_file_version_3_reads_as_bai2() -> None:
     assert version_3.statements == parse_bai2(data.encode()).statements
 
 
+# Written as the specification's own example writes them: an account record continued right
+# after a type code ('...,015/' then '88,175000,...'), a summary with distributed availability,
+# and a detail whose immediate availability is left blank ('S,,30000,15000').
+_SPEC_STYLE = """01,ARPTEST,ARPBANK,261201,0700,1,80,,2/
+02,ARPTEST,ARPBANK,1,261130,2359,USD,2/
+03,1122334455,USD,010,100000,,,015/
+88,175000,,,100,75000,2,0,190/
+88,30000,1,D,2,0,20000,1,10000/
+16,195,45000,S,,30000,15000,REF1,CUST1,WIRE FROM ACME/
+16,165,30000,0,REF2,,ACH ACME CORP/
+49,455000,6/
+98,455000,1,8/
+99,455000,1,10/
+"""
+
+
+def test_a_field_ended_by_a_slash_before_a_continuation_is_not_glued_to_the_next() -> None:
+    parsed = parse_bai2(_SPEC_STYLE.encode())
+    (statement,) = parsed.statements
+    assert (statement.opening_balance, statement.closing_balance) == (
+        Money(1000_00, "USD"),
+        Money(1750_00, "USD"),
+    )
+    assert [
+        (t.type_code, t.amount, t.bank_reference, t.remittance_text) for t in statement.transactions
+    ] == [
+        ("195", Money(450_00, "USD"), "REF1", "WIRE FROM ACME"),
+        ("165", Money(300_00, "USD"), "REF2", "ACH ACME CORP"),
+    ]
+    # The same record with the type code written at the start of the continuation instead.
+    moved = _SPEC_STYLE.replace(",,,015/\n88,175000,", ",,/\n88,015,175000,")
+    assert parse_bai2(moved.encode()).statements == parsed.statements
+    # Distributed availability is read by the bai2 package, which knows version 2 only: a
+    # BTRS (version 3) file is still read alike.
+    lines, numbers = bai2._lines(_SPEC_STYLE.encode(), "spec")
+    with pytest.raises(bai2._Unusual):
+        bai2._read_plain(lines, numbers, "spec")
+    btrs = _SPEC_STYLE.replace("80,,2/", "80,,3/", 1)
+    assert parse_bai2(btrs.encode()).statements == parsed.statements
+
+
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
