@@ -744,7 +744,9 @@ class _CamtReader:
             pieces = [element.text for element in _findall(remittance, "Ustrd")]
             for block in _findall(remittance, "Strd"):
                 structured.extend(self._structured(block, line))
-                pieces.extend(element.text for element in _findall(block, "AddtlRmtInf"))
+                pieces.extend(
+                    _without_flags(element.text) for element in _findall(block, "AddtlRmtInf")
+                )
         creditor_reference = next(
             (
                 iso11649.compact(item.reference)
@@ -753,7 +755,7 @@ class _CamtReader:
             ),
             "",
         )
-        if not pieces:
+        if not any(pieces):
             # No remittance information: the bank's own words on the transaction (Swiss and
             # German banks write the payer and purpose there) are its only text.
             pieces = [_text(tx, "AddtlTxInf")]
@@ -999,6 +1001,15 @@ def _sum(amounts: list[Money]) -> Money:
     for amount in amounts[1:]:
         result = result + amount  # CurrencyMismatch (a MoneyError) for mixed currencies
     return result
+
+
+_PROCESSING_FLAG = re.compile(r"\?[A-Z]+\?[0-9]+")
+"""A bank's processing flag in the additional remittance text (PostFinance writes '?REJECT?0'
+and '?ERROR?000' there): not the payer's words."""
+
+
+def _without_flags(text: str | None) -> str:
+    return " ".join(_PROCESSING_FLAG.sub(" ", text or "").split())
 
 
 def _reference(value: str) -> str:

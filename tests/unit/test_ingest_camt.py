@@ -501,10 +501,21 @@ def test_the_banks_own_words_are_the_text_when_there_is_no_remittance_informatio
         "</TxDtls>", "<AddtlTxInf>Gutschrift Muster AG Re 4711</AddtlTxInf></TxDtls>"
     )
     on_entry = "<AddtlNtryInf>E-banking order Huber AG invoice 2024-17</AddtlNtryInf>"
+    only_flags = bare.replace(
+        "</TxDtls>",
+        "<RmtInf><Strd><AddtlRmtInf>?REJECT?0</AddtlRmtInf></Strd></RmtInf></TxDtls>",
+    )
+    flagged = only_flags.replace("?REJECT?0", "Order 88 of May ?REJECT?0 ?ERROR?000")
     cases = (
         (_entry("10.00", details=on_tx), "Gutschrift Muster AG Re 4711"),
         (_entry("10.00", details=bare, more=on_entry), "E-banking order Huber AG invoice 2024-17"),
         (_entry("10.00", details=_tx("E-1", "Alpha", text="INV 1"), more=on_entry), "INV 1"),
+        # A bank's processing flags in the structured remittance (PostFinance) are no text.
+        (_entry("10.00", details=flagged, more=on_entry), "Order 88 of May"),
+        (
+            _entry("10.00", details=only_flags, more=on_entry),
+            "E-banking order Huber AG invoice 2024-17",
+        ),
     )
     for entry, text in cases:
         (line,) = parse_camt(_camt053(entry, closing="110.00")).transactions
