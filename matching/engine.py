@@ -93,6 +93,11 @@ OLDEST_HELD_BACK_MAX = 20
 payer leaves out of its run): about k²/2 sums for the k oldest, so fewer invoices than the runs'
 :data:`OLDEST_RUN_MAX`."""
 
+RUN_ANCHOR_DAYS = 45
+"""A run found by amount alone among many items is applied when its last invoice fell due at
+most this many days before the payment (see :meth:`Engine._unanchored_run`)..."""
+RUN_ANCHOR_OLDER_ITEMS = 3
+"""... or when at most this many of the payer's invoices older than the run are left open."""
 DUE_WINDOW_DAYS = 7
 """A payment run settles what falls due within about a week of it."""
 DUE_POOL_MAX = 20
@@ -2314,7 +2319,10 @@ class Engine:
             if number in self._used_memos
             or (number in self.invoices and self.invoices[number].doc_type == "credit_memo")
         ]
-        ranked = [(self._marked(p, identified, used), chance) for p, chance in ranked]
+        ranked = [
+            (self._unanchored_run(self._marked(p, identified, used), context.payment), chance)
+            for p, chance in ranked
+        ]
         currency = context.payment.currency
         foreign = sorted(
             {
@@ -2357,6 +2365,54 @@ class Engine:
                 proposal, "names a credit memo used already", credit_memos_used=used
             )
         return proposal
+
+    def _unanchored_run(self, proposal: Proposal, payment: IncomingPayment) -> Proposal:
+        """``proposal``, marked suggestion-only when it is a run of invoices found by amount
+        alone among more open items than the search sees through (:data:`MITM_MAX_ITEMS`) that
+        neither starts at the payer's oldest open invoices (up to
+        :data:`RUN_ANCHOR_OLDER_ITEMS` older ones left, disputed, say) nor ends near the
+        payment (its last invoice due at most :data:`RUN_ANCHOR_DAYS` before it). Among
+        thousands of items some run adds up to the cent by chance (about one payment in fifty
+        with 2,000 items of some 800.00), while a payment run pays the oldest items or what
+        falls due, not a stretch in the middle left behind for months."""
+        if proposal.strategy != "subset" or SUGGESTION_ONLY in proposal.evidence:
+            return proposal
+        found_by = (proposal.evidence.get("subset") or {}).get("found_by")
+        is_run = found_by in ("run", "run_with_items_held_back") or bool(
+            proposal.features.get("subset_run")
+        )
+        if not is_run or proposal.features.get("subset_items", 0.0) <= MITM_MAX_ITEMS:
+            return proposal
+        paid = [
+            self.invoices[a.invoice_number]
+            for a in proposal.allocations
+            if a.invoice_number and a.applied_minor > 0
+        ]
+        if not paid:
+            return proposal
+        first_due = min(i.due_date for i in paid)
+        last_due = max(i.due_date for i in paid)
+        if last_due >= payment.value_date - timedelta(RUN_ANCHOR_DAYS):
+            return proposal
+        taken = {i.invoice_number for i in paid}
+        older = [
+            number
+            for customer in sorted(self.payers.family(proposal.customer_id))
+            for number in self.by_customer.get(customer, ())
+            if number not in taken
+            and self.open.get(number, 0) > 0
+            and self.invoices[number].doc_type == "invoice"
+            and self.invoices[number].due_date < first_due
+            and self.invoices[number].issue_date <= payment.value_date
+        ]
+        if len(older) <= RUN_ANCHOR_OLDER_ITEMS:
+            return proposal
+        return _suggestion_only(
+            proposal,
+            "a run in the middle of many open items, long overdue",
+            older_open_invoices=len(older),
+            last_due_date=last_due.isoformat(),
+        )
 
     def _strangers_invoice(self, proposal: Proposal, identified: set[str]) -> Proposal:
         """``proposal``, marked suggestion-only when the payer is known for certain and it pays

@@ -88,3 +88,32 @@ def test_the_sets_expected_to_fit_by_chance_match_a_count_of_every_set() -> None
         near = sum(middle - reach <= s <= middle + reach for s in sums) / (2 * reach + 1)
         estimate = _scattered_by_chance(items, size, 1)
         assert near / 2 < estimate < near * 2, (size, near, estimate)
+
+
+def _run_ending(book: list[OpenInvoice], last_due: date, size: int) -> list[OpenInvoice]:
+    """The ``size`` invoices in due-date order up to the last one due by ``last_due``."""
+    stop = max(k for k, i in enumerate(book) if i.due_date <= last_due)
+    return book[stop - size + 1 : stop + 1]
+
+
+def test_a_run_in_the_middle_of_thousands_of_items_long_overdue_is_only_suggested() -> None:
+    """The bench's one wrong application: 60 scattered items whose total a run of 44 items
+    due nearly a year before happened to add up to. A payment run pays the oldest items or
+    what falls due, so a stretch in the middle is for the analyst to confirm."""
+    book = _book(random.Random(11), 2_000)
+    run = _run_ending(book, DAY - timedelta(days=200), 44)
+    decision = _decide(book, sum(i.open_minor for i in run))
+    assert decision.applied is None
+    paid = {i.invoice_number for i in run}
+    (ours,) = [p for p, _ in decision.ranked if set(p.invoices) == paid]
+    assert (
+        ours.evidence["suggestion_only"] == "a run in the middle of many open items, long overdue"
+    )
+
+
+def test_a_run_of_thousands_of_items_that_falls_due_by_the_payment_is_applied() -> None:
+    book = _book(random.Random(11), 2_000)
+    run = _run_ending(book, DAY - timedelta(days=3), 60)
+    decision = _decide(book, sum(i.open_minor for i in run))
+    assert decision.applied is not None
+    assert set(decision.applied.invoices) == {i.invoice_number for i in run}
