@@ -50,6 +50,7 @@ from matching.names import compact
 from matching.payers import PayerCandidate, PayerIndex
 from matching.settings import MatchSettings
 from matching.subset import (
+    MAX_GAPPED_ITEMS,
     MITM_MAX_ITEMS,
     TAIL_GAPS,
     WIDE_TAIL_GAPS,
@@ -1937,13 +1938,38 @@ class Engine:
         if gapped and not by_chance:
             return gapped
         charges = (0, *self._kept_charges(payment.currency))
-        seen = {run.keys for run, _ in gapped}
-        return gapped + [
+        less_a_charge = [
             (run, memos)
             for among, memos in variants
             for run in gapped_runs(among, amount, limit=4, charges=charges)
-            if run.keys not in seen
+        ] + [
+            # Whole runs only there: among the latest items, runs with some held back that fit
+            # by chance are many (the oldest items are what a payer holds back from).
+            (run, {})
+            for among in self._falling_due(items, payment)
+            for run in gapped_runs(among, amount, max_gaps=0, limit=4, charges=charges)
         ]
+        seen = {run.keys for run, _ in gapped}
+        for run, memos in less_a_charge:
+            if run.keys not in seen:
+                seen.add(run.keys)
+                gapped.append((run, memos))
+        return gapped
+
+    def _falling_due(
+        self, items: list[OpenAmount], payment: IncomingPayment
+    ) -> list[list[OpenAmount]]:
+        """The latest items falling due by the payment (within :data:`DUE_WINDOW_DAYS` of it),
+        as many as a run search looks through (:data:`MAX_GAPPED_ITEMS`), when the payer has
+        more open items than that: runs are otherwise looked for among its oldest items only,
+        and a payment run pays what falls due as often as what is oldest."""
+        if len(items) <= MAX_GAPPED_ITEMS:
+            return []
+        due_by = payment.value_date + timedelta(DUE_WINDOW_DAYS)
+        due = [i for i in items if self.invoices[i.key].due_date <= due_by]
+        due.sort(key=lambda i: (i.rank, i.key))
+        latest = due[-MAX_GAPPED_ITEMS:]
+        return [latest] if latest != due[:MAX_GAPPED_ITEMS] else []
 
     def _run_variants(
         self, items: list[OpenAmount], customer_id: str

@@ -117,3 +117,15 @@ def test_a_run_of_thousands_of_items_that_falls_due_by_the_payment_is_applied() 
     decision = _decide(book, sum(i.open_minor for i in run))
     assert decision.applied is not None
     assert set(decision.applied.invoices) == {i.invoice_number for i in run}
+
+
+def test_a_run_of_the_latest_items_less_a_bank_charge_is_among_the_suggestions() -> None:
+    """Runs with items held back are looked for among the payer's oldest items only; a whole
+    run less a charge is looked for among those falling due by the payment too."""
+    book = _book(random.Random(5), 2_000)
+    run = _run_ending(book, DAY - timedelta(days=3), 60)
+    decision = _decide(book, sum(i.open_minor for i in run) - 15_00)
+    paid = {i.invoice_number for i in run}
+    assert paid in [set(p.invoices) for p, _ in decision.ranked]
+    if decision.applied is not None:
+        assert set(decision.applied.invoices) == paid
