@@ -17,9 +17,18 @@ from duckdb import DuckDBPyConnection as Connection
 
 from ledger import audit
 from ledger.db import transaction, utcnow
+from ledger.money import format_amount, from_decimal
 from ledger.records import ApplicationKind, ApplicationMethod
 from matching.engine import Decision, Engine, Scorer
-from matching.model import Advice, AdviceLine, IncomingPayment, OpenInvoice, Proposal, Settled
+from matching.model import (
+    Advice,
+    AdviceLine,
+    DiscountTerms,
+    IncomingPayment,
+    OpenInvoice,
+    Proposal,
+    Settled,
+)
 from matching.payers import PayerIndex
 from matching.returns import ReturnsSummary, settle_returns
 from matching.settings import MatchSettings
@@ -461,6 +470,7 @@ def resolve_exception(
     suggestion: int | None = None,
     allocations: list[tuple[str, int]] | None = None,
     adjustments: list[tuple[str, int, str]] | None = None,
+    limits: MatchSettings | None = None,
 ) -> Resolution:
     """Apply an exception's payment as the analyst decides: one of its ranked suggestions, or
     allocations of their own, each invoice at most once, with ``adjustments`` beside them:
@@ -468,16 +478,26 @@ def resolve_exception(
     the payer took (its reason code), an early-payment discount ('earned', 'unearned') or a
     write-off ('bank_fee', 'fx_difference', 'small_difference'). The decision is checked
     (the cash adds up to the payment, every invoice is settled towards zero and not beyond
-    what is open, the exception has not changed since the analyst read it), written with the
-    audit entry in one transaction, and taught at once: the payer's bank account and name
-    now point to the customer. Each allocation's kind follows from it: full, partial,
-    short-pay, discount, write-off, credit memo, on account.
+    what is open, a write-off within its configured limit in ``limits``, a discount within
+    the invoice's terms, a credit memo spent only on its own customer family's invoices, a
+    suggestion only while its invoices are open as they were when it was made, the exception
+    has not changed since the analyst read it), written with the audit entry in one
+    transaction, and taught at once: the payer's bank account and name now point to the
+    customer (not when the decision pays customers of unrelated families). Each allocation's
+    kind follows from it: full, partial, short-pay, discount, write-off, credit memo, on
+    account. ``exception_id`` may also be the payment's id (PAY-...).
     """
     from ledger.errors import InputError, StaleVersion
 
     if not analyst.strip():
         raise InputError("an analyst decision needs the analyst's name")
+    if suggestion is not None and (allocations or adjustments):
+        raise InputError(
+            "choose a suggestion or give allocations (and adjustments) of your own, not both"
+        )
+    limits = limits or MatchSettings()
     with transaction(con):
+        exception_id = exception_of(con, exception_id)
         row = con.execute(
             "SELECT e.payment_id, e.status, e.version, e.suggestions, p.currency, p.amount_minor, "
             "p.payer_name, p.payer_account FROM exceptions e JOIN payments p USING (payment_id) "
@@ -500,8 +520,6 @@ def resolve_exception(
                 "reload it and decide again"
             )
         ranked = json.loads(suggestions)
-        if adjustments and suggestion is not None:
-            raise InputError("adjustments go with allocations of your own, not with a suggestion")
         if suggestion is not None:
             if not 1 <= suggestion <= len(ranked):
                 raise InputError(
@@ -511,8 +529,8 @@ def resolve_exception(
             pairs = [(a["invoice"], int(a["applied_minor"])) for a in chosen["allocations"]]
             if short := -sum(minor for number, minor in pairs if not number and minor < 0):
                 raise InputError(
-                    f"suggestion {suggestion} settles {short} minor units more than the payment: "
-                    "give allocations of your own"
+                    f"suggestion {suggestion} settles {format_amount(short, currency)} more than "
+                    "the payment: give allocations of your own"
                 )
             adjustments_by_invoice = {
                 a["invoice"]: (int(a["adjustment_minor"]), a["reason"])
@@ -524,17 +542,23 @@ def resolve_exception(
             adjustments_by_invoice = _checked_adjustments(pairs, adjustments or [])
         else:
             raise InputError("choose a suggestion or give allocations")
-        if sum(minor for _, minor in pairs) != amount:
+        given = sum(minor for _, minor in pairs)
+        if given != amount:
+            hint = (
+                f": put the rest on account with --allocate ={format_amount(amount - given, currency)}"
+                if given < amount
+                else ""
+            )
             raise InputError(
-                f"allocations add up to {sum(m for _, m in pairs)} minor units, "
-                f"the payment is {amount} {currency}"
+                f"allocations add up to {format_amount(given, currency)}, the payment is "
+                f"{format_amount(amount, currency)}{hint}"
             )
         numbers = [n for n, _ in pairs if n]
-        found = {
-            number: (customer, open_minor, invoice_currency)
-            for number, customer, open_minor, invoice_currency in con.execute(
-                "SELECT invoice_number, customer_id, open_minor, currency FROM invoices "
-                "WHERE invoice_number IN (SELECT unnest(?))",
+        found: dict[str, tuple[str, int, str, str]] = {
+            number: (customer, open_minor, invoice_currency, terms)
+            for number, customer, open_minor, invoice_currency, terms in con.execute(
+                "SELECT invoice_number, customer_id, open_minor, currency, coalesce(terms, '') "
+                "FROM invoices WHERE invoice_number IN (SELECT unnest(?))",
                 [numbers],
             ).fetchall()
         }
@@ -543,7 +567,7 @@ def resolve_exception(
                 continue
             if number not in found:
                 raise InputError(f"no invoice {number} in the ledger")
-            _, open_minor, invoice_currency = found[number]
+            _, open_minor, invoice_currency, _ = found[number]
             if invoice_currency != currency:
                 raise InputError(
                     f"invoice {number} is in {invoice_currency}, the payment in {currency}"
@@ -553,9 +577,31 @@ def resolve_exception(
                 raise InputError(f"{number} is a credit memo: it takes no adjustment")
             settled = minor + adjustment
             if not (0 < settled <= open_minor or open_minor <= settled < 0):
-                raise InputError(f"invoice {number} has {open_minor} open, cannot settle {settled}")
-        customers = [found[n][0] for n in numbers]
-        customer_id = max(set(customers), key=customers.count) if customers else ""
+                raise InputError(
+                    f"invoice {number} has {format_amount(open_minor, currency)} open, "
+                    f"cannot settle {format_amount(settled, currency)}"
+                )
+            if suggestion is not None and (kinds[number] == "partial") != (settled != open_minor):
+                # The invoice changed since (an ERP import): booked as suggested, it would be
+                # called paid in full while some stays open, or the other way round.
+                raise InputError(
+                    f"suggestion {suggestion} no longer fits {number}: it settles "
+                    f"{format_amount(settled, currency)} as {kinds[number]}, and "
+                    f"{format_amount(open_minor, currency)} is open now: give allocations of "
+                    "your own"
+                )
+        if suggestion is None:
+            for number, (minor, reason) in list(adjustments_by_invoice.items()):
+                adjustments_by_invoice[number] = (
+                    minor,
+                    _checked_reason(
+                        number, minor, reason, found[number][3], found[number][1],
+                        amount, currency, limits,
+                    ),
+                )  # fmt: skip
+        payers = load_payers(con)
+        _no_strangers_credit(pairs, found, payers, currency)
+        customer_id, families = _taught_customer(pairs, found, payers)
         now = utcnow()
         rows = []
         if suggestion is None:
@@ -600,7 +646,7 @@ def resolve_exception(
         settled_beyond_cash = [
             (number, minor, reason)
             for number, (minor, reason) in adjustments_by_invoice.items()
-            if minor and suggestion is None
+            if minor
         ]
         resolution = {
             "suggestion": suggestion,
@@ -614,6 +660,11 @@ def resolve_exception(
             [json.dumps(resolution), analyst, now, exception_id],
         )
         learned = []
+        if families > 1:
+            learned.append(
+                f"nothing: the decision pays customers of {families} unrelated families, so "
+                "the payer's account and name stand for none of them"
+            )
         if customer_id and account:
             con.execute(
                 "INSERT INTO customer_bank_accounts VALUES (?, ?, 'analyst', ?) ON CONFLICT DO NOTHING",
@@ -662,6 +713,118 @@ def resolve_exception(
         tuple(settled_beyond_cash),
         currency,
     )
+
+
+def exception_of(con: Connection, ident: str) -> str:
+    """The exception ``ident`` names: itself (EXC-...), or the open exception of a payment
+    (PAY-...); unchanged when neither is found, for the caller to report."""
+    if ident.startswith("EXC-"):
+        return ident
+    rows = con.execute(
+        "SELECT exception_id FROM exceptions WHERE payment_id = ? ORDER BY status = 'open' DESC, "
+        "updated_at DESC LIMIT 1",
+        [ident],
+    ).fetchall()
+    return rows[0][0] if rows else ident
+
+
+def _checked_reason(
+    number: str,
+    minor: int,
+    reason: str,
+    terms: str,
+    open_minor: int,
+    payment_minor: int,
+    currency: str,
+    limits: MatchSettings,
+) -> str:
+    """The reason of an analyst's adjustment on ``number``, in its canonical spelling, checked:
+    a write-off within its configured limit (a bank charge, an FX difference on the payment, a
+    small difference), a discount within the invoice's early-payment terms, and a deduction's
+    reason code not a misspelt write-off or discount reason (it would book a deduction)."""
+    from rapidfuzz import fuzz
+
+    from ledger.errors import InputError
+
+    key = "_".join(reason.lower().replace("-", " ").split())
+    reserved = ANALYST_WRITE_OFF_REASONS | ANALYST_DISCOUNT_REASONS
+    key = next((r for r in reserved if key.replace("_", "") == r.replace("_", "")), key)
+    limit = {
+        "bank_fee": from_decimal(limits.bank_fee_limit, currency),
+        "small_difference": from_decimal(limits.small_difference_limit, currency),
+        "fx_difference": max(payment_minor * limits.fx_tolerance_bp // 10_000, 1),
+    }.get(key)
+    if limit is not None and minor > limit:
+        raise InputError(
+            f"a {key} write-off of {format_amount(minor, currency)} on {number} is above its "
+            f"limit of {format_amount(limit, currency)}: book it as a deduction with its reason "
+            "(DAMAGED, PRICING, ...), or raise the limit in the settings"
+        )
+    if key in ANALYST_DISCOUNT_REASONS:
+        discount = DiscountTerms.parse(terms)
+        if discount is None:
+            raise InputError(
+                f"{number} has terms {terms or '(none)'} with no early-payment discount: book "
+                "the amount kept as a deduction with its reason"
+            )
+        if minor > discount.discount(open_minor):
+            raise InputError(
+                f"the terms of {number} ({terms}) give a discount of at most "
+                f"{format_amount(discount.discount(open_minor), currency)}, not "
+                f"{format_amount(minor, currency)}"
+            )
+    if (
+        key not in reserved
+        and (near := max(reserved, key=lambda r: fuzz.ratio(key, r)))
+        and fuzz.ratio(key, near) >= 80
+    ):
+        raise InputError(
+            f"reason {reason!r} on {number}: did you mean {near}? Any other reason is booked "
+            "as a deduction the payer took"
+        )
+    return key if key in reserved else reason
+
+
+def _no_strangers_credit(
+    pairs: list[tuple[str, int]],
+    found: dict[str, tuple[str, int, str, str]],
+    payers: PayerIndex,
+    currency: str,
+) -> None:
+    """Refuses a credit memo spent on invoices of none of its own customer's family: a
+    customer's credit is not another company's to spend."""
+    from ledger.errors import InputError
+
+    paid = {found[n][0] for n, _ in pairs if n and found[n][1] > 0}
+    for number, _ in pairs:
+        if number and found[number][1] < 0 and paid:
+            owner = found[number][0]
+            if not paid & payers.family(owner):
+                raise InputError(
+                    f"credit memo {number} is {owner}'s: it cannot pay invoices of "
+                    f"{', '.join(sorted(paid))}, who are not of its family"
+                )
+
+
+def _taught_customer(
+    pairs: list[tuple[str, int]], found: dict[str, tuple[str, int, str, str]], payers: PayerIndex
+) -> tuple[str, int]:
+    """The customer an analyst's decision teaches the payer's account and name to (the one
+    with the most invoices paid, then the most cash, then the first by id), and how many
+    unrelated families the decision pays: with more than one, it teaches nothing."""
+    cash: dict[str, int] = defaultdict(int)
+    count: dict[str, int] = defaultdict(int)
+    for number, minor in pairs:
+        if number:
+            customer = found[number][0]
+            cash[customer] += minor
+            count[customer] += 1
+    if not count:
+        return "", 0
+    families = {payers.family(c) for c in count}
+    if len(families) > 1:
+        return "", len(families)
+    return min(count, key=lambda c: (-count[c], -cash[c], c)), 1
 
 
 def _checked_adjustments(

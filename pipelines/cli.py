@@ -401,7 +401,9 @@ def export(
 @app.command()
 def resolve(
     ctx: typer.Context,
-    exception_id: Annotated[str, typer.Argument(help="The exception, e.g. EXC-...")],
+    exception_id: Annotated[
+        str, typer.Argument(help="The exception (EXC-...), or the payment it holds (PAY-...).")
+    ],
     analyst: Annotated[str, typer.Option(help="Who decides (recorded in the audit chain).")],
     version: Annotated[int, typer.Option(help="The exception's version as you read it.")],
     suggestion: Annotated[int | None, typer.Option(help="Apply this ranked suggestion.")] = None,
@@ -422,7 +424,14 @@ def resolve(
     from ledger.db import open_ledger
     from ledger.errors import InputError
     from ledger.money import format_amount, parse_amount
-    from matching.store import resolve_exception
+    from matching.settings import MatchSettings
+    from matching.store import exception_of, resolve_exception
+
+    def amount_of(option: str, item: str, text: str, currency: str) -> int:
+        try:
+            return parse_amount(text.strip(), currency)
+        except InputError as exc:
+            raise InputError(f"{option} {item!r}: {exc}") from None
 
     settings = _settings(ctx)
     with open_ledger(settings.ledger_path, lock_wait_seconds=settings.lock_wait_seconds) as con:
@@ -432,7 +441,7 @@ def resolve(
             rows = con.execute(
                 "SELECT p.currency FROM exceptions e JOIN payments p USING (payment_id) "
                 "WHERE e.exception_id = ?",
-                [exception_id],
+                [exception_of(con, exception_id)],
             ).fetchall()
             if not rows:
                 raise InputError(f"no exception {exception_id}")
@@ -442,14 +451,14 @@ def resolve(
                 number, sep, amount = item.partition("=")
                 if not sep:
                     raise InputError(f"--allocate {item!r}: write INVOICE=AMOUNT")
-                pairs.append((number.strip(), parse_amount(amount.strip(), currency)))
+                pairs.append((number.strip(), amount_of("--allocate", item, amount, currency)))
             for item in adjust or []:
                 number, sep, rest = item.partition("=")
                 amount, colon, reason = rest.partition(":")
                 if not (sep and colon):
                     raise InputError(f"--adjust {item!r}: write INVOICE=AMOUNT:REASON")
                 adjustments.append(
-                    (number.strip(), parse_amount(amount.strip(), currency), reason.strip())
+                    (number.strip(), amount_of("--adjust", item, amount, currency), reason.strip())
                 )
         done = resolve_exception(
             con,
@@ -459,6 +468,7 @@ def resolve(
             suggestion=suggestion,
             allocations=pairs,
             adjustments=adjustments,
+            limits=MatchSettings(),
         )
     typer.echo(
         f"{done.exception_id}: payment {done.payment_id} applied to "

@@ -24,15 +24,15 @@ def _seed(con: Any) -> None:
     now = utcnow()
     con.execute("INSERT INTO customers VALUES ('C1', 'Acme Widgets Inc.', NULL, ?, ?)", [now, now])
     con.execute("INSERT INTO customers VALUES ('C2', 'Borealis GmbH', NULL, ?, ?)", [now, now])
-    for number, customer, minor in (
-        ("INV-1001", "C1", 50_000),
-        ("INV-1002", "C1", 70_000),
-        ("INV-2001", "C2", 90_000),
+    for number, customer, minor, terms in (
+        ("INV-1001", "C1", 50_000, "2/10 NET 30"),
+        ("INV-1002", "C1", 70_000, "NET30"),
+        ("INV-2001", "C2", 90_000, "NET30"),
     ):
         con.execute(
             "INSERT INTO invoices VALUES (?, ?, 'invoice', DATE '2025-05-01', DATE '2025-05-31', "
-            "'USD', ?, ?, 'NET30', '', NULL, ?, ?)",
-            [number, customer, minor, minor, now, minor],
+            "'USD', ?, ?, ?, '', NULL, ?, ?)",
+            [number, customer, minor, minor, terms, now, minor],
         )
 
 
@@ -319,9 +319,9 @@ def test_an_analyst_books_cash_and_what_the_payer_took_off_each_by_its_kind(
     [
         # Twice 30,000 on an invoice with 50,000 open would take it below zero.
         ([("INV-1001", 30_000), ("INV-1001", 30_000)], [], "allocated more than once"),
-        ([("INV-2001", 70_000), ("INV-1001", -10_000)], [], "cannot settle -10000"),
+        ([("INV-2001", 70_000), ("INV-1001", -10_000)], [], r"cannot settle -100\.00"),
         ([("INV-1001", 50_000), ("", 0)], [], "on account must be more than zero"),
-        ([("INV-1001", 40_000)], [("INV-1001", 20_000, "DAMAGED")], "cannot settle 60000"),
+        ([("INV-1001", 40_000)], [("INV-1001", 20_000, "DAMAGED")], r"cannot settle 600\.00"),
         ([("INV-1001", 40_000)], [("INV-1001", 5_000, " ")], "needs a reason"),
         ([("INV-1001", 40_000)], [("INV-1001", 0, "DAMAGED")], "more than zero"),
         ([("INV-1001", 40_000)], [("INV-1002", 5_000, "DAMAGED")], "allocate that invoice too"),
@@ -331,6 +331,16 @@ def test_an_analyst_books_cash_and_what_the_payer_took_off_each_by_its_kind(
             "adjusted more than once",
         ),
         ([("INV-1001", 45_000), ("CM-1", -5_000)], [("CM-1", 100, "x")], "credit memo"),
+        # Write-offs within their configured limits, discounts within the invoice's terms.
+        ([("INV-1001", 10_000)], [("INV-1001", 40_000, "small_difference")], "above its limit"),
+        ([("INV-1001", 40_000)], [("INV-1001", 10_000, "bank_fee")], r"above its limit of 50\.00"),
+        ([("INV-1001", 49_000)], [("INV-1001", 1_000, "fx_difference")], "above its limit"),
+        ([("INV-1001", 45_000)], [("INV-1001", 5_000, "earned")], r"at most 10\.00"),
+        ([("INV-1002", 69_000)], [("INV-1002", 1_000, "unearned")], "no early-payment discount"),
+        # A misspelt write-off reason would book a deduction.
+        ([("INV-1001", 49_000)], [("INV-1001", 1_000, "bank_fea")], "did you mean bank_fee"),
+        # C1's credit is not C2's to spend.
+        ([("INV-2001", 85_000), ("CM-1", -5_000)], [], "CM-1 is C1's"),
     ],
 )
 def test_an_analyst_decision_that_does_not_hold_is_refused_and_changes_nothing(
@@ -370,7 +380,7 @@ def test_a_suggestion_that_settles_more_than_the_payment_is_not_applied_as_is(
         "UPDATE exceptions SET suggestions = ? WHERE exception_id = ?",
         [json.dumps([short]), exception_id],
     )
-    with pytest.raises(InputError, match="5000 minor units more than the payment"):
+    with pytest.raises(InputError, match=r"settles 50\.00 more than the payment"):
         resolve_exception(
             ledger_con, exception_id, analyst="jo", expected_version=version, suggestion=1
         )
@@ -435,3 +445,101 @@ def test_a_deduction_on_no_invoice_is_kept_and_sends_its_payment_to_an_analyst(
         {"advice": advice.advice_id, "amount_minor": 1_500, "reason": "freight deduction"}
     ]
     assert ledger_con.execute("SELECT sum(open_minor) FROM invoices").fetchone() == (210_000,)
+
+
+def _suggest(
+    con: Any, exception_id: str, allocations: list[tuple[str, int, int, str, str]]
+) -> None:
+    """Replace the exception's suggestions with one of ``allocations`` (invoice, cash,
+    adjustment, kind, reason)."""
+    suggestion = {
+        "rank": 1,
+        "customer": "C1",
+        "confidence": 0.5,
+        "strategy": "subset",
+        "allocations": [
+            {"invoice": n, "applied_minor": m, "adjustment_minor": a, "kind": k, "reason": r}
+            for n, m, a, k, r in allocations
+        ],
+        "evidence": {},
+        "features": {},
+    }
+    con.execute(
+        "UPDATE exceptions SET suggestions = ? WHERE exception_id = ?",
+        [json.dumps([suggestion]), exception_id],
+    )
+
+
+def test_a_suggestion_and_allocations_of_ones_own_together_are_refused(ledger_con: Any) -> None:
+    exception_id, version = _one_exception(ledger_con, 50_000)
+    _suggest(ledger_con, exception_id, [("INV-1001", 50_000, 0, "full", "")])
+    with pytest.raises(InputError, match="not both"):
+        resolve_exception(
+            ledger_con,
+            exception_id,
+            analyst="jo",
+            expected_version=version,
+            suggestion=1,
+            allocations=[("INV-2001", 50_000)],
+        )
+    assert ledger_con.execute("SELECT count(*) FROM applications").fetchall() == [(0,)]
+
+
+def test_a_suggestion_whose_invoice_changed_since_is_refused(ledger_con: Any) -> None:
+    """Suggested as paid in full at 500.00; the ERP has raised the invoice to 600.00 since:
+    booked as suggested, it would be called paid while 100.00 stays open."""
+    exception_id, version = _one_exception(ledger_con, 50_000)
+    _suggest(ledger_con, exception_id, [("INV-1001", 50_000, 0, "full", "")])
+    ledger_con.execute(
+        "UPDATE invoices SET amount_minor = 60000, open_minor = 60000 "
+        "WHERE invoice_number = 'INV-1001'"
+    )
+    with pytest.raises(InputError, match="no longer fits INV-1001"):
+        resolve_exception(
+            ledger_con, exception_id, analyst="jo", expected_version=version, suggestion=1
+        )
+
+
+def test_a_suggestions_deduction_is_in_the_audit_and_the_resolution(ledger_con: Any) -> None:
+    exception_id, version = _one_exception(ledger_con, 46_000)
+    _suggest(ledger_con, exception_id, [("INV-1001", 46_000, 4_000, "short_pay", "unspecified")])
+    done = resolve_exception(
+        ledger_con, exception_id, analyst="jo", expected_version=version, suggestion=1
+    )
+    assert done.adjustments == (("INV-1001", 4_000, "unspecified"),)
+    (payload,) = ledger_con.execute(
+        "SELECT payload FROM audit_log WHERE action = 'resolve_exception'"
+    ).fetchone()
+    assert json.loads(payload)["adjustments"] == [["INV-1001", 4000, "unspecified"]]
+
+
+def test_a_write_off_reason_is_read_in_any_spelling_and_booked_canonically(
+    ledger_con: Any,
+) -> None:
+    done = _decide_own(ledger_con, [("INV-1001", 49_000)], [("INV-1001", 1_000, "Bank-Fee")])
+    assert done.adjustments == (("INV-1001", 1_000, "bank_fee"),)
+    assert ledger_con.execute("SELECT kind, reason FROM applications").fetchall() == [
+        ("write_off", "bank_fee")
+    ]
+
+
+@pytest.mark.parametrize(("parent", "taught"), [(None, ""), ("C1", "C2")])
+def test_what_a_decision_for_two_customers_teaches_is_decided_by_their_family(
+    ledger_con: Any, parent: str | None, taught: str
+) -> None:
+    """Unrelated: the payer's account stands for neither. One family: the customer with the
+    most invoices, then the most cash (here the subsidiary C2), whatever the process."""
+    _, version = _one_exception(ledger_con, 140_000)
+    ledger_con.execute("UPDATE customers SET parent_id = ? WHERE customer_id = 'C2'", [parent])
+    done = resolve_exception(
+        ledger_con,
+        "PAY-X",  # the payment's id names its exception too
+        analyst="jo",
+        expected_version=version,
+        allocations=[("INV-1001", 50_000), ("INV-2001", 90_000)],
+    )
+    assert done.customer_id == taught
+    accounts = ledger_con.execute("SELECT customer_id FROM customer_bank_accounts").fetchall()
+    assert accounts == ([(taught,)] if taught else [])
+    if not taught:
+        assert "2 unrelated families" in done.learned[0]
