@@ -399,6 +399,49 @@ def export(
 
 
 @app.command()
+def exceptions(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
+) -> None:
+    """The exception queue: each open exception with the id and version `arpilot resolve`
+    asks for, why it waits and its ranked suggestions (cash and adjustment of each)."""
+    from decimal import Decimal
+
+    from ledger.db import open_ledger
+    from pipelines.match import exception_queue
+
+    settings = _settings(ctx)
+    with open_ledger(
+        settings.ledger_path, read_only=True, lock_wait_seconds=settings.lock_wait_seconds
+    ) as con:
+        queue = exception_queue(con)
+    if as_json:
+        typer.echo(json.dumps(queue, indent=2))
+        return
+    for item in queue:
+        typer.echo(
+            f"{item['exception_id']} (version {item['version']}) {item['payment_id']} "
+            f"{item['value_date']} {item['amount']} {item['currency']} "
+            f"{item['payer_name'] or '(no payer name)'}: {item['reason']}"
+        )
+        for suggestion in item["suggestions"]:
+            parts = [
+                f"{a['invoice_number'] or 'on account'} {a['applied_amount']}"
+                + (
+                    f" + {a['adjustment_amount']} {a['reason']}"
+                    if Decimal(a["adjustment_amount"]) else ""
+                )
+                + f" ({a['kind']})"
+                for a in suggestion["allocations"]
+            ]  # fmt: skip
+            typer.echo(
+                f"  {suggestion['rank']}. {suggestion['confidence']:.4f} "
+                f"{suggestion['customer']}: {'; '.join(parts)}"
+            )
+    typer.echo(f"{len(queue)} open exception(s)")
+
+
+@app.command()
 def resolve(
     ctx: typer.Context,
     exception_id: Annotated[

@@ -136,3 +136,54 @@ def write_export(rows: Iterator[dict[str, Any]], out_format: str) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
+
+
+def exception_queue(con: Connection) -> list[dict[str, Any]]:
+    """The open exceptions as an analyst works them, oldest first: each with its id and
+    version (what ``arpilot resolve`` asks for), the payment, why it waits and its ranked
+    suggestions, each allocation with the cash and what it settles beyond it (amounts as
+    decimal strings)."""
+    rows = con.execute(
+        """
+        SELECT e.exception_id, e.version, e.payment_id, p.value_date, p.currency,
+               p.amount_minor, p.payer_name, p.remittance_text, e.reason, e.suggestions
+        FROM exceptions e JOIN payments p USING (payment_id)
+        WHERE e.status = 'open' ORDER BY e.created_at, e.payment_id
+        """
+    ).fetchall()
+    queue = []
+    for exc_id, version, pid, day, currency, amount, payer, text, reason, suggestions in rows:
+        queue.append(
+            {
+                "exception_id": exc_id,
+                "version": version,
+                "payment_id": pid,
+                "value_date": day.isoformat() if day else "",
+                "amount": format_amount(amount, currency),
+                "currency": currency,
+                "payer_name": payer,
+                "remittance_text": text,
+                "reason": reason,
+                "suggestions": [
+                    {
+                        "rank": s["rank"],
+                        "confidence": round(float(s["confidence"]), 4),
+                        "customer": s.get("customer", ""),
+                        "allocations": [
+                            {
+                                "invoice_number": a["invoice"],
+                                "applied_amount": format_amount(int(a["applied_minor"]), currency),
+                                "adjustment_amount": format_amount(
+                                    int(a["adjustment_minor"]), currency
+                                ),
+                                "kind": a["kind"],
+                                "reason": a["reason"],
+                            }
+                            for a in s["allocations"]
+                        ],
+                    }
+                    for s in json.loads(suggestions)
+                ],
+            }
+        )
+    return queue

@@ -253,7 +253,9 @@ def test_an_adjustment_that_does_not_hold_is_refused_and_changes_nothing(home_co
         (["--allocate", f"={cash}", "--adjust", "=1.00"], "INVOICE=AMOUNT:REASON"),
         (["--allocate", f"={cash}", "--adjust", "=1.00:DAMAGED"], "allocate that invoice too"),
         (["--allocate", f"={cash}", "--adjust", "X=1.0.0:DAMAGED"], "1.0.0"),
-        (["--suggestion", "1", "--adjust", "X=1.00:DAMAGED"], "not with a suggestion"),
+        (["--suggestion", "1", "--adjust", "X=1.00:DAMAGED"], "not both"),
+        (["--suggestion", "1", "--allocate", f"={cash}"], "not both"),
+        (["--allocate", "=1,000.00"], "--allocate '=1,000.00'"),
     ):
         result = arpilot(
             "--home", str(home), "resolve", exception_id,
@@ -264,6 +266,33 @@ def test_an_adjustment_that_does_not_hold_is_refused_and_changes_nothing(home_co
     con = duckdb.connect(str(home / "ledger.duckdb"), read_only=True)
     assert con.execute("SELECT count(*) FROM applications").fetchall() == before
     con.close()
+
+
+def test_the_queue_shows_what_resolve_asks_for_and_a_decision_leaves_it(home_copy: Path) -> None:
+    """`arpilot exceptions` gives each open exception's id and version and its suggestions with
+    cash and adjustment; an analyst resolves one from there (by its payment's id, too)."""
+    home = home_copy
+    listed = arpilot("--home", str(home), "exceptions", "--json")
+    assert listed.returncode == 0, listed.stderr
+    queue = json.loads(listed.stdout)
+    first = next(item for item in queue if item["suggestions"])
+    allocations = first["suggestions"][0]["allocations"]
+    assert {"invoice_number", "applied_amount", "adjustment_amount", "kind", "reason"} <= set(
+        allocations[0]
+    )
+    result = arpilot(
+        "--home", str(home), "resolve", first["payment_id"],
+        "--analyst", "jo", "--version", str(first["version"]), "--suggestion", "1",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    after = json.loads(arpilot("--home", str(home), "exceptions", "--json").stdout)
+    assert [i["exception_id"] for i in after] == [
+        i["exception_id"] for i in queue if i is not first
+    ]
+    text = arpilot("--home", str(home), "exceptions")
+    assert text.returncode == 0 and f"{len(after)} open exception(s)" in text.stdout
+    if after:
+        assert f"{after[0]['exception_id']} (version {after[0]['version']})" in text.stdout
 
 
 def _open_amounts(home: Path) -> dict[str, int]:
