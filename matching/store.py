@@ -7,7 +7,7 @@ import hashlib
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,6 +29,7 @@ from matching.model import (
     Proposal,
     Settled,
 )
+from matching.names import compact
 from matching.payers import PayerIndex
 from matching.returns import ReturnsSummary, settle_returns
 from matching.settings import MatchSettings
@@ -54,6 +55,11 @@ class MatchSummary:
     exceptions_by_reason: dict[str, int] = field(default_factory=dict)
     advices_linked: int = 0
     returns: ReturnsSummary = field(default_factory=ReturnsSummary)
+    reconsidered: int = 0
+    """Queued payments decided again because their payer was learnt since (not in
+    ``payments`` unless applied)."""
+    from_queue: int = 0
+    """Of ``applied``: payments decided again from the queue and applied."""
 
 
 def load_invoices(con: Connection) -> list[OpenInvoice]:
@@ -80,16 +86,62 @@ def load_payers(con: Connection) -> PayerIndex:
     )
 
 
-def load_payments(con: Connection, status: str = "unapplied") -> list[IncomingPayment]:
-    """Payments of ``status`` oldest first and, within a day, in the order the bank reported
-    them: files in the order they were ingested, each file's payments in its own order."""
+def load_payments(
+    con: Connection, status: str = "unapplied", also: Collection[str] = ()
+) -> list[IncomingPayment]:
+    """Payments of ``status`` (and the payments ``also`` names) oldest first and, within a
+    day, in the order the bank reported them: files in the order they were ingested, each
+    file's payments in its own order."""
     rows = con.execute(
-        f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE status = ? "
+        f"SELECT {_PAYMENT_COLUMNS} FROM payments "
+        "WHERE status = ? OR payment_id IN (SELECT unnest(?)) "
         "ORDER BY coalesce(value_date, booking_date), created_at, source_file_id, source_line, "
         "payment_id",
-        [status],
+        [status, sorted(also)],
     ).fetchall()
     return [IncomingPayment(*row) for row in rows]
+
+
+RECONSIDERED_REASONS = ("unknown_payer", "no_candidate", "low_confidence", "ambiguous")
+"""Why a queued payment waits when knowing its payer may decide it: learnt since, its bank
+account or name is decided again (not a suspected duplicate, a return or an amount that
+disagrees with what the payer named)."""
+
+
+def load_taught_since(con: Connection) -> dict[str, str]:
+    """The queued payments (payment -> its open exception) whose payer's bank account or name
+    the ledger has learnt since the exception was raised or last looked at again: by an
+    analyst's decision, a later payment applied on the invoices it named, or imported
+    history."""
+    queued = con.execute(
+        "SELECT e.exception_id, e.payment_id, e.updated_at, p.payer_account, p.payer_name "
+        "FROM exceptions e JOIN payments p USING (payment_id) "
+        "WHERE e.status = 'open' AND p.status = 'exception' AND p.amount_minor > 0 "
+        "AND e.reason IN (SELECT unnest(?))",
+        [list(RECONSIDERED_REASONS)],
+    ).fetchall()
+    if not queued:
+        return {}
+    accounts: dict[str, datetime] = {}
+    for account, learned_at in con.execute(
+        "SELECT account, max(learned_at) FROM customer_bank_accounts GROUP BY account"
+    ).fetchall():
+        accounts[account] = learned_at
+    names: dict[str, datetime] = {}
+    for alias, learned_at in con.execute(
+        "SELECT alias, learned_at FROM customer_aliases"
+    ).fetchall():
+        key = compact(alias)
+        names[key] = max(learned_at, names.get(key, learned_at))
+    taught = {}
+    for exception_id, payment_id, looked_at, account, name in queued:
+        learned = [
+            accounts.get(account) if account else None,
+            names.get(compact(name)) if name and compact(name) else None,
+        ]
+        if any(when is not None and when > looked_at for when in learned):
+            taught[payment_id] = exception_id
+    return taught
 
 
 def load_recent(con: Connection, since_days: int, before: list[IncomingPayment]) -> list[Settled]:
@@ -191,12 +243,15 @@ def match_ledger(
     started = utcnow()
     with transaction(con):  # first, so that a receipt already taken back is never applied
         returns = settle_returns(con, started, actor="arpilot:returns")
-    waiting = load_payments(con)
+    queued = load_taught_since(con)
+    waiting = load_payments(con, also=queued)
     engine = build_engine(con, scorer, settings, waiting)
     decisions = engine.run(waiting, load_advices(con))
     run_id = f"RUN-{started:%Y%m%d%H%M%S}-{uuid.uuid4().hex[:8].upper()}"
     with transaction(con):
-        summary = record_decisions(con, run_id, started, scorer, waiting, decisions, engine.teaches)
+        summary = record_decisions(
+            con, run_id, started, scorer, waiting, decisions, engine.teaches, queued
+        )
     return replace(summary, returns=returns)
 
 
@@ -208,9 +263,13 @@ def record_decisions(
     payments: list[IncomingPayment],
     decisions: list[Decision],
     teaches: Callable[[IncomingPayment, Proposal], bool],
+    queued: dict[str, str] | None = None,
 ) -> MatchSummary:
     """Write ``decisions`` (caller holds the transaction); an applied payment's bank account
-    is learnt for its customer when ``teaches`` says so."""
+    is learnt for its customer when ``teaches`` says so. ``queued``: payments decided again
+    from the queue (payment -> its open exception): applied, the exception is closed as
+    decided by arpilot; not, it stays as it was, marked looked at."""
+    queued = queued or {}
     by_id = {p.payment_id: p for p in payments}
     now = utcnow()
     scorer_name = f"{scorer.name}:{scorer.version}"
@@ -222,8 +281,13 @@ def record_decisions(
     learned: set[tuple[str, str]] = set()
     applied_total: dict[str, int] = defaultdict(int)
     reasons: dict[str, int] = defaultdict(int)
+    superseded: list[str] = []
+    still_queued: list[str] = []
     for decision in decisions:
         payment = by_id[decision.payment_id]
+        if decision.applied is None and payment.payment_id in queued:
+            still_queued.append(queued[payment.payment_id])
+            continue
         link = decision.evidence.get("advice_link")
         if link:
             links.append((link["advice"], payment.payment_id, link["by"]))
@@ -283,9 +347,16 @@ def record_decisions(
                         ],
                         "currency": payment.currency,
                         "run": run_id,
+                        **(
+                            {"from_queue": queued[payment.payment_id]}
+                            if payment.payment_id in queued
+                            else {}
+                        ),
                     },
                 )
             )
+            if payment.payment_id in queued:
+                superseded.append(queued[payment.payment_id])
             if teaches(payment, proposal):
                 learned.add((payment.payer_account, proposal.customer_id))
         else:
@@ -342,6 +413,21 @@ def record_decisions(
             con.unregister("applied_now")
     _set_status(con, [a["payment_id"] for a in applications], "applied")
     _set_status(con, [e["payment_id"] for e in exceptions], "exception")
+    for exception_id in superseded:
+        con.execute(
+            "UPDATE exceptions SET status = 'resolved', resolution = ?, version = version + 1, "
+            "assignee = ?, updated_at = ? WHERE exception_id = ?",
+            [
+                json.dumps({"decided_again": run_id, "why": "its payer was learnt since"}),
+                scorer_name,
+                now,
+                exception_id,
+            ],
+        )
+    for exception_id in still_queued:
+        con.execute(
+            "UPDATE exceptions SET updated_at = ? WHERE exception_id = ?", [now, exception_id]
+        )
     for advice_id, payment_id, how in links:
         con.execute(
             "UPDATE remittance_advices SET payment_id = ?, linked_by = ? WHERE advice_id = ? AND payment_id IS NULL",
@@ -357,8 +443,10 @@ def record_decisions(
         run_id=run_id,
         scorer=scorer_name,
         threshold=scorer.threshold,
-        payments=len(decisions),
+        payments=len(decisions) - len(still_queued),
         applied=applied_payments,
+        from_queue=len(superseded),
+        reconsidered=len(queued),
         exceptions=len(exceptions),
         applied_minor_by_currency=dict(applied_total),
         exceptions_by_reason=dict(sorted(reasons.items())),

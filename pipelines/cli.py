@@ -357,6 +357,11 @@ def match(
         typer.echo(f"  exceptions: {reason} {count:,}")
     if summary.advices_linked:
         typer.echo(f"  {summary.advices_linked:,} separate advice(s) linked to their payments")
+    if summary.reconsidered:
+        typer.echo(
+            f"  {summary.reconsidered:,} queued payment(s) decided again, their payer learnt "
+            f"since: {summary.from_queue:,} applied, the rest still wait"
+        )
     returns = summary.returns
     if returns.linked:
         typer.echo(

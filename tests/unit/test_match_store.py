@@ -543,3 +543,54 @@ def test_what_a_decision_for_two_customers_teaches_is_decided_by_their_family(
     assert accounts == ([(taught,)] if taught else [])
     if not taught:
         assert "2 unrelated families" in done.learned[0]
+
+
+def test_a_queued_payment_is_decided_again_once_an_analyst_teaches_its_payer(
+    ledger_con: Any,
+) -> None:
+    """Two payments from a payer nobody knows wait; the analyst decides the first, which
+    teaches its account; the next run decides the second again and applies it, closing its
+    exception. A run after that has nothing to decide."""
+    _seed(ledger_con)
+    _payment(ledger_con, "PAY-1", 50_000, "ZETA TRADING", "Z1", "", date(2025, 6, 2))
+    _payment(ledger_con, "PAY-2", 70_000, "ZETA TRADING", "Z1", "", date(2025, 6, 3))
+    first = match_ledger(ledger_con, RuleScorer(), MatchSettings())
+    assert (first.applied, first.exceptions) == (0, 2)
+    (version,) = ledger_con.execute(
+        "SELECT version FROM exceptions WHERE payment_id = 'PAY-1'"
+    ).fetchone()
+    resolve_exception(
+        ledger_con, "PAY-1", analyst="jo", expected_version=version,
+        allocations=[("INV-1001", 50_000)],
+    )  # fmt: skip
+    again = match_ledger(ledger_con, RuleScorer(), MatchSettings())
+    assert (again.reconsidered, again.applied, again.from_queue) == (1, 1, 1)
+    assert ledger_con.execute(
+        "SELECT invoice_number, applied_minor FROM applications WHERE payment_id = 'PAY-2'"
+    ).fetchall() == [("INV-1002", 70_000)]
+    status, resolution = ledger_con.execute(
+        "SELECT status, resolution FROM exceptions WHERE payment_id = 'PAY-2'"
+    ).fetchone()
+    assert status == "resolved" and json.loads(resolution)["decided_again"] == again.run_id
+    assert audit.verify(ledger_con).ok
+    third = match_ledger(ledger_con, RuleScorer(), MatchSettings())
+    assert (third.payments, third.reconsidered) == (0, 0)
+
+
+def test_a_queued_payment_that_still_cannot_be_decided_is_looked_at_once(
+    ledger_con: Any,
+) -> None:
+    _seed(ledger_con)
+    _payment(ledger_con, "PAY-1", 50_000, "ZETA TRADING", "Z1", "", date(2025, 6, 2))
+    _payment(ledger_con, "PAY-2", 12_345, "ZETA TRADING", "Z1", "", date(2025, 6, 3))
+    match_ledger(ledger_con, RuleScorer(), MatchSettings())
+    resolve_exception(
+        ledger_con, "PAY-1", analyst="jo", expected_version=1,
+        allocations=[("INV-1001", 50_000)],
+    )  # fmt: skip
+    again = match_ledger(ledger_con, RuleScorer(), MatchSettings())
+    assert (again.reconsidered, again.applied, again.payments) == (1, 0, 0)
+    assert ledger_con.execute(
+        "SELECT status, version FROM exceptions WHERE payment_id = 'PAY-2'"
+    ).fetchall() == [("open", 1)]
+    assert match_ledger(ledger_con, RuleScorer(), MatchSettings()).reconsidered == 0
