@@ -588,20 +588,25 @@ def resolve_exception(
         exception_id = exception_of(con, exception_id)
         row = con.execute(
             "SELECT e.payment_id, e.status, e.version, e.suggestions, p.currency, p.amount_minor, "
-            "p.payer_name, p.payer_account FROM exceptions e JOIN payments p USING (payment_id) "
-            "WHERE e.exception_id = ?",
+            "p.payer_name, p.payer_account, e.assignee, e.updated_at "
+            "FROM exceptions e JOIN payments p USING (payment_id) WHERE e.exception_id = ?",
             [exception_id],
         ).fetchall()
         if not row:
             raise InputError(f"no exception {exception_id}")
-        payment_id, status, version, suggestions, currency, amount, payer, account = row[0]
+        payment_id, status, version, suggestions, currency, amount, payer, account = row[0][:8]
+        by, when = row[0][8:]
         if amount <= 0:
             raise InputError(
                 f"exception {exception_id} is a returned receipt, not cash to apply: link it to "
                 "the payment it takes back with 'arpilot link-return'"
             )
         if status != "open":
-            raise StaleVersion(f"exception {exception_id} is already {status}")
+            raise StaleVersion(
+                f"exception {exception_id} is already {status}"
+                + (f" by {by}" if by else "")
+                + (f" at {when:%Y-%m-%d %H:%M} UTC" if when else "")
+            )
         if version != expected_version:
             raise StaleVersion(
                 f"exception {exception_id} is at version {version}, not {expected_version}: "
@@ -754,17 +759,23 @@ def resolve_exception(
                 "the payer's account and name stand for none of them"
             )
         if customer_id and account:
-            con.execute(
-                "INSERT INTO customer_bank_accounts VALUES (?, ?, 'analyst', ?) ON CONFLICT DO NOTHING",
-                [account, customer_id, now],
-            )
-            learned.append(f"bank account {account} -> {customer_id}")
-        if customer_id and payer.strip():
             known = con.execute(
-                "SELECT count(*) FROM customers WHERE customer_id = ? AND name = ?",
-                [customer_id, payer],
+                "SELECT count(*) FROM customer_bank_accounts WHERE account = ? AND customer_id = ?",
+                [account, customer_id],
             ).fetchall()[0][0]
             if not known:
+                con.execute(
+                    "INSERT INTO customer_bank_accounts VALUES (?, ?, 'analyst', ?)",
+                    [account, customer_id, now],
+                )
+                learned.append(f"bank account {account} -> {customer_id}")
+        if customer_id and payer.strip():
+            counts = con.execute(
+                "SELECT count(*) FROM customers WHERE customer_id = ? AND name = ? "
+                "UNION ALL SELECT count(*) FROM customer_aliases WHERE customer_id = ? AND alias = ?",
+                [customer_id, payer, customer_id, payer],
+            ).fetchall()
+            if not sum(count for (count,) in counts):
                 con.execute(
                     "INSERT INTO customer_aliases VALUES (?, ?, 'analyst', ?) ON CONFLICT DO NOTHING",
                     [customer_id, payer, now],

@@ -106,7 +106,7 @@ def test_an_analyst_decision_is_checked_applied_and_taught(ledger_con: Any) -> N
     assert ledger_con.execute(
         "SELECT open_minor FROM invoices WHERE invoice_number = 'INV-2001'"
     ).fetchall() == [(0,)]
-    with pytest.raises(StaleVersion):
+    with pytest.raises(StaleVersion, match="already resolved by jo at 20"):
         resolve_exception(
             ledger_con,
             exception_id,
