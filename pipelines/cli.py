@@ -382,6 +382,13 @@ def export(
     what: Annotated[str, typer.Argument(help="applications | exceptions")],
     out_format: Annotated[str, typer.Option("--format", help="jsonl | csv")] = "jsonl",
     out: Annotated[Path | None, typer.Option(help="Write here instead of standard output.")] = None,
+    with_adjustments: Annotated[
+        bool,
+        typer.Option(
+            help="Add adjustment_amount: what each allocation settles beyond the cash "
+            "(deduction, discount, write-off), for an ERP to post."
+        ),
+    ] = False,
 ) -> None:
     """One row per allocation (applications) or per suggested allocation (open exceptions)."""
     from ledger.db import open_ledger
@@ -391,7 +398,7 @@ def export(
     with open_ledger(
         settings.ledger_path, read_only=True, lock_wait_seconds=settings.lock_wait_seconds
     ) as con:
-        text = write_export(export_rows(con, what), out_format)
+        text = write_export(export_rows(con, what, with_adjustments), out_format, with_adjustments)
     if out is None:
         typer.echo(text, nl=False)
         return
@@ -439,9 +446,10 @@ def exceptions(
                 + f" ({a['kind']})"
                 for a in suggestion["allocations"]
             ]  # fmt: skip
+            stale = "" if suggestion["still_fits"] else " (no longer fits: its invoices changed)"
             typer.echo(
                 f"  {suggestion['rank']}. {suggestion['confidence']:.4f} "
-                f"{suggestion['customer']}: {'; '.join(parts)}"
+                f"{suggestion['customer']}: {'; '.join(parts)}{stale}"
             )
     typer.echo(f"{len(queue)} open exception(s)")
 

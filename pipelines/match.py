@@ -49,9 +49,11 @@ def scorer_for(home: Path, choice: str = "auto") -> Scorer:
     return RuleScorer()
 
 
-def export_rows(con: Connection, what: str) -> Iterator[dict[str, Any]]:
+def export_rows(con: Connection, what: str, adjustments: bool = False) -> Iterator[dict[str, Any]]:
     """Rows of ``arpilot export``: one per allocation, or one per suggested allocation of an
-    open exception (its rank in ``method``).
+    open exception (its rank in ``method``); with ``adjustments``, each row also says what the
+    allocation settles beyond the cash (``adjustment_amount``: a deduction, discount or
+    write-off, whose reason is the row's ``reason`` for an application), for an ERP to post.
 
     An application reversed since (its payment came back) stays, followed by its reversal: the
     same allocation with the amount negated, kind ``reversal`` and the return's reason, so an
@@ -60,17 +62,18 @@ def export_rows(con: Connection, what: str) -> Iterator[dict[str, Any]]:
         rows = con.execute(
             """
             SELECT payment_id, bank_reference, invoice, currency, minor, kind, reason, method,
-                   confidence
+                   confidence, adjustment
             FROM (
                 SELECT a.payment_id, p.bank_reference, coalesce(a.invoice_number, '') AS invoice,
                        a.currency, a.applied_minor AS minor, a.kind, a.reason, a.method,
-                       a.confidence, a.decided_at AS booked_at, a.application_id, 0 AS step
+                       a.confidence, a.decided_at AS booked_at, a.application_id, 0 AS step,
+                       a.adjustment_minor AS adjustment
                 FROM applications a JOIN payments p USING (payment_id)
                 UNION ALL
                 SELECT a.payment_id, p.bank_reference, coalesce(a.invoice_number, ''),
                        a.currency, -a.applied_minor, 'reversal',
                        'payment returned' || coalesce(': ' || r.payment_id, ''), 'rule', 1.0,
-                       a.reversed_at, a.application_id, 1
+                       a.reversed_at, a.application_id, 1, -a.adjustment_minor
                 FROM applications a JOIN payments p USING (payment_id)
                 LEFT JOIN payments r ON r.returns_payment_id = a.payment_id
                 WHERE a.reversed_at IS NOT NULL
@@ -78,7 +81,7 @@ def export_rows(con: Connection, what: str) -> Iterator[dict[str, Any]]:
             ORDER BY booked_at, payment_id, application_id, step
             """
         ).fetchall()
-        for payment_id, bank_ref, invoice, currency, minor, kind, reason, method, conf in rows:
+        for payment_id, bank_ref, invoice, currency, minor, kind, reason, method, conf, adj in rows:
             yield {
                 "payment_id": payment_id,
                 "bank_reference": bank_ref,
@@ -88,6 +91,7 @@ def export_rows(con: Connection, what: str) -> Iterator[dict[str, Any]]:
                 "reason": reason,
                 "method": method,
                 "confidence": f"{conf:.4f}",
+                **({"adjustment_amount": format_amount(adj, currency)} if adjustments else {}),
             }
         return
     if what != "exceptions":
@@ -111,6 +115,7 @@ def export_rows(con: Connection, what: str) -> Iterator[dict[str, Any]]:
                 "reason": reason,
                 "method": "",
                 "confidence": "",
+                **({"adjustment_amount": format_amount(0, currency)} if adjustments else {}),
             }
         for suggestion in ranked:
             for allocation in suggestion["allocations"]:
@@ -123,16 +128,26 @@ def export_rows(con: Connection, what: str) -> Iterator[dict[str, Any]]:
                     "reason": reason,
                     "method": f"suggestion {suggestion['rank']}",
                     "confidence": f"{suggestion['confidence']:.4f}",
+                    **(
+                        {
+                            "adjustment_amount": format_amount(
+                                allocation["adjustment_minor"], currency
+                            )
+                        }
+                        if adjustments
+                        else {}
+                    ),
                 }
 
 
-def write_export(rows: Iterator[dict[str, Any]], out_format: str) -> str:
+def write_export(rows: Iterator[dict[str, Any]], out_format: str, adjustments: bool = False) -> str:
     if out_format == "jsonl":
         return "".join(json.dumps(row) + "\n" for row in rows)
     if out_format != "csv":
         raise InputError(f"unknown export format {out_format!r}: choose jsonl or csv")
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
+    columns = (*EXPORT_COLUMNS, "adjustment_amount") if adjustments else EXPORT_COLUMNS
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
@@ -142,7 +157,8 @@ def exception_queue(con: Connection) -> list[dict[str, Any]]:
     """The open exceptions as an analyst works them, oldest first: each with its id and
     version (what ``arpilot resolve`` asks for), the payment, why it waits and its ranked
     suggestions, each allocation with the cash and what it settles beyond it (amounts as
-    decimal strings)."""
+    decimal strings), and whether it still fits (its invoices open as they were when it was
+    made: another payment or an ERP import may have changed them since)."""
     rows = con.execute(
         """
         SELECT e.exception_id, e.version, e.payment_id, p.value_date, p.currency,
@@ -151,6 +167,20 @@ def exception_queue(con: Connection) -> list[dict[str, Any]]:
         WHERE e.status = 'open' ORDER BY e.created_at, e.payment_id
         """
     ).fetchall()
+    open_now = dict(con.execute("SELECT invoice_number, open_minor FROM invoices").fetchall())
+
+    def fits(allocations: list[dict[str, Any]]) -> bool:
+        """Whether the suggestion still holds: each invoice open as it was when suggested."""
+        for a in allocations:
+            if a["invoice"]:
+                settled = int(a["applied_minor"]) + int(a["adjustment_minor"])
+                left = open_now.get(a["invoice"], 0)
+                if (a["kind"] == "partial") != (settled != left) or not (
+                    0 < settled <= left or left <= settled < 0
+                ):
+                    return False
+        return True
+
     queue = []
     for exc_id, version, pid, day, currency, amount, payer, text, reason, suggestions in rows:
         queue.append(
@@ -169,6 +199,7 @@ def exception_queue(con: Connection) -> list[dict[str, Any]]:
                         "rank": s["rank"],
                         "confidence": round(float(s["confidence"]), 4),
                         "customer": s.get("customer", ""),
+                        "still_fits": fits(s["allocations"]),
                         "allocations": [
                             {
                                 "invoice_number": a["invoice"],

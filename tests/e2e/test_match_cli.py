@@ -225,6 +225,21 @@ def test_an_analyst_settles_the_queue_as_the_payers_meant_deductions_and_discoun
                 assert open_after[number] == open_before[number] - cash - adjustment
     verify = arpilot("--home", str(home), "audit", "verify")
     assert verify.returncode == 0, verify.stderr
+    # What the ERP posts: with --with-adjustments, each row says what it settles beyond cash.
+    export = arpilot(
+        "--home", str(home), "export", "applications", "--format", "csv", "--with-adjustments"
+    )  # fmt: skip
+    assert export.returncode == 0, export.stderr
+    exported = list(csv.DictReader(io.StringIO(export.stdout)))
+    assert list(exported[0])[-1] == "adjustment_amount"
+    posted = {
+        (r["payment_id"], r["invoice_number"]): r["adjustment_amount"]
+        for r in exported
+        if r["method"] == "analyst"
+    }
+    for payment_id, rows in decided.items():
+        for r in rows:
+            assert posted[(payment_id, r["invoice_number"])] == r["adjustment_amount"]
 
 
 def _analyst_rows(

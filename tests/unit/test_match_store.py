@@ -594,3 +594,16 @@ def test_a_queued_payment_that_still_cannot_be_decided_is_looked_at_once(
         "SELECT status, version FROM exceptions WHERE payment_id = 'PAY-2'"
     ).fetchall() == [("open", 1)]
     assert match_ledger(ledger_con, RuleScorer(), MatchSettings()).reconsidered == 0
+
+
+def test_the_queue_says_when_a_suggestion_no_longer_fits(ledger_con: Any) -> None:
+    from pipelines.match import exception_queue
+
+    exception_id, _ = _one_exception(ledger_con, 50_000)
+    _suggest(ledger_con, exception_id, [("INV-1001", 50_000, 0, "full", "")])
+    (item,) = exception_queue(ledger_con)
+    assert item["exception_id"] == exception_id and item["suggestions"][0]["still_fits"]
+    # Another payment has paid part of the invoice since.
+    ledger_con.execute("UPDATE invoices SET open_minor = 20000 WHERE invoice_number = 'INV-1001'")
+    (item,) = exception_queue(ledger_con)
+    assert not item["suggestions"][0]["still_fits"]
