@@ -24,7 +24,7 @@ import itertools
 import math
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any, Protocol
@@ -252,9 +252,12 @@ class Engine:
         payments: Sequence[IncomingPayment],
         advices: Sequence[Advice] = (),
         batch: int = 256,
+        last: Collection[str] = (),
     ) -> list[Decision]:
         """Decide every payment, oldest first (a day's payments in the order given); applied
-        ones reduce the open amounts.
+        ones reduce the open amounts. The payments ``last`` names (ones an analyst's queue held
+        already) come after all the others, oldest first among them: a payment new to the
+        ledger that names an invoice is not to lose it to one that waited for want of a payer.
 
         Proposals are built and scored ``batch`` payments at a time (one scorer call per batch),
         then decided in order. A payment whose customers an earlier payment of the same batch
@@ -272,7 +275,7 @@ class Engine:
         """
         # Stable: within a day, payments keep the order given (the bank's, from load_payments),
         # so of two copies of one payment the first reported is the one applied.
-        ordered = sorted(payments, key=lambda p: p.value_date)
+        ordered = sorted(payments, key=lambda p: (p.payment_id in last, p.value_date))
         advices, assumed = self._in_their_invoices_currency(advices)
         linked, link_evidence = link_advices(ordered, advices, self.settings)
         self._unlink_other_payers(ordered, linked, link_evidence)

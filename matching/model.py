@@ -17,7 +17,7 @@ from typing import Any
 from ledger.records import ApplicationKind, ExceptionReason
 
 _DISCOUNT_TERMS = re.compile(
-    r"(\d+(?:\.\d+)?)\s*%?\s*/\s*(\d+)\s*(?:,?\s*N(?:ET)?\s*/?\s*\d+)?", re.I
+    r"(\d+(?:\.\d+)?)\s*(?:%\s*/?|/)\s*(\d+)\s*(?:,?\s*N(?:ET)?\s*/?\s*\d+)?", re.I
 )
 
 

@@ -168,13 +168,29 @@ class PayerIndex:
         return _account_key(account)
 
     def family(self, customer_id: str) -> frozenset[str]:
-        """The customer, its parent and its parent's other children: who may pay for whom."""
+        """The customer's whole group: its topmost parent and everyone below it, however many
+        levels down (a subsidiary's subsidiary pays and is paid for like any member). Who may
+        pay for whom."""
         found = self._families.get(customer_id)
         if found is None:
-            top = self._parent.get(customer_id, customer_id)
-            children = self._children.get(top, set()) | self._children.get(customer_id, set())
-            found = self._families[customer_id] = frozenset({top, customer_id, *children})
+            members: set[str] = set()
+            todo = [self._root(customer_id)]
+            while todo:
+                member = todo.pop()
+                if member not in members:
+                    members.add(member)
+                    todo.extend(self._children.get(member, ()))
+            found = self._families[customer_id] = frozenset({customer_id, *members})
         return found
+
+    def _root(self, customer_id: str) -> str:
+        """The topmost parent above the customer (itself when it has none); a loop in the
+        hierarchy stops where it comes back."""
+        seen = {customer_id}
+        while (parent := self._parent.get(customer_id)) is not None and parent not in seen:
+            seen.add(parent)
+            customer_id = parent
+        return customer_id
 
     def by_account(self, account: str) -> list[PayerCandidate]:
         """The customers who pay from ``account``; none when it has paid for customers of more
@@ -185,7 +201,7 @@ class PayerIndex:
         return [PayerCandidate(c, 1.0, "bank_account", account) for c in sorted(owners)]
 
     def _one_family(self, customers: set[str]) -> bool:
-        return len({self._parent.get(c, c) for c in customers}) <= 1
+        return len({self._root(c) for c in customers}) <= 1
 
     def by_number(self, *texts: str) -> list[PayerCandidate]:
         """Customers whose own number appears as a word in any of ``texts``."""

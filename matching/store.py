@@ -9,8 +9,8 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import date, datetime, timedelta
+from typing import Any, NamedTuple
 
 import polars as pl
 from duckdb import DuckDBPyConnection as Connection
@@ -19,7 +19,7 @@ from ledger import audit
 from ledger.db import transaction, utcnow
 from ledger.money import format_amount, from_decimal
 from ledger.records import ApplicationKind, ApplicationMethod
-from matching.engine import Decision, Engine, Scorer
+from matching.engine import DISCOUNT_GRACE_DAYS, Decision, Engine, Scorer
 from matching.model import (
     Advice,
     AdviceLine,
@@ -122,6 +122,14 @@ def load_taught_since(con: Connection) -> dict[str, str]:
     ).fetchall()
     if not queued:
         return {}
+    # A payment an unlinked return may take back waits for the analyst who links it.
+    named_by_returns = {
+        candidate
+        for (evidence,) in con.execute(
+            "SELECT evidence FROM exceptions WHERE status = 'open' AND reason = 'unlinked_return'"
+        ).fetchall()
+        for candidate in json.loads(evidence or "{}").get("candidates", [])
+    }
     accounts: dict[str, datetime] = {}
     for account, learned_at in con.execute(
         "SELECT account, max(learned_at) FROM customer_bank_accounts GROUP BY account"
@@ -135,6 +143,8 @@ def load_taught_since(con: Connection) -> dict[str, str]:
         names[key] = max(learned_at, names.get(key, learned_at))
     taught = {}
     for exception_id, payment_id, looked_at, account, name in queued:
+        if payment_id in named_by_returns:
+            continue
         learned = [
             accounts.get(account) if account else None,
             names.get(compact(name)) if name and compact(name) else None,
@@ -246,7 +256,7 @@ def match_ledger(
     queued = load_taught_since(con)
     waiting = load_payments(con, also=queued)
     engine = build_engine(con, scorer, settings, waiting)
-    decisions = engine.run(waiting, load_advices(con))
+    decisions = engine.run(waiting, load_advices(con), last=queued)
     run_id = f"RUN-{started:%Y%m%d%H%M%S}-{uuid.uuid4().hex[:8].upper()}"
     with transaction(con):
         summary = record_decisions(
@@ -282,11 +292,11 @@ def record_decisions(
     applied_total: dict[str, int] = defaultdict(int)
     reasons: dict[str, int] = defaultdict(int)
     superseded: list[str] = []
-    still_queued: list[str] = []
+    still_queued: list[tuple[str, Decision]] = []
     for decision in decisions:
         payment = by_id[decision.payment_id]
         if decision.applied is None and payment.payment_id in queued:
-            still_queued.append(queued[payment.payment_id])
+            still_queued.append((queued[payment.payment_id], decision))
             continue
         link = decision.evidence.get("advice_link")
         if link:
@@ -419,15 +429,45 @@ def record_decisions(
             "assignee = ?, updated_at = ? WHERE exception_id = ?",
             [
                 json.dumps({"decided_again": run_id, "why": "its payer was learnt since"}),
-                scorer_name,
+                f"arpilot (run {run_id})",
                 now,
                 exception_id,
             ],
         )
-    for exception_id in still_queued:
-        con.execute(
-            "UPDATE exceptions SET updated_at = ? WHERE exception_id = ?", [now, exception_id]
-        )
+    for exception_id, decision in still_queued:
+        # Still for an analyst: the queue shows what this run found (a reason or suggestions
+        # that changed are a new version of the exception, so a decision on the old is stale).
+        reason = str(decision.reason)
+        suggestions = json.dumps(suggestions_of(decision), default=str)
+        changed = con.execute(
+            "UPDATE exceptions SET reason = ?, suggestions = ?, evidence = ?, run_id = ?, "
+            "version = version + 1, updated_at = ? "
+            "WHERE exception_id = ? AND (reason <> ? OR suggestions <> ?) RETURNING payment_id",
+            [
+                reason,
+                suggestions,
+                json.dumps(decision.evidence, sort_keys=True, default=str),
+                run_id,
+                now,
+                exception_id,
+                reason,
+                suggestions,
+            ],
+        ).fetchall()
+        if changed:
+            entries.append(
+                audit.NewEntry(
+                    actor=scorer_name,
+                    action="decide_again",
+                    entity="payment",
+                    entity_id=changed[0][0],
+                    payload={"exception": exception_id, "reason": reason, "run": run_id},
+                )
+            )
+        else:
+            con.execute(
+                "UPDATE exceptions SET updated_at = ? WHERE exception_id = ?", [now, exception_id]
+            )
     for advice_id, payment_id, how in links:
         con.execute(
             "UPDATE remittance_advices SET payment_id = ?, linked_by = ? WHERE advice_id = ? AND payment_id IS NULL",
@@ -588,14 +628,15 @@ def resolve_exception(
         exception_id = exception_of(con, exception_id)
         row = con.execute(
             "SELECT e.payment_id, e.status, e.version, e.suggestions, p.currency, p.amount_minor, "
-            "p.payer_name, p.payer_account, e.assignee, e.updated_at "
+            "p.payer_name, p.payer_account, e.assignee, e.updated_at, "
+            "coalesce(p.value_date, p.booking_date) "
             "FROM exceptions e JOIN payments p USING (payment_id) WHERE e.exception_id = ?",
             [exception_id],
         ).fetchall()
         if not row:
             raise InputError(f"no exception {exception_id}")
         payment_id, status, version, suggestions, currency, amount, payer, account = row[0][:8]
-        by, when = row[0][8:]
+        by, when, paid_on = row[0][8:]
         if amount <= 0:
             raise InputError(
                 f"exception {exception_id} is a returned receipt, not cash to apply: link it to "
@@ -643,15 +684,19 @@ def resolve_exception(
                 else ""
             )
             raise InputError(
-                f"allocations add up to {format_amount(given, currency)}, the payment is "
-                f"{format_amount(amount, currency)}{hint}"
+                f"allocations add up to {format_amount(given, currency)} {currency}, the "
+                f"payment is {format_amount(amount, currency)} {currency}{hint}"
             )
         numbers = [n for n, _ in pairs if n]
-        found: dict[str, tuple[str, int, str, str]] = {
-            number: (customer, open_minor, invoice_currency, terms)
-            for number, customer, open_minor, invoice_currency, terms in con.execute(
-                "SELECT invoice_number, customer_id, open_minor, currency, coalesce(terms, '') "
-                "FROM invoices WHERE invoice_number IN (SELECT unnest(?))",
+        found: dict[str, _Item] = {
+            row_[0]: _Item(*row_[1:])
+            for row_ in con.execute(
+                "SELECT i.invoice_number, i.customer_id, i.open_minor, i.currency, "
+                "coalesce(i.terms, ''), i.issue_date, i.amount_minor, coalesce(("
+                "  SELECT sum(a.adjustment_minor) FROM applications a "
+                "  WHERE a.invoice_number = i.invoice_number AND a.kind = 'discount' "
+                "  AND a.reversed_at IS NULL), 0) "
+                "FROM invoices i WHERE i.invoice_number IN (SELECT unnest(?))",
                 [numbers],
             ).fetchall()
         }
@@ -660,7 +705,7 @@ def resolve_exception(
                 continue
             if number not in found:
                 raise InputError(f"no invoice {number} in the ledger")
-            _, open_minor, invoice_currency, _ = found[number]
+            open_minor, invoice_currency = found[number].open_minor, found[number].currency
             if invoice_currency != currency:
                 raise InputError(
                     f"invoice {number} is in {invoice_currency}, the payment in {currency}"
@@ -684,23 +729,26 @@ def resolve_exception(
                     "your own"
                 )
         if suggestion is None:
-            for number, (minor, reason) in list(adjustments_by_invoice.items()):
-                adjustments_by_invoice[number] = (
-                    minor,
-                    _checked_reason(
-                        number, minor, reason, found[number][3], found[number][1],
-                        amount, currency, limits,
-                    ),
-                )  # fmt: skip
+            home = con.execute(
+                "SELECT currency FROM invoices GROUP BY currency ORDER BY count(*) DESC, currency "
+                "LIMIT 1"
+            ).fetchall()
+            adjustments_by_invoice = _checked_settlement(
+                pairs,
+                adjustments_by_invoice,
+                found,
+                _Payment(amount, currency, paid_on, home[0][0] if home else currency),
+                limits,
+            )
         payers = load_payers(con)
-        _no_strangers_credit(pairs, found, payers, currency)
+        _no_strangers_credit(pairs, adjustments_by_invoice, found, payers, currency)
         customer_id, families = _taught_customer(pairs, found, payers)
         now = utcnow()
         rows = []
         if suggestion is None:
             kinds = {
                 number: _analyst_kind(
-                    found[number][1], minor, *adjustments_by_invoice.get(number, (0, ""))
+                    found[number].open_minor, minor, *adjustments_by_invoice.get(number, (0, ""))
                 )
                 for number, minor in pairs
                 if number
@@ -817,6 +865,9 @@ def resolve_exception(
 def exception_of(con: Connection, ident: str) -> str:
     """The exception ``ident`` names: itself (EXC-...), or the open exception of a payment
     (PAY-...); unchanged when neither is found, for the caller to report."""
+    ident = ident.strip()
+    if ident[:4].upper() in ("EXC-", "PAY-"):
+        ident = ident.upper()
     if ident.startswith("EXC-"):
         return ident
     rows = con.execute(
@@ -827,86 +878,176 @@ def exception_of(con: Connection, ident: str) -> str:
     return rows[0][0] if rows else ident
 
 
-def _checked_reason(
-    number: str,
-    minor: int,
-    reason: str,
-    terms: str,
-    open_minor: int,
-    payment_minor: int,
-    currency: str,
-    limits: MatchSettings,
-) -> str:
-    """The reason of an analyst's adjustment on ``number``, in its canonical spelling, checked:
-    a write-off within its configured limit (a bank charge, an FX difference on the payment, a
-    small difference), a discount within the invoice's early-payment terms, and a deduction's
-    reason code not a misspelt write-off or discount reason (it would book a deduction)."""
-    from rapidfuzz import fuzz
+class _Item(NamedTuple):
+    """An invoice an analyst's decision names, as the ledger holds it now."""
+
+    customer: str
+    open_minor: int
+    currency: str
+    terms: str
+    issue_date: date
+    amount_minor: int
+    discounted_minor: int  # early-payment discount already booked on it
+
+
+class _Payment(NamedTuple):
+    amount_minor: int
+    currency: str
+    paid_on: date | None
+    home_currency: str  # the book's own: money in it was never converted
+
+
+REASON_SPELLINGS = {
+    "bank_fee": ("bank_fee", "bank_fees", "bank_charge", "bank_charges", "wire_fee", "bank"),
+    "fx_difference": ("fx_difference", "fx", "fx_diff", "exchange_difference"),
+    "small_difference": ("small_difference", "small_diff"),
+    "earned": ("earned", "earned_discount"),
+    "unearned": ("unearned", "unearned_discount", "unearned_disc"),
+    "discount": ("discount", "cash_discount", "discount_taken"),
+}
+"""How analysts write the reasons booked as write-offs and discounts (case, spaces, hyphens
+and underscores aside); any other reason is a deduction the payer took."""
+
+
+def _canonical_reason(number: str, reason: str) -> str:
+    """``reason`` as booked: a write-off or discount reason in its one spelling, any other as
+    written. One letter off such a reason ('bank_fea', 'earnd') is refused: booked as a
+    deduction, it would escape the write-off's limit or the discount's terms."""
+    from rapidfuzz.distance import Levenshtein
 
     from ledger.errors import InputError
 
-    key = "_".join(reason.lower().replace("-", " ").split())
-    reserved = ANALYST_WRITE_OFF_REASONS | ANALYST_DISCOUNT_REASONS
-    key = next((r for r in reserved if key.replace("_", "") == r.replace("_", "")), key)
-    limit = {
+    key = "".join(reason.lower().replace("-", " ").replace("_", " ").split())
+    plain = {
+        spelling.replace("_", ""): canonical
+        for canonical, spellings in REASON_SPELLINGS.items()
+        for spelling in spellings
+    }
+    if key in plain:
+        return plain[key]
+    for spelling, canonical in plain.items():
+        if len(key) >= 5 and key[0] == spelling[0] and Levenshtein.distance(key, spelling) == 1:
+            raise InputError(
+                f"reason {reason!r} on {number}: did you mean {canonical}? Any other "
+                "reason is booked as a deduction the payer took"
+            )
+    return reason
+
+
+def _checked_settlement(
+    pairs: list[tuple[str, int]],
+    adjustments: dict[str, tuple[int, str]],
+    found: dict[str, _Item],
+    payment: _Payment,
+    limits: MatchSettings,
+) -> dict[str, tuple[int, str]]:
+    """An analyst's adjustments with their reasons as booked, checked against what the ledger
+    allows: write-offs of each reason within its configured limit for the whole payment (a
+    bank charge, a small difference; an FX difference only on money not in the book's own
+    currency, within its basis points), none beside cash left on account (a write-off is money
+    that never arrived), and a discount within the invoice's early-payment terms (earned only
+    within their days of the invoice date, and no more than they give on the invoice, less
+    any discount taken on it already)."""
+    from ledger.errors import InputError
+
+    currency = payment.currency
+    booked = {
+        n: (minor, _canonical_reason(n, reason)) for n, (minor, reason) in adjustments.items()
+    }
+    written: dict[str, int] = defaultdict(int)
+    for number, (minor, reason) in booked.items():
+        if reason in ANALYST_WRITE_OFF_REASONS:
+            written[reason] += minor
+        if reason in ANALYST_DISCOUNT_REASONS:
+            item = found[number]
+            terms = DiscountTerms.parse(item.terms)
+            if terms is None:
+                raise InputError(
+                    f"{number} has terms {item.terms or '(none)'} with no early-payment "
+                    "discount: book the amount kept as a deduction with its reason"
+                )
+            most = terms.discount(item.amount_minor) - item.discounted_minor
+            if minor > most:
+                raise InputError(
+                    f"the terms of {number} ({item.terms}) leave a discount of at most "
+                    f"{format_amount(max(most, 0), currency)} {currency}, not "
+                    f"{format_amount(minor, currency)} {currency}"
+                )
+            paid_on = payment.paid_on
+            if (
+                reason == "earned"
+                and paid_on is not None
+                and not terms.earned(item.issue_date, paid_on, DISCOUNT_GRACE_DAYS)
+            ):
+                raise InputError(
+                    f"the discount on {number} was earned only within {terms.days} days of "
+                    f"{item.issue_date.isoformat()}; the payment is of {paid_on.isoformat()}: "
+                    "book it as unearned (a deduction to chase) or as a deduction"
+                )
+    if written and any(not number and minor > 0 for number, minor in pairs):
+        raise InputError(
+            "a write-off is money that never arrived, and this decision leaves cash on "
+            "account: settle the invoice with that cash instead"
+        )
+    if written.get("fx_difference") and currency == payment.home_currency:
+        raise InputError(
+            f"an FX difference on a payment in {currency}, the book's own currency: no "
+            "conversion lost anything; book the amount as a deduction with its reason"
+        )
+    limit_of = {
         "bank_fee": from_decimal(limits.bank_fee_limit, currency),
         "small_difference": from_decimal(limits.small_difference_limit, currency),
-        "fx_difference": max(payment_minor * limits.fx_tolerance_bp // 10_000, 1),
-    }.get(key)
-    if limit is not None and minor > limit:
-        raise InputError(
-            f"a {key} write-off of {format_amount(minor, currency)} on {number} is above its "
-            f"limit of {format_amount(limit, currency)}: book it as a deduction with its reason "
-            "(DAMAGED, PRICING, ...), or raise the limit in the settings"
-        )
-    if key in ANALYST_DISCOUNT_REASONS:
-        discount = DiscountTerms.parse(terms)
-        if discount is None:
+        "fx_difference": max(payment.amount_minor * limits.fx_tolerance_bp // 10_000, 1),
+    }
+    for reason, total in sorted(written.items()):
+        if total > limit_of[reason]:
             raise InputError(
-                f"{number} has terms {terms or '(none)'} with no early-payment discount: book "
-                "the amount kept as a deduction with its reason"
+                f"{reason} write-offs of {format_amount(total, currency)} {currency} on this "
+                f"payment are above the limit of {format_amount(limit_of[reason], currency)} "
+                f"{currency}: book the rest as a deduction with its reason (DAMAGED, PRICING, "
+                "...), or raise the limit in the settings"
             )
-        if minor > discount.discount(open_minor):
-            raise InputError(
-                f"the terms of {number} ({terms}) give a discount of at most "
-                f"{format_amount(discount.discount(open_minor), currency)}, not "
-                f"{format_amount(minor, currency)}"
-            )
-    if (
-        key not in reserved
-        and (near := max(reserved, key=lambda r: fuzz.ratio(key, r)))
-        and fuzz.ratio(key, near) >= 80
-    ):
-        raise InputError(
-            f"reason {reason!r} on {number}: did you mean {near}? Any other reason is booked "
-            "as a deduction the payer took"
-        )
-    return key if key in reserved else reason
+    return booked
 
 
 def _no_strangers_credit(
     pairs: list[tuple[str, int]],
-    found: dict[str, tuple[str, int, str, str]],
+    adjustments: dict[str, tuple[int, str]],
+    found: dict[str, _Item],
     payers: PayerIndex,
     currency: str,
 ) -> None:
-    """Refuses a credit memo spent on invoices of none of its own customer's family: a
-    customer's credit is not another company's to spend."""
+    """Refuses credit memos worth more than the decision settles on invoices of their own
+    customer's family: a customer's credit is not another company's to spend, nor cash to put
+    on account."""
     from ledger.errors import InputError
 
-    paid = {found[n][0] for n, _ in pairs if n and found[n][1] > 0}
-    for number, _ in pairs:
-        if number and found[number][1] < 0 and paid:
-            owner = found[number][0]
-            if not paid & payers.family(owner):
-                raise InputError(
-                    f"credit memo {number} is {owner}'s: it cannot pay invoices of "
-                    f"{', '.join(sorted(paid))}, who are not of its family"
-                )
+    settled: dict[frozenset[str], int] = defaultdict(int)
+    credit: dict[frozenset[str], int] = defaultdict(int)
+    memos: dict[frozenset[str], list[str]] = defaultdict(list)
+    for number, minor in pairs:
+        if not number:
+            continue
+        item = found[number]
+        family = payers.family(item.customer)
+        if item.open_minor > 0:
+            settled[family] += minor + adjustments.get(number, (0, ""))[0]
+        else:
+            credit[family] -= minor
+            memos[family].append(number)
+    for family, total in credit.items():
+        if settled[family] < total:
+            owner = found[memos[family][0]].customer
+            raise InputError(
+                f"credit memo {', '.join(memos[family])} of {owner}: "
+                f"{format_amount(total, currency)} {currency} of credit pays only invoices of "
+                f"{owner}'s own family, and this decision settles "
+                f"{format_amount(settled[family], currency)} {currency} of them"
+            )
 
 
 def _taught_customer(
-    pairs: list[tuple[str, int]], found: dict[str, tuple[str, int, str, str]], payers: PayerIndex
+    pairs: list[tuple[str, int]], found: dict[str, _Item], payers: PayerIndex
 ) -> tuple[str, int]:
     """The customer an analyst's decision teaches the payer's account and name to (the one
     with the most invoices paid, then the most cash, then the first by id), and how many
@@ -915,7 +1056,7 @@ def _taught_customer(
     count: dict[str, int] = defaultdict(int)
     for number, minor in pairs:
         if number:
-            customer = found[number][0]
+            customer = found[number].customer
             cash[customer] += minor
             count[customer] += 1
     if not count:

@@ -172,6 +172,8 @@ def exception_queue(con: Connection) -> list[dict[str, Any]]:
     def fits(allocations: list[dict[str, Any]]) -> bool:
         """Whether the suggestion still holds: each invoice open as it was when suggested."""
         for a in allocations:
+            if not a["invoice"] and int(a["applied_minor"]) < 0:
+                return False  # it settles more than the payment: resolve refuses it as it is
             if a["invoice"]:
                 settled = int(a["applied_minor"]) + int(a["adjustment_minor"])
                 left = open_now.get(a["invoice"], 0)

@@ -273,8 +273,8 @@ def _decide_own(
         ),
         (
             [("INV-1001", 46_000)],
-            [("INV-1001", 1_000, "earned")],
-            [("INV-1001", 46_000, 1_000, "discount", "earned", 3_000)],
+            [("INV-1001", 1_000, "unearned")],
+            [("INV-1001", 46_000, 1_000, "discount", "unearned", 3_000)],
         ),
         (
             [("INV-1002", 45_000), ("INV-1001", 1_000)],
@@ -332,15 +332,34 @@ def test_an_analyst_books_cash_and_what_the_payer_took_off_each_by_its_kind(
         ),
         ([("INV-1001", 45_000), ("CM-1", -5_000)], [("CM-1", 100, "x")], "credit memo"),
         # Write-offs within their configured limits, discounts within the invoice's terms.
-        ([("INV-1001", 10_000)], [("INV-1001", 40_000, "small_difference")], "above its limit"),
-        ([("INV-1001", 40_000)], [("INV-1001", 10_000, "bank_fee")], r"above its limit of 50\.00"),
-        ([("INV-1001", 49_000)], [("INV-1001", 1_000, "fx_difference")], "above its limit"),
+        ([("INV-1001", 10_000)], [("INV-1001", 40_000, "small_difference")], "above the limit"),
+        ([("INV-1001", 40_000)], [("INV-1001", 10_000, "bank_fee")], r"above the limit of 50\.00"),
+        # Charges split over invoices count together for the payment.
+        (
+            [("INV-1001", 46_000), ("INV-1002", 66_000)],
+            [("INV-1001", 4_000, "bank_fee"), ("INV-1002", 4_000, "Bank Charge")],
+            r"bank_fee write-offs of 80\.00 USD on this payment",
+        ),
+        # USD is the book's own currency: nothing was converted.
+        ([("INV-1001", 49_900)], [("INV-1001", 100, "fx_difference")], "own currency"),
+        # A write-off is money that never arrived; cash left on account says otherwise.
+        (
+            [("INV-1001", 49_000), ("", 500)],
+            [("INV-1001", 1_000, "bank_fee")],
+            "leaves cash on account",
+        ),
+        # Paid on 2025-06-02 for an invoice of 2025-05-01 on 2/10 terms: not earned.
+        ([("INV-1001", 49_000)], [("INV-1001", 1_000, "earned")], "book it as unearned"),
         ([("INV-1001", 45_000)], [("INV-1001", 5_000, "earned")], r"at most 10\.00"),
         ([("INV-1002", 69_000)], [("INV-1002", 1_000, "unearned")], "no early-payment discount"),
         # A misspelt write-off reason would book a deduction.
         ([("INV-1001", 49_000)], [("INV-1001", 1_000, "bank_fea")], "did you mean bank_fee"),
         # C1's credit is not C2's to spend.
-        ([("INV-2001", 85_000), ("CM-1", -5_000)], [], "CM-1 is C1's"),
+        ([("INV-2001", 85_000), ("CM-1", -5_000)], [], "CM-1 of C1"),
+        # A token payment on one of C1's invoices does not free its credit for C2's.
+        ([("INV-2001", 89_999), ("INV-1001", 1), ("CM-1", -5_000)], [], r"settles 0\.01 USD"),
+        # Nor does credit become cash on account.
+        ([("CM-1", -5_000), ("", 10_000)], [], "CM-1 of C1"),
     ],
 )
 def test_an_analyst_decision_that_does_not_hold_is_refused_and_changes_nothing(
@@ -577,22 +596,34 @@ def test_a_queued_payment_is_decided_again_once_an_analyst_teaches_its_payer(
     assert (third.payments, third.reconsidered) == (0, 0)
 
 
-def test_a_queued_payment_that_still_cannot_be_decided_is_looked_at_once(
+def _second_payment_waits(con: Any, second_minor: int, first: str = "PAY-1") -> None:
+    """Two payments from a payer nobody knows (500.00, then ``second_minor``) sent to the
+    queue, and the first decided by an analyst (named ``first``), which teaches its account."""
+    _seed(con)
+    _payment(con, "PAY-1", 50_000, "ZETA TRADING", "Z1", "", date(2025, 6, 2))
+    _payment(con, "PAY-2", second_minor, "ZETA TRADING", "Z1", "", date(2025, 6, 3))
+    match_ledger(con, RuleScorer(), MatchSettings())
+    resolve_exception(
+        con, first, analyst="jo", expected_version=1, allocations=[("INV-1001", 50_000)]
+    )
+
+
+def test_a_queued_payment_that_still_cannot_be_decided_shows_what_the_run_found_once(
     ledger_con: Any,
 ) -> None:
-    _seed(ledger_con)
-    _payment(ledger_con, "PAY-1", 50_000, "ZETA TRADING", "Z1", "", date(2025, 6, 2))
-    _payment(ledger_con, "PAY-2", 12_345, "ZETA TRADING", "Z1", "", date(2025, 6, 3))
-    match_ledger(ledger_con, RuleScorer(), MatchSettings())
-    resolve_exception(
-        ledger_con, "PAY-1", analyst="jo", expected_version=1,
-        allocations=[("INV-1001", 50_000)],
-    )  # fmt: skip
+    """Learnt since, the payer of 123.45 is known, and none of its invoices fits: the queue
+    says so now (a new version: a decision on what the analyst saw before is stale), and the
+    next run leaves it be."""
+    _second_payment_waits(ledger_con, 12_345, "pay-1")  # an analyst may type it so
     again = match_ledger(ledger_con, RuleScorer(), MatchSettings())
     assert (again.reconsidered, again.applied, again.payments) == (1, 0, 0)
     assert ledger_con.execute(
-        "SELECT status, version FROM exceptions WHERE payment_id = 'PAY-2'"
-    ).fetchall() == [("open", 1)]
+        "SELECT status, reason, version FROM exceptions WHERE payment_id = 'PAY-2'"
+    ).fetchall() == [("open", "no_candidate", 2)]
+    assert ledger_con.execute(
+        "SELECT count(*) FROM audit_log WHERE action = 'decide_again'"
+    ).fetchall() == [(1,)]
+    assert audit.verify(ledger_con).ok
     assert match_ledger(ledger_con, RuleScorer(), MatchSettings()).reconsidered == 0
 
 
@@ -607,3 +638,69 @@ def test_the_queue_says_when_a_suggestion_no_longer_fits(ledger_con: Any) -> Non
     ledger_con.execute("UPDATE invoices SET open_minor = 20000 WHERE invoice_number = 'INV-1001'")
     (item,) = exception_queue(ledger_con)
     assert not item["suggestions"][0]["still_fits"]
+
+
+@pytest.mark.parametrize(
+    ("allocations", "adjustments", "booked"),
+    [
+        # Any reason that is no write-off or discount reason is the payer's deduction.
+        ([("INV-1001", 49_000)], [("INV-1001", 1_000, "TAX DIFFERENCE")], ("short_pay", "TAX DIFFERENCE")),
+        ([("INV-1001", 49_000)], [("INV-1001", 1_000, "LEARNED")], ("short_pay", "LEARNED")),
+        # The usual ways of writing a bank charge.
+        ([("INV-1001", 49_000)], [("INV-1001", 1_000, "WIRE FEE")], ("write_off", "bank_fee")),
+        ([("INV-1001", 49_000)], [("INV-1001", 1_000, "bank charges")], ("write_off", "bank_fee")),
+    ],
+)  # fmt: skip
+def test_an_analysts_reason_is_booked_as_the_trade_writes_it(
+    ledger_con: Any,
+    allocations: list[tuple[str, int]],
+    adjustments: list[tuple[str, int, str]],
+    booked: tuple[str, str],
+) -> None:
+    _decide_own(ledger_con, allocations, adjustments)
+    assert ledger_con.execute(
+        "SELECT kind, reason FROM applications WHERE invoice_number = 'INV-1001'"
+    ).fetchall() == [booked]
+
+
+def test_a_discount_already_taken_on_an_invoice_leaves_only_the_rest(ledger_con: Any) -> None:
+    """2/10 on 500.00 gives 10.00: a first payment took 8.00 of it, so 2.00 are left."""
+    exception_id, version = _one_exception(ledger_con, 20_000)
+    ledger_con.execute(
+        "INSERT INTO applications (application_id, payment_id, invoice_number, currency, "
+        "applied_minor, adjustment_minor, kind, reason, method, confidence, model_version, "
+        "evidence, decided_by, decided_at, reversed_at, run_id) VALUES ('APP-0', 'PAY-0', "
+        "'INV-1001', 'USD', 29200, 800, 'discount', 'unearned', 'analyst', 1.0, '', '{}', 'jo', "
+        "?, NULL, '')",
+        [utcnow()],
+    )
+    ledger_con.execute("UPDATE invoices SET open_minor = 20000 WHERE invoice_number = 'INV-1001'")
+    with pytest.raises(InputError, match=r"at most 2\.00 USD"):
+        resolve_exception(
+            ledger_con, exception_id, analyst="jo", expected_version=version,
+            allocations=[("INV-1001", 19_000), ("", 1_000)],
+            adjustments=[("INV-1001", 1_000, "unearned")],
+        )  # fmt: skip
+
+
+def test_a_queued_payment_decided_again_comes_after_a_new_one_naming_its_invoice(
+    ledger_con: Any,
+) -> None:
+    """The queued 700.00 from Zeta (no remittance) would fit INV-1002; Acme's new 700.00
+    names it. The new payment keeps its invoice."""
+    _second_payment_waits(ledger_con, 70_000)
+    _payment(ledger_con, "PAY-3", 70_000, "ACME WIDGETS INC", "A1", "INV-1002", date(2025, 6, 9))
+    match_ledger(ledger_con, RuleScorer(), MatchSettings())
+    assert ledger_con.execute(
+        "SELECT payment_id FROM applications WHERE invoice_number = 'INV-1002'"
+    ).fetchall() == [("PAY-3",)]
+
+
+def test_a_queued_payment_an_unlinked_return_names_is_not_decided_again(ledger_con: Any) -> None:
+    _second_payment_waits(ledger_con, 70_000)
+    ledger_con.execute(
+        "INSERT INTO exceptions VALUES ('EXC-R', 'PAY-R', 'unlinked_return', '[]', 'open', '', 1, "
+        "NULL, ?, ?, '', ?)",
+        [utcnow(), utcnow(), json.dumps({"candidates": ["PAY-2"]})],
+    )
+    assert match_ledger(ledger_con, RuleScorer(), MatchSettings()).reconsidered == 0

@@ -97,3 +97,23 @@ def test_a_name_cut_where_two_customers_share_it_stands_for_both_equally() -> No
     found = index.by_name("ACME TOOL")
     assert [c.customer_id for c in found] == ["C2", "C3"]
     assert len({c.score for c in found}) == 1 and found[0].score < 0.95
+
+
+def test_a_family_is_the_whole_group_however_many_levels_down() -> None:
+    """A subsidiary's subsidiary pays and is paid for like any member of its group; a loop in
+    the hierarchy ends where it comes back."""
+    index = PayerIndex(
+        [
+            ("P1", "Parent Holdings", None),
+            ("S1", "Sub One", "P1"),
+            ("G1", "Grandchild", "S1"),
+            ("S2", "Sub Two", "P1"),
+            ("X", "Stranger", None),
+            ("A", "Loop A", "B"),
+            ("B", "Loop B", "A"),
+        ]
+    )
+    group = {"P1", "S1", "G1", "S2"}
+    assert all(index.family(c) == group for c in group)
+    assert index.family("X") == {"X"}
+    assert index.family("A") == {"A", "B"}
