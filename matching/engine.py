@@ -22,6 +22,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
+import re
 import time
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Sequence
@@ -225,6 +226,8 @@ class Engine:
         self._pair_sums: _PairSums | None = None
         self._oldest_sums: _OldestSums | None = None
         self._by_discounted: dict[int, list[str]] | None = None
+        self._number_shapes: set[tuple[str, int]] | None = None
+        self._number_keys: set[str] = set()
         self._seen: dict[tuple[str, int, str], list[IncomingPayment]] = defaultdict(list)
         self._settled: dict[tuple[str, int], list[Settled]] = defaultdict(list)
         self._applications = 0  # payments applied so far
@@ -2608,6 +2611,14 @@ class Engine:
         elif _discount_with_no_charge(best):
             evidence["discount_and_a_difference_no_charge"] = best.evidence.get("shortfall")
             reason = ExceptionReason.LOW_CONFIDENCE
+        elif best.strategy in ("subset", "amount") and (
+            missing := self._numbers_like_ours(context.unresolved)
+        ):
+            # The payer names invoices written as this ledger writes its numbers that it does
+            # not hold (the ERP's export behind the billing): money found a place by amount
+            # among other invoices is for an analyst to confirm.
+            evidence["names_invoices_not_in_the_ledger"] = missing
+            reason = ExceptionReason.LOW_CONFIDENCE
         elif probability >= self.scorer.threshold and (
             runner_up < 0.5
             # A rival is likely too, but far less so than the best: applied when the best is
@@ -2624,6 +2635,19 @@ class Engine:
         else:
             reason = ExceptionReason.LOW_CONFIDENCE
         return Decision(payment.payment_id, None, probability, reason, shown, evidence)
+
+    def _numbers_like_ours(self, references: Sequence[str]) -> list[str]:
+        """The references written as this ledger writes its invoice numbers (the same letters
+        before as many digits, 'INV-300099' beside 'INV-300001') that it holds no invoice of."""
+        if self._number_shapes is None:
+            shapes = (_number_shape(n) for n, i in self.invoices.items() if i.doc_type == "invoice")
+            self._number_shapes = {shape for shape in shapes if shape is not None}
+            self._number_keys = {refs.key(n) for n in self.invoices} | set(self._paid)
+        return [
+            r
+            for r in references
+            if _number_shape(r) in self._number_shapes and refs.key(r) not in self._number_keys
+        ]
 
     def _own_paid_named(self, context: _Context) -> list[str]:
         """The paid invoices the payment names that are its payer's own, known for certain."""
@@ -2967,6 +2991,16 @@ def _scattered_by_chance(items: Sequence[OpenAmount], size: int, width: int) -> 
     sets = math.lgamma(n + 1) - math.lgamma(size + 1) - math.lgamma(n - size + 1)
     density = -math.log(spread * math.sqrt(2 * math.pi * size))
     return math.exp(min(sets + density + math.log(width), math.log(1e9)))
+
+
+def _number_shape(reference: str) -> tuple[str, int] | None:
+    """The letters before a number and its count of digits ('INV-300099' -> ('INV', 6));
+    None for anything else (a bare number, a word)."""
+    found = _NUMBER_SHAPE.fullmatch(refs.key(reference))
+    return (found.group(1), len(found.group(2))) if found else None
+
+
+_NUMBER_SHAPE = re.compile(r"([A-Z]+)([0-9]{4,})")
 
 
 def _is_run(items: Sequence[OpenAmount], solution: Sequence[str]) -> bool:

@@ -2270,3 +2270,14 @@ def test_a_payment_net_of_a_credit_memo_used_up_already_is_left_to_an_analyst() 
         decision = engine.decide(_pay(100_000, "ACME WIDGETS", "INV-100001 CM-100009"))
         assert decision.applied is None
         assert decision.ranked[0][0].evidence["credit_memos_used"] == ["CM-100009"]
+
+
+def test_a_payment_naming_an_invoice_the_ledger_does_not_hold_is_not_applied_by_amount() -> None:
+    """Acme pays 1,250.00 for INV-100777, which the ERP's export does not have yet; INV-100001
+    is also 1,250.00. Applied there by its amount, it would close the wrong invoice."""
+    alone = _engine().decide(_pay(125_000, "ACME WIDGETS"))
+    assert alone.applied is not None and alone.applied.invoices == ("INV-100001",)
+    decision = _engine().decide(_pay(125_000, "ACME WIDGETS", "INV INV-100777"))
+    assert decision.applied is None
+    assert decision.evidence["names_invoices_not_in_the_ledger"] == ["INV-100777"]
+    assert ("INV-100001",) in [p.invoices for p, _ in decision.ranked]
