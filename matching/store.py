@@ -599,6 +599,7 @@ def resolve_exception(
     allocations: list[tuple[str, int]] | None = None,
     adjustments: list[tuple[str, int, str]] | None = None,
     limits: MatchSettings | None = None,
+    customer: str = "",
 ) -> Resolution:
     """Apply an exception's payment as the analyst decides: one of its ranked suggestions, or
     allocations of their own, each invoice at most once, with ``adjustments`` beside them:
@@ -613,7 +614,9 @@ def resolve_exception(
     transaction, and taught at once: the payer's bank account and name now point to the
     customer (not when the decision pays customers of unrelated families). Each allocation's
     kind follows from it: full, partial, short-pay, discount, write-off, credit memo, on
-    account. ``exception_id`` may also be the payment's id (PAY-...).
+    account. ``exception_id`` may also be the payment's id (PAY-...). ``customer``: whose
+    account cash put on account goes on, required when the decision names no invoice (cash
+    of nobody's would leave the queue unseen); with invoices, one of their customer groups.
     """
     from ledger.errors import InputError, StaleVersion
 
@@ -743,6 +746,7 @@ def resolve_exception(
         payers = load_payers(con)
         _no_strangers_credit(pairs, adjustments_by_invoice, found, payers, currency)
         customer_id, families = _taught_customer(pairs, found, payers)
+        customer_id = _on_account_customer(con, customer.strip(), customer_id, pairs, found, payers)
         now = utcnow()
         rows = []
         if suggestion is None:
@@ -769,7 +773,10 @@ def resolve_exception(
                     "method": str(ApplicationMethod.ANALYST),
                     "confidence": 1.0,
                     "model_version": "",
-                    "evidence": json.dumps({"exception": exception_id, "suggestion": suggestion}),
+                    "evidence": json.dumps(
+                        {"exception": exception_id, "suggestion": suggestion}
+                        | ({"customer": customer_id} if customer_id else {})
+                    ),
                     "decided_by": analyst,
                     "decided_at": now,
                     "reversed_at": None,
@@ -801,35 +808,37 @@ def resolve_exception(
             [json.dumps(resolution), analyst, now, exception_id],
         )
         learned = []
+        taught = customer_id
         if families > 1:
+            taught = ""
             learned.append(
                 f"nothing: the decision pays customers of {families} unrelated families, so "
                 "the payer's account and name stand for none of them"
             )
-        if customer_id and account:
+        if taught and account:
             known = con.execute(
                 "SELECT count(*) FROM customer_bank_accounts WHERE account = ? AND customer_id = ?",
-                [account, customer_id],
+                [account, taught],
             ).fetchall()[0][0]
             if not known:
                 con.execute(
                     "INSERT INTO customer_bank_accounts VALUES (?, ?, 'analyst', ?)",
-                    [account, customer_id, now],
+                    [account, taught, now],
                 )
-                learned.append(f"bank account {account} -> {customer_id}")
-        if customer_id and payer.strip():
+                learned.append(f"bank account {account} -> {taught}")
+        if taught and payer.strip():
             counts = con.execute(
                 "SELECT count(*) FROM customers WHERE customer_id = ? AND name = ? "
                 "UNION ALL SELECT count(*) FROM customer_aliases WHERE customer_id = ? AND alias = ?",
-                [customer_id, payer, customer_id, payer],
+                [taught, payer, taught, payer],
             ).fetchall()
             if not sum(count for (count,) in counts):
                 con.execute(
                     "INSERT INTO customer_aliases VALUES (?, ?, 'analyst', ?) ON CONFLICT DO NOTHING",
-                    [customer_id, payer, now],
+                    [taught, payer, now],
                 )
-                learned.append(f"payer name {payer!r} -> {customer_id}")
-        if customer_id:
+                learned.append(f"payer name {payer!r} -> {taught}")
+        if taught:
             learned.extend(_intermediary_notices(load_payers(con), payer, account))
         audit.append(
             con,
@@ -842,6 +851,7 @@ def resolve_exception(
                     payload={
                         "exception": exception_id,
                         "suggestion": suggestion,
+                        "customer": customer_id,
                         "allocations": [list(p) for p in pairs],
                         "adjustments": [list(a) for a in settled_beyond_cash],
                         "currency": currency,
@@ -1044,6 +1054,38 @@ def _no_strangers_credit(
                 f"{owner}'s own family, and this decision settles "
                 f"{format_amount(settled[family], currency)} {currency} of them"
             )
+
+
+def _on_account_customer(
+    con: Connection,
+    named: str,
+    taught: str,
+    pairs: list[tuple[str, int]],
+    found: dict[str, _Item],
+    payers: PayerIndex,
+) -> str:
+    """The customer of an analyst's decision: the one the analyst ``named``, checked (known,
+    and of the group of the invoices the decision pays), else the one it teaches. A decision
+    that puts cash on account and names no invoice must name its customer."""
+    from ledger.errors import InputError
+
+    if not named:
+        if not any(number for number, _ in pairs):
+            raise InputError(
+                "cash on account needs the customer whose account it goes on: --customer ID "
+                "(leave the payment in the queue while nobody knows whose it is)"
+            )
+        return taught
+    known = con.execute("SELECT count(*) FROM customers WHERE customer_id = ?", [named])
+    if not known.fetchall()[0][0]:
+        raise InputError(f"no customer {named} in the ledger")
+    paid = {found[number].customer for number, _ in pairs if number}
+    if paid and not paid & payers.family(named):
+        raise InputError(
+            f"customer {named} is of none of the groups of the invoices this decision pays "
+            f"({', '.join(sorted(paid))})"
+        )
+    return named
 
 
 def _taught_customer(

@@ -382,11 +382,12 @@ def export(
     what: Annotated[str, typer.Argument(help="applications | exceptions")],
     out_format: Annotated[str, typer.Option("--format", help="jsonl | csv")] = "jsonl",
     out: Annotated[Path | None, typer.Option(help="Write here instead of standard output.")] = None,
-    with_adjustments: Annotated[
+    for_posting: Annotated[
         bool,
         typer.Option(
-            help="Add adjustment_amount: what each allocation settles beyond the cash "
-            "(deduction, discount, write-off), for an ERP to post."
+            help="Add what an ERP needs to post each row: adjustment_amount (what the "
+            "allocation settles beyond the cash: deduction, discount, write-off) and "
+            "customer_id (whose account it is on)."
         ),
     ] = False,
 ) -> None:
@@ -398,7 +399,7 @@ def export(
     with open_ledger(
         settings.ledger_path, read_only=True, lock_wait_seconds=settings.lock_wait_seconds
     ) as con:
-        text = write_export(export_rows(con, what, with_adjustments), out_format, with_adjustments)
+        text = write_export(export_rows(con, what, for_posting), out_format, for_posting)
     if out is None:
         typer.echo(text, nl=False)
         return
@@ -475,6 +476,12 @@ def resolve(
             "(bank_fee, fx_difference, small_difference)."
         ),
     ] = None,
+    customer: Annotated[
+        str,
+        typer.Option(
+            help="Whose account cash put on account goes on (needed when no invoice is allocated)."
+        ),
+    ] = "",
 ) -> None:
     """Decide an exception: apply a suggestion or your own allocations; arpilot learns from it."""
     from ledger.db import open_ledger
@@ -525,10 +532,12 @@ def resolve(
             allocations=pairs,
             adjustments=adjustments,
             limits=MatchSettings(),
+            customer=customer,
         )
     typer.echo(
         f"{done.exception_id}: payment {done.payment_id} applied to "
         f"{len(done.allocations)} allocation(s) by {done.analyst}"
+        + (f" for {done.customer_id}" if done.customer_id else "")
     )
     for number, minor, reason in done.adjustments:
         typer.echo(f"  {number}: {format_amount(minor, done.currency)} settled as {reason}")

@@ -49,11 +49,14 @@ def scorer_for(home: Path, choice: str = "auto") -> Scorer:
     return RuleScorer()
 
 
-def export_rows(con: Connection, what: str, adjustments: bool = False) -> Iterator[dict[str, Any]]:
+def export_rows(con: Connection, what: str, posting: bool = False) -> Iterator[dict[str, Any]]:
     """Rows of ``arpilot export``: one per allocation, or one per suggested allocation of an
-    open exception (its rank in ``method``); with ``adjustments``, each row also says what the
-    allocation settles beyond the cash (``adjustment_amount``: a deduction, discount or
-    write-off, whose reason is the row's ``reason`` for an application), for an ERP to post.
+    open exception (its rank in ``method``). With ``posting``, what an ERP needs to post each
+    row too (:data:`POSTING_COLUMNS`): what the allocation settles beyond the cash
+    (``adjustment_amount``: a deduction, discount or write-off, whose reason is the row's
+    ``reason`` for an application) and whose account it is on (``customer_id``: the
+    invoice's customer; for cash on account, the customer an analyst named, else the one of
+    the payment's invoices).
 
     An application reversed since (its payment came back) stays, followed by its reversal: the
     same allocation with the amount negated, kind ``reversal`` and the return's reason, so an
@@ -61,29 +64,33 @@ def export_rows(con: Connection, what: str, adjustments: bool = False) -> Iterat
     if what == "applications":
         rows = con.execute(
             """
-            SELECT payment_id, bank_reference, invoice, currency, minor, kind, reason, method,
-                   confidence, adjustment
+            SELECT x.payment_id, x.bank_reference, x.invoice, x.currency, x.minor, x.kind,
+                   x.reason, x.method, x.confidence, x.adjustment,
+                   coalesce(i.customer_id, json_extract_string(x.evidence, '$.customer'),
+                            (SELECT min(i2.customer_id) FROM applications a2
+                             JOIN invoices i2 ON i2.invoice_number = a2.invoice_number
+                             WHERE a2.payment_id = x.payment_id), '')
             FROM (
                 SELECT a.payment_id, p.bank_reference, coalesce(a.invoice_number, '') AS invoice,
                        a.currency, a.applied_minor AS minor, a.kind, a.reason, a.method,
                        a.confidence, a.decided_at AS booked_at, a.application_id, 0 AS step,
-                       a.adjustment_minor AS adjustment
+                       a.adjustment_minor AS adjustment, a.evidence
                 FROM applications a JOIN payments p USING (payment_id)
                 UNION ALL
                 SELECT a.payment_id, p.bank_reference, coalesce(a.invoice_number, ''),
                        a.currency, -a.applied_minor, 'reversal',
                        'payment returned' || coalesce(': ' || r.payment_id, ''), 'rule', 1.0,
-                       a.reversed_at, a.application_id, 1, -a.adjustment_minor
+                       a.reversed_at, a.application_id, 1, -a.adjustment_minor, a.evidence
                 FROM applications a JOIN payments p USING (payment_id)
                 LEFT JOIN payments r ON r.returns_payment_id = a.payment_id
                 WHERE a.reversed_at IS NOT NULL
-            )
-            ORDER BY booked_at, payment_id, application_id, step
+            ) x LEFT JOIN invoices i ON i.invoice_number = nullif(x.invoice, '')
+            ORDER BY x.booked_at, x.payment_id, x.application_id, x.step
             """
         ).fetchall()
-        for payment_id, bank_ref, invoice, currency, minor, kind, reason, method, conf, adj in rows:
-            yield {
-                "payment_id": payment_id,
+        for pid, bank_ref, invoice, currency, minor, kind, reason, method, conf, adj, who in rows:
+            row = {
+                "payment_id": pid,
                 "bank_reference": bank_ref,
                 "invoice_number": invoice,
                 "applied_amount": format_amount(minor, currency),
@@ -91,8 +98,10 @@ def export_rows(con: Connection, what: str, adjustments: bool = False) -> Iterat
                 "reason": reason,
                 "method": method,
                 "confidence": f"{conf:.4f}",
-                **({"adjustment_amount": format_amount(adj, currency)} if adjustments else {}),
             }
+            if posting:
+                row.update(adjustment_amount=format_amount(adj, currency), customer_id=who)
+            yield row
         return
     if what != "exceptions":
         raise InputError(f"unknown export {what!r}: choose applications or exceptions")
@@ -106,7 +115,7 @@ def export_rows(con: Connection, what: str, adjustments: bool = False) -> Iterat
     for payment_id, bank_ref, currency, amount, reason, suggestions in rows:
         ranked = json.loads(suggestions)
         if not ranked:
-            yield {
+            row = {
                 "payment_id": payment_id,
                 "bank_reference": bank_ref,
                 "invoice_number": "",
@@ -115,11 +124,13 @@ def export_rows(con: Connection, what: str, adjustments: bool = False) -> Iterat
                 "reason": reason,
                 "method": "",
                 "confidence": "",
-                **({"adjustment_amount": format_amount(0, currency)} if adjustments else {}),
             }
+            if posting:
+                row.update(adjustment_amount=format_amount(0, currency), customer_id="")
+            yield row
         for suggestion in ranked:
             for allocation in suggestion["allocations"]:
-                yield {
+                row = {
                     "payment_id": payment_id,
                     "bank_reference": bank_ref,
                     "invoice_number": allocation["invoice"],
@@ -128,25 +139,26 @@ def export_rows(con: Connection, what: str, adjustments: bool = False) -> Iterat
                     "reason": reason,
                     "method": f"suggestion {suggestion['rank']}",
                     "confidence": f"{suggestion['confidence']:.4f}",
-                    **(
-                        {
-                            "adjustment_amount": format_amount(
-                                allocation["adjustment_minor"], currency
-                            )
-                        }
-                        if adjustments
-                        else {}
-                    ),
                 }
+                if posting:
+                    row.update(
+                        adjustment_amount=format_amount(allocation["adjustment_minor"], currency),
+                        customer_id=suggestion.get("customer", ""),
+                    )
+                yield row
 
 
-def write_export(rows: Iterator[dict[str, Any]], out_format: str, adjustments: bool = False) -> str:
+POSTING_COLUMNS = ("adjustment_amount", "customer_id")
+"""What ``arpilot export --for-posting`` adds to the contract's columns."""
+
+
+def write_export(rows: Iterator[dict[str, Any]], out_format: str, posting: bool = False) -> str:
     if out_format == "jsonl":
         return "".join(json.dumps(row) + "\n" for row in rows)
     if out_format != "csv":
         raise InputError(f"unknown export format {out_format!r}: choose jsonl or csv")
     buffer = io.StringIO()
-    columns = (*EXPORT_COLUMNS, "adjustment_amount") if adjustments else EXPORT_COLUMNS
+    columns = (*EXPORT_COLUMNS, *POSTING_COLUMNS) if posting else EXPORT_COLUMNS
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)

@@ -225,21 +225,26 @@ def test_an_analyst_settles_the_queue_as_the_payers_meant_deductions_and_discoun
                 assert open_after[number] == open_before[number] - cash - adjustment
     verify = arpilot("--home", str(home), "audit", "verify")
     assert verify.returncode == 0, verify.stderr
-    # What the ERP posts: with --with-adjustments, each row says what it settles beyond cash.
+    # What the ERP posts: with --for-posting, each row says what it settles beyond the cash
+    # and on whose account.
     export = arpilot(
-        "--home", str(home), "export", "applications", "--format", "csv", "--with-adjustments"
+        "--home", str(home), "export", "applications", "--format", "csv", "--for-posting"
     )  # fmt: skip
     assert export.returncode == 0, export.stderr
     exported = list(csv.DictReader(io.StringIO(export.stdout)))
-    assert list(exported[0])[-1] == "adjustment_amount"
+    assert list(exported[0])[-2:] == ["adjustment_amount", "customer_id"]
     posted = {
-        (r["payment_id"], r["invoice_number"]): r["adjustment_amount"]
+        (r["payment_id"], r["invoice_number"]): (r["adjustment_amount"], r["customer_id"])
         for r in exported
         if r["method"] == "analyst"
     }
     for payment_id, rows in decided.items():
         for r in rows:
-            assert posted[(payment_id, r["invoice_number"])] == r["adjustment_amount"]
+            adjustment, customer = posted[(payment_id, r["invoice_number"])]
+            assert adjustment == r["adjustment_amount"]
+            assert customer == truth[links[payment_id]].customer_id or (
+                r["invoice_number"] and customer
+            )
 
 
 def _analyst_rows(

@@ -704,3 +704,42 @@ def test_a_queued_payment_an_unlinked_return_names_is_not_decided_again(ledger_c
         [utcnow(), utcnow(), json.dumps({"candidates": ["PAY-2"]})],
     )
     assert match_ledger(ledger_con, RuleScorer(), MatchSettings()).reconsidered == 0
+
+
+def test_cash_put_on_account_with_no_invoice_names_whose_account_it_is_on(ledger_con: Any) -> None:
+    exception_id, version = _one_exception(ledger_con, 10_000)
+    with pytest.raises(InputError, match="needs the customer whose account"):
+        resolve_exception(
+            ledger_con, exception_id, analyst="jo", expected_version=version,
+            allocations=[("", 10_000)],
+        )  # fmt: skip
+    with pytest.raises(InputError, match="no customer C9"):
+        resolve_exception(
+            ledger_con, exception_id, analyst="jo", expected_version=version,
+            allocations=[("", 10_000)], customer="C9",
+        )  # fmt: skip
+    done = resolve_exception(
+        ledger_con, exception_id, analyst="jo", expected_version=version,
+        allocations=[("", 10_000)], customer="C2",
+    )  # fmt: skip
+    assert done.customer_id == "C2"
+    (evidence,) = ledger_con.execute("SELECT evidence FROM applications").fetchone()
+    assert json.loads(evidence)["customer"] == "C2"
+    from pipelines.match import export_rows
+
+    (row,) = export_rows(ledger_con, "applications", posting=True)
+    assert (row["kind"], row["customer_id"], row["adjustment_amount"]) == (
+        "on_account",
+        "C2",
+        "0.00",
+    )
+    assert [c.customer_id for c in load_payers(ledger_con).by_account("X9")] == ["C2"]
+
+
+def test_a_customer_named_beside_invoices_is_of_their_group(ledger_con: Any) -> None:
+    exception_id, version = _one_exception(ledger_con, 60_000)
+    with pytest.raises(InputError, match="of none of the groups"):
+        resolve_exception(
+            ledger_con, exception_id, analyst="jo", expected_version=version,
+            allocations=[("INV-1001", 50_000), ("", 10_000)], customer="C2",
+        )  # fmt: skip
