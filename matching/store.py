@@ -323,6 +323,7 @@ def record_decisions(
                                 **proposal.evidence,
                                 **decision.evidence,
                                 "strategy": proposal.strategy,
+                                "customer": proposal.customer_id,
                             },
                             sort_keys=True,
                             default=str,
@@ -744,7 +745,7 @@ def resolve_exception(
                 limits,
             )
         payers = load_payers(con)
-        _no_strangers_credit(pairs, adjustments_by_invoice, found, payers, currency)
+        _no_strangers_credit(pairs, found, payers, currency)
         customer_id, families = _taught_customer(pairs, found, payers)
         customer_id = _on_account_customer(con, customer.strip(), customer_id, pairs, found, payers)
         now = utcnow()
@@ -908,12 +909,30 @@ class _Payment(NamedTuple):
 
 
 REASON_SPELLINGS = {
-    "bank_fee": ("bank_fee", "bank_fees", "bank_charge", "bank_charges", "wire_fee", "bank"),
-    "fx_difference": ("fx_difference", "fx", "fx_diff", "exchange_difference"),
-    "small_difference": ("small_difference", "small_diff"),
-    "earned": ("earned", "earned_discount"),
+    "bank_fee": (
+        "bank_fee",
+        "bank_fees",
+        "bank_charge",
+        "bank_charges",
+        "bank_chgs",
+        "bank",
+        "wire_fee",
+        "wire_fees",
+        "wire_charge",
+        "wire_charges",
+    ),
+    "fx_difference": (
+        "fx_difference",
+        "fx",
+        "fx_diff",
+        "fx_loss",
+        "exchange_difference",
+        "exchange_loss",
+    ),
+    "small_difference": ("small_difference", "small_diff", "rounding"),
+    "earned": ("earned", "earned_discount", "earned_disc"),
     "unearned": ("unearned", "unearned_discount", "unearned_disc"),
-    "discount": ("discount", "cash_discount", "discount_taken"),
+    "discount": ("discount", "cash_discount", "cash_disc", "discount_taken"),
 }
 """How analysts write the reasons booked as write-offs and discounts (case, spaces, hyphens
 and underscores aside); any other reason is a deduction the payer took."""
@@ -964,9 +983,15 @@ def _checked_settlement(
     booked = {
         n: (minor, _canonical_reason(n, reason)) for n, (minor, reason) in adjustments.items()
     }
+    cash = dict(pairs)
     written: dict[str, int] = defaultdict(int)
     for number, (minor, reason) in booked.items():
         if reason in ANALYST_WRITE_OFF_REASONS:
+            if cash.get(number, 0) <= 0:
+                raise InputError(
+                    f"a {reason} write-off on {number}, which this payment pays nothing of: a "
+                    "bank keeps its charge, and a difference arises, on what the payment pays"
+                )
             written[reason] += minor
         if reason in ANALYST_DISCOUNT_REASONS:
             item = found[number]
@@ -976,7 +1001,12 @@ def _checked_settlement(
                     f"{number} has terms {item.terms or '(none)'} with no early-payment "
                     "discount: book the amount kept as a deduction with its reason"
                 )
-            most = terms.discount(item.amount_minor) - item.discounted_minor
+            # What the terms give on the invoice, less what was taken on it already, and on
+            # what this payment settles of it (a part paid earns its part of the discount).
+            most = min(
+                terms.discount(item.amount_minor) - item.discounted_minor,
+                terms.discount(cash.get(number, 0) + minor),
+            )
             if minor > most:
                 raise InputError(
                     f"the terms of {number} ({item.terms}) leave a discount of at most "
@@ -985,7 +1015,7 @@ def _checked_settlement(
                 )
             paid_on = payment.paid_on
             if (
-                reason == "earned"
+                reason != "unearned"
                 and paid_on is not None
                 and not terms.earned(item.issue_date, paid_on, DISCOUNT_GRACE_DAYS)
             ):
@@ -1014,22 +1044,21 @@ def _checked_settlement(
             raise InputError(
                 f"{reason} write-offs of {format_amount(total, currency)} {currency} on this "
                 f"payment are above the limit of {format_amount(limit_of[reason], currency)} "
-                f"{currency}: book the rest as a deduction with its reason (DAMAGED, PRICING, "
-                "...), or raise the limit in the settings"
+                f"{currency}: book it as a deduction with its reason (DAMAGED, PRICING, ...), "
+                "or raise the limit in the settings"
             )
     return booked
 
 
 def _no_strangers_credit(
     pairs: list[tuple[str, int]],
-    adjustments: dict[str, tuple[int, str]],
     found: dict[str, _Item],
     payers: PayerIndex,
     currency: str,
 ) -> None:
-    """Refuses credit memos worth more than the decision settles on invoices of their own
-    customer's family: a customer's credit is not another company's to spend, nor cash to put
-    on account."""
+    """Refuses credit memos worth more than the cash the decision puts on invoices of their
+    own customer's group: a customer's credit is not another company's to spend, nor cash to
+    put on account (a deduction taken on one of the group's invoices frees none of it)."""
     from ledger.errors import InputError
 
     settled: dict[frozenset[str], int] = defaultdict(int)
@@ -1041,7 +1070,7 @@ def _no_strangers_credit(
         item = found[number]
         family = payers.family(item.customer)
         if item.open_minor > 0:
-            settled[family] += minor + adjustments.get(number, (0, ""))[0]
+            settled[family] += minor  # its cash: a deduction on it frees no credit
         else:
             credit[family] -= minor
             memos[family].append(number)
@@ -1069,16 +1098,20 @@ def _on_account_customer(
     that puts cash on account and names no invoice must name its customer."""
     from ledger.errors import InputError
 
+    on_account = any(not number and minor > 0 for number, minor in pairs)
     if not named:
-        if not any(number for number, _ in pairs):
+        if on_account and not taught:
             raise InputError(
                 "cash on account needs the customer whose account it goes on: --customer ID "
                 "(leave the payment in the queue while nobody knows whose it is)"
             )
         return taught
-    known = con.execute("SELECT count(*) FROM customers WHERE customer_id = ?", [named])
-    if not known.fetchall()[0][0]:
+    known = con.execute(
+        "SELECT customer_id FROM customers WHERE upper(customer_id) = upper(?)", [named]
+    ).fetchall()
+    if not known:
         raise InputError(f"no customer {named} in the ledger")
+    named = known[0][0]
     paid = {found[number].customer for number, _ in pairs if number}
     if paid and not paid & payers.family(named):
         raise InputError(

@@ -272,9 +272,10 @@ def _decide_own(
             [("INV-1001", 46_000, 4_000, "short_pay", "DAMAGED", 0)],
         ),
         (
+            # Paid in part: the discount is the terms' 2% of what it settles.
             [("INV-1001", 46_000)],
-            [("INV-1001", 1_000, "unearned")],
-            [("INV-1001", 46_000, 1_000, "discount", "unearned", 3_000)],
+            [("INV-1001", 939, "unearned")],
+            [("INV-1001", 46_000, 939, "discount", "unearned", 3_061)],
         ),
         (
             [("INV-1002", 45_000), ("INV-1001", 1_000)],
@@ -286,13 +287,13 @@ def _decide_own(
         ),
         # A memo netted, an invoice the payer paid nothing of but deducted whole, on account.
         (
-            [("INV-1001", 50_000), ("CM-1", -5_000), ("INV-2001", 0), ("", 1_000)],
-            [("INV-2001", 90_000, "PRICING")],
+            [("INV-1001", 50_000), ("CM-1", -5_000), ("INV-1002", 0), ("", 1_000)],
+            [("INV-1002", 70_000, "PRICING")],
             [
                 ("", 1_000, 0, "on_account", "", None),
                 ("CM-1", -5_000, 0, "credit_memo", "", 0),
                 ("INV-1001", 50_000, 0, "full", "", 0),
-                ("INV-2001", 0, 90_000, "short_pay", "PRICING", 0),
+                ("INV-1002", 0, 70_000, "short_pay", "PRICING", 0),
             ],
         ),
     ],
@@ -354,6 +355,22 @@ def test_an_analyst_books_cash_and_what_the_payer_took_off_each_by_its_kind(
         ([("INV-1002", 69_000)], [("INV-1002", 1_000, "unearned")], "no early-payment discount"),
         # A misspelt write-off reason would book a deduction.
         ([("INV-1001", 49_000)], [("INV-1001", 1_000, "bank_fea")], "did you mean bank_fee"),
+        # A discount by any name is earned within the terms' days only.
+        ([("INV-1001", 49_000)], [("INV-1001", 1_000, "cash discount")], "book it as unearned"),
+        # A bank keeps its charge on what the payment pays.
+        (
+            [("INV-1001", 50_000), ("INV-1002", 0)],
+            [("INV-1002", 1_000, "bank_fee")],
+            "pays nothing of",
+        ),
+        # Cash on account beside invoices of two unrelated customers: whose account is it?
+        ([("INV-1001", 50_000), ("INV-2001", 90_000), ("", 1_000)], [], "needs the customer"),
+        # A deduction on one of C1's invoices frees none of C1's credit for C2's.
+        (
+            [("INV-2001", 89_999), ("INV-1001", 1), ("CM-1", -5_000)],
+            [("INV-1001", 4_999, "DAMAGED")],
+            "CM-1 of C1",
+        ),
         # C1's credit is not C2's to spend.
         ([("INV-2001", 85_000), ("CM-1", -5_000)], [], "CM-1 of C1"),
         # A token payment on one of C1's invoices does not free its credit for C2's.
@@ -720,7 +737,7 @@ def test_cash_put_on_account_with_no_invoice_names_whose_account_it_is_on(ledger
         )  # fmt: skip
     done = resolve_exception(
         ledger_con, exception_id, analyst="jo", expected_version=version,
-        allocations=[("", 10_000)], customer="C2",
+        allocations=[("", 10_000)], customer="c2",
     )  # fmt: skip
     assert done.customer_id == "C2"
     (evidence,) = ledger_con.execute("SELECT evidence FROM applications").fetchone()
