@@ -437,6 +437,10 @@ def exceptions(
             f"{item['value_date']} {item['amount']} {item['currency']} "
             f"{item['payer_name'] or '(no payer name)'}: {item['reason']}"
         )
+        for key, value in item["why"].items():
+            listed = value if isinstance(value, list) else [value]
+            shown = ", ".join(v if isinstance(v, str) else json.dumps(v) for v in listed)
+            typer.echo(f"  {key.replace('_', ' ')}: {shown}")
         for suggestion in item["suggestions"]:
             parts = [
                 f"{a['invoice_number'] or 'on account'} {a['applied_amount']}"

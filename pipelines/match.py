@@ -165,6 +165,20 @@ def write_export(rows: Iterator[dict[str, Any]], out_format: str, posting: bool 
     return buffer.getvalue()
 
 
+QUEUE_EVIDENCE = (
+    "duplicate_of",
+    "names_paid_invoices",
+    "names_invoices_not_in_the_ledger",
+    "invoices_in_another_currency",
+    "named_but_left_out",
+    "deduction_on_no_invoice",
+    "candidates",
+)
+"""What of an exception's evidence the queue shows: the facts an analyst decides on (the
+payment a suspected duplicate repeats, the invoices named that are paid, missing or in
+another currency, the receipts a return may take back, ...)."""
+
+
 def exception_queue(con: Connection) -> list[dict[str, Any]]:
     """The open exceptions as an analyst works them, oldest first: each with its id and
     version (what ``arpilot resolve`` asks for), the payment, why it waits and its ranked
@@ -174,7 +188,8 @@ def exception_queue(con: Connection) -> list[dict[str, Any]]:
     rows = con.execute(
         """
         SELECT e.exception_id, e.version, e.payment_id, p.value_date, p.currency,
-               p.amount_minor, p.payer_name, p.remittance_text, e.reason, e.suggestions
+               p.amount_minor, p.payer_name, p.remittance_text, e.reason, e.suggestions,
+               e.evidence
         FROM exceptions e JOIN payments p USING (payment_id)
         WHERE e.status = 'open' ORDER BY e.created_at, e.payment_id
         """
@@ -196,7 +211,8 @@ def exception_queue(con: Connection) -> list[dict[str, Any]]:
         return True
 
     queue = []
-    for exc_id, version, pid, day, currency, amount, payer, text, reason, suggestions in rows:
+    for exc_id, version, pid, day, currency, amount, payer, text, reason, suggestions, why in rows:
+        found = json.loads(why or "{}")
         queue.append(
             {
                 "exception_id": exc_id,
@@ -208,6 +224,7 @@ def exception_queue(con: Connection) -> list[dict[str, Any]]:
                 "payer_name": payer,
                 "remittance_text": text,
                 "reason": reason,
+                "why": {key: found[key] for key in QUEUE_EVIDENCE if found.get(key)},
                 "suggestions": [
                     {
                         "rank": s["rank"],

@@ -760,3 +760,15 @@ def test_a_customer_named_beside_invoices_is_of_their_group(ledger_con: Any) -> 
             ledger_con, exception_id, analyst="jo", expected_version=version,
             allocations=[("INV-1001", 50_000), ("", 10_000)], customer="C2",
         )  # fmt: skip
+
+
+def test_the_queue_names_the_payment_a_suspected_duplicate_repeats(ledger_con: Any) -> None:
+    from pipelines.match import exception_queue
+
+    _seed(ledger_con)
+    for pid in ("PAY-A", "PAY-B"):
+        _payment(ledger_con, pid, 90_000, "BOREALIS GMBH", "B1", "INV-2001", date(2025, 6, 2))
+    match_ledger(ledger_con, RuleScorer(), MatchSettings())
+    (item,) = exception_queue(ledger_con)
+    assert (item["payment_id"], item["reason"]) == ("PAY-B", "suspected_duplicate")
+    assert item["why"] == {"duplicate_of": "PAY-A"}
