@@ -130,11 +130,11 @@ def load_taught_since(con: Connection) -> dict[str, str]:
         ).fetchall()
         for candidate in json.loads(evidence or "{}").get("candidates", [])
     }
-    accounts: dict[str, datetime] = {}
-    for account, learned_at in con.execute(
-        "SELECT account, max(learned_at) FROM customer_bank_accounts GROUP BY account"
-    ).fetchall():
-        accounts[account] = learned_at
+    accounts: dict[str, datetime] = dict(
+        con.execute(
+            "SELECT account, max(learned_at) FROM customer_bank_accounts GROUP BY account"
+        ).fetchall()
+    )
     names: dict[str, datetime] = {}
     for alias, learned_at in con.execute(
         "SELECT alias, learned_at FROM customer_aliases"
@@ -278,7 +278,8 @@ def record_decisions(
     """Write ``decisions`` (caller holds the transaction); an applied payment's bank account
     is learnt for its customer when ``teaches`` says so. ``queued``: payments decided again
     from the queue (payment -> its open exception): applied, the exception is closed as
-    decided by arpilot; not, it stays as it was, marked looked at."""
+    decided again; not, it shows this run's reason and suggestions (a new version when they
+    changed) and is marked looked at."""
     queued = queued or {}
     by_id = {p.payment_id: p for p in payments}
     now = utcnow()
@@ -723,9 +724,9 @@ def resolve_exception(
                     f"invoice {number} has {format_amount(open_minor, currency)} open, "
                     f"cannot settle {format_amount(settled, currency)}"
                 )
-            if suggestion is not None and (kinds[number] == "partial") != (settled != open_minor):
-                # The invoice changed since (an ERP import): booked as suggested, it would be
-                # called paid in full while some stays open, or the other way round.
+            if suggestion is not None and not settles_as_suggested(
+                kinds[number], settled, open_minor
+            ):
                 raise InputError(
                     f"suggestion {suggestion} no longer fits {number}: it settles "
                     f"{format_amount(settled, currency)} as {kinds[number]}, and "
@@ -873,6 +874,16 @@ def resolve_exception(
     )
 
 
+def settles_as_suggested(kind: str, settled: int, open_minor: int) -> bool:
+    """Whether a suggested allocation that settles ``settled`` of an item (cash and
+    adjustment) still holds on the ``open_minor`` open now: within it, and in full unless it
+    was suggested as a partial payment. An ERP import or another payment may have changed the
+    item since: booked as suggested, it would be called paid while some stays open, or the
+    other way round."""
+    within = 0 < settled <= open_minor or open_minor <= settled < 0
+    return within and (kind == "partial") == (settled != open_minor)
+
+
 def exception_of(con: Connection, ident: str) -> str:
     """The exception ``ident`` names: itself (EXC-...), or the open exception of a payment
     (PAY-...); unchanged when neither is found, for the caller to report."""
@@ -937,6 +948,13 @@ REASON_SPELLINGS = {
 """How analysts write the reasons booked as write-offs and discounts (case, spaces, hyphens
 and underscores aside); any other reason is a deduction the payer took."""
 
+_REASON_OF = {
+    spelling.replace("_", ""): canonical
+    for canonical, spellings in REASON_SPELLINGS.items()
+    for spelling in spellings
+}
+"""Each spelling, without separators, and the reason it is booked as."""
+
 
 def _canonical_reason(number: str, reason: str) -> str:
     """``reason`` as booked: a write-off or discount reason in its one spelling, any other as
@@ -947,14 +965,9 @@ def _canonical_reason(number: str, reason: str) -> str:
     from ledger.errors import InputError
 
     key = "".join(reason.lower().replace("-", " ").replace("_", " ").split())
-    plain = {
-        spelling.replace("_", ""): canonical
-        for canonical, spellings in REASON_SPELLINGS.items()
-        for spelling in spellings
-    }
-    if key in plain:
-        return plain[key]
-    for spelling, canonical in plain.items():
+    if key in _REASON_OF:
+        return _REASON_OF[key]
+    for spelling, canonical in _REASON_OF.items():
         if len(key) >= 5 and key[0] == spelling[0] and Levenshtein.distance(key, spelling) == 1:
             raise InputError(
                 f"reason {reason!r} on {number}: did you mean {canonical}? Any other "

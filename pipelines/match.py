@@ -16,6 +16,7 @@ from ledger.errors import InputError
 from ledger.money import format_amount
 from matching.engine import Scorer
 from matching.scoring import LightGBMScorer, RuleScorer
+from matching.store import settles_as_suggested
 
 PRETRAINED = Path(__file__).resolve().parent.parent / "matching" / "pretrained"
 """The scorer shipped with arpilot, trained on simulated worlds (cold start)."""
@@ -197,18 +198,18 @@ def exception_queue(con: Connection) -> list[dict[str, Any]]:
     open_now = dict(con.execute("SELECT invoice_number, open_minor FROM invoices").fetchall())
 
     def fits(allocations: list[dict[str, Any]]) -> bool:
-        """Whether the suggestion still holds: each invoice open as it was when suggested."""
-        for a in allocations:
-            if not a["invoice"] and int(a["applied_minor"]) < 0:
-                return False  # it settles more than the payment: resolve refuses it as it is
-            if a["invoice"]:
-                settled = int(a["applied_minor"]) + int(a["adjustment_minor"])
-                left = open_now.get(a["invoice"], 0)
-                if (a["kind"] == "partial") != (settled != left) or not (
-                    0 < settled <= left or left <= settled < 0
-                ):
-                    return False
-        return True
+        """Whether the suggestion still holds as ``arpilot resolve`` would book it: each item
+        open as it was when suggested, and no more settled than the payment."""
+        return all(
+            settles_as_suggested(
+                a["kind"],
+                int(a["applied_minor"]) + int(a["adjustment_minor"]),
+                open_now.get(a["invoice"], 0),
+            )
+            if a["invoice"]
+            else int(a["applied_minor"]) >= 0
+            for a in allocations
+        )
 
     queue = []
     for exc_id, version, pid, day, currency, amount, payer, text, reason, suggestions, why in rows:

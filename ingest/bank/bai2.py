@@ -111,9 +111,7 @@ class _RecordingHelper(IteratorHelper):
             if len(record.rows) > 1:
                 # The reader glues a type code ending a row to the amount continuing it.
                 record.fields = _account_fields([text for _, text in record.rows])
-            index = 2
-            while index + 3 < len(record.fields):
-                index += 4 + _zero_blank_availability(record.fields, index + 3)
+            _zero_blank_summaries(record.fields)
         elif record.code == RecordCode.transaction_detail:
             _zero_blank_availability(record.fields, 2)
         elif record.code == RecordCode.file_header and record.fields[7:8] == ["3"]:
@@ -643,7 +641,15 @@ def _zero_blank_availability(fields: list[str], at: int) -> int:
     for index in amounts:
         if not fields[index]:
             fields[index] = "0"
-    return len(amounts) if funds == "S" else 1 + 2 * count
+    return _AVAILABILITY_FIELDS["S"] if funds == "S" else 1 + 2 * count
+
+
+def _zero_blank_summaries(fields: list[str]) -> None:
+    """:func:`_zero_blank_availability` for each summary of an account record (03): type
+    code, amount, item count, funds type and the availability that follows it."""
+    index = 2
+    while index + 3 < len(fields):
+        index += 4 + _zero_blank_availability(fields, index + 3)
 
 
 def _summaries_total(fields: list[str]) -> int:
