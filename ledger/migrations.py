@@ -267,6 +267,13 @@ CREATE TABLE statement_entries (
 );
 """
 
+_ANALYST_REVERSALS = """
+-- Who took an application back and why, when an analyst did (a wrong application found later);
+-- blank for one a returned receipt took back.
+ALTER TABLE applications ADD COLUMN reversed_by VARCHAR DEFAULT '';
+ALTER TABLE applications ADD COLUMN reversal_reason VARCHAR DEFAULT '';
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial ledger", _INITIAL),
     Migration(2, "cash application", _CASH_APPLICATION),
@@ -274,6 +281,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "open amounts as the ERP last showed them", _ERP_POSTING),
     Migration(5, "returned receipts", _RETURNS),
     Migration(6, "statement continuity", _STATEMENT_CONTINUITY),
+    Migration(7, "applications reversed by analysts", _ANALYST_REVERSALS),
 )
 """Every migration, oldest first. Append new ones; never change a released one."""
 

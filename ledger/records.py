@@ -52,6 +52,7 @@ class ExceptionReason(enum.StrEnum):
     LOW_CONFIDENCE = "low_confidence"
     SUSPECTED_DUPLICATE = "suspected_duplicate"
     UNLINKED_RETURN = "unlinked_return"  # a returned receipt: which payment it takes back is unsure
+    REVERSED = "reversed"  # its application was taken back by an analyst: an analyst decides it
 
 
 class ExceptionStatus(enum.StrEnum):

@@ -249,6 +249,37 @@ def _raise_unlinked(
     )
 
 
+def reverse_applications(
+    con: Connection, payment_id: str, now: datetime, *, by: str = "", reason: str = ""
+) -> tuple[list[tuple[str, str | None, int, int, str]], dict[str, int]]:
+    """Reverse the payment's live applications (an analyst's name ``by`` and ``reason`` when
+    one takes them back; a return's are left blank) and reopen what they settled, cash and
+    adjustment. Returns the applications reversed (id, invoice, cash, adjustment, kind) and
+    what each item was reopened by. The caller holds the transaction."""
+    undone = con.execute(
+        """
+        UPDATE applications SET reversed_at = ?, reversed_by = ?, reversal_reason = ?
+        WHERE payment_id = ? AND reversed_at IS NULL
+        RETURNING application_id, invoice_number, applied_minor, adjustment_minor, kind
+        """,
+        [now, by, reason, payment_id],
+    ).fetchall()
+    settled: dict[str, int] = {}
+    for _, invoice, applied, adjustment, _ in undone:
+        if invoice is not None:
+            settled[invoice] = settled.get(invoice, 0) + applied + adjustment
+    for invoice, minor in sorted(settled.items()):
+        # Never past the item's amount: an ERP that reopened it already shows part of what is
+        # reopened here (a credit memo's amount is negative, so both bounds).
+        con.execute(
+            "UPDATE invoices SET open_minor = greatest(least(open_minor + ?, "
+            "greatest(amount_minor, 0)), least(amount_minor, 0)), updated_at = ? "
+            "WHERE invoice_number = ?",
+            [minor, now, invoice],
+        )
+    return [tuple(row) for row in undone], settled
+
+
 def link_return(
     con: Connection,
     returned: Booking,
@@ -260,26 +291,7 @@ def link_return(
     """Record that ``returned`` takes back ``receipt``: reverse the receipt's applications,
     reopen what they settled, close its exception and the return's. Returns (applications
     reversed, invoices reopened). The caller holds the transaction."""
-    undone = con.execute(
-        """
-        UPDATE applications SET reversed_at = ? WHERE payment_id = ? AND reversed_at IS NULL
-        RETURNING application_id, invoice_number, applied_minor, adjustment_minor, kind
-        """,
-        [now, receipt.payment_id],
-    ).fetchall()
-    settled: dict[str, int] = {}
-    for _, invoice, applied, adjustment, _ in undone:
-        if invoice is not None:
-            settled[invoice] = settled.get(invoice, 0) + applied + adjustment
-    for invoice, minor in sorted(settled.items()):
-        # Never past the item's amount: an ERP that reopened it for the bounce already shows
-        # part of what is reopened here (a credit memo's amount is negative, so both bounds).
-        con.execute(
-            "UPDATE invoices SET open_minor = greatest(least(open_minor + ?, "
-            "greatest(amount_minor, 0)), least(amount_minor, 0)), updated_at = ? "
-            "WHERE invoice_number = ?",
-            [minor, now, invoice],
-        )
+    undone, settled = reverse_applications(con, receipt.payment_id, now)
     reason = return_reason(returned.remittance_text)
     resolution = json.dumps({"returned_by": returned.payment_id, "reason": reason})
     con.execute(

@@ -333,6 +333,8 @@ def record_decisions(
                         "decided_at": now,
                         "reversed_at": None,
                         "run_id": run_id,
+                        "reversed_by": "",
+                        "reversal_reason": "",
                     }
                 )
             applications.extend(rows)
@@ -764,7 +766,7 @@ def resolve_exception(
             kind = kinds.get(number, str(ApplicationKind.ON_ACCOUNT))
             rows.append(
                 {
-                    "application_id": _application_id(exception_id, payment_id, n),
+                    "application_id": _application_id(f"{exception_id}/{version}", payment_id, n),
                     "payment_id": payment_id,
                     "invoice_number": number or None,
                     "currency": currency,
@@ -783,6 +785,8 @@ def resolve_exception(
                     "decided_at": now,
                     "reversed_at": None,
                     "run_id": "",
+                    "reversed_by": "",
+                    "reversal_reason": "",
                 }
             )
         _insert(con, "applications", rows)

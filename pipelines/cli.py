@@ -438,6 +438,9 @@ def exceptions(
             f"{item['payer_name'] or '(no payer name)'}: {item['reason']}"
         )
         for key, value in item["why"].items():
+            if key == "reversed":
+                typer.echo(f"  {_reversal_line(value)}")
+                continue
             listed = value if isinstance(value, list) else [value]
             shown = ", ".join(v if isinstance(v, str) else json.dumps(v) for v in listed)
             typer.echo(f"  {key.replace('_', ' ')}: {shown}")
@@ -547,6 +550,56 @@ def resolve(
         typer.echo(f"  {number}: {format_amount(minor, done.currency)} settled as {reason}")
     for lesson in done.learned:
         typer.echo(f"  learned {lesson}")
+
+
+def _reversal_line(reversal: dict[str, Any]) -> str:
+    """'unapplied by ANALYST at T (REASON): INV-1 100.00 full, ...' for the queue."""
+    allocations = ", ".join(
+        f"{invoice or 'on account'} {cash}"
+        + (f" + {adjustment}" if adjustment.strip("0.,-") else "")
+        + f" ({kind})"
+        for invoice, cash, adjustment, kind in reversal.get("allocations", [])
+    )
+    line = (
+        f"unapplied by {reversal.get('by', '')} at {reversal.get('at', '')} "
+        f"({reversal.get('reason', '')}): {allocations}"
+    )
+    if reversal.get("applied_since"):
+        line += "; applied since from the same account: " + ", ".join(reversal["applied_since"])
+    return line
+
+
+@app.command()
+def unapply(
+    ctx: typer.Context,
+    payment_id: Annotated[str, typer.Argument(help="The payment applied wrongly, PAY-...")],
+    analyst: Annotated[str, typer.Option(help="Who decides (recorded in the audit chain).")],
+    reason: Annotated[
+        str, typer.Option(help="Why (a customer's query, a review's finding): goes to the ERP.")
+    ],
+) -> None:
+    """Take back a payment's applications (the engine's or an analyst's): its invoices are
+    reopened, what it taught is forgotten, and it waits in the queue for an analyst."""
+    from ledger.db import open_ledger
+    from ledger.money import format_amount
+    from matching.reversals import unapply_payment
+
+    settings = _settings(ctx)
+    with open_ledger(settings.ledger_path, lock_wait_seconds=settings.lock_wait_seconds) as con:
+        done = unapply_payment(con, payment_id, analyst=analyst, reason=reason)
+    typer.echo(
+        f"{done.payment_id}: {len(done.reversed)} application(s) reversed by {done.analyst}, "
+        f"{len(done.reopened)} item(s) reopened; it waits as {done.exception_id}"
+    )
+    for invoice, minor in done.reopened:
+        typer.echo(f"  {invoice}: {format_amount(minor, done.currency)} open again")
+    for link in done.forgotten:
+        typer.echo(f"  forgot {link}")
+    if done.applied_since:
+        typer.echo(
+            "  check: applied since from the same account to the same customer: "
+            + ", ".join(done.applied_since)
+        )
 
 
 @app.command("link-return")

@@ -59,9 +59,10 @@ def export_rows(con: Connection, what: str, posting: bool = False) -> Iterator[d
     invoice's customer; for cash on account, the customer an analyst named, else the one of
     the payment's invoices).
 
-    An application reversed since (its payment came back) stays, followed by its reversal: the
-    same allocation with the amount negated, kind ``reversal`` and the return's reason, so an
-    ERP that posted the first posts the second."""
+    An application reversed since (its payment came back, or an analyst took it back) stays,
+    followed by its reversal: the same allocation with the amount negated, kind ``reversal``
+    and the return's reason or the analyst's, so an ERP that posted the first posts the
+    second."""
     if what == "applications":
         rows = con.execute(
             """
@@ -80,7 +81,9 @@ def export_rows(con: Connection, what: str, posting: bool = False) -> Iterator[d
                 UNION ALL
                 SELECT a.payment_id, p.bank_reference, coalesce(a.invoice_number, ''),
                        a.currency, -a.applied_minor, 'reversal',
-                       'payment returned' || coalesce(': ' || r.payment_id, ''), 'rule', 1.0,
+                       CASE WHEN a.reversed_by <> '' THEN a.reversal_reason
+                            ELSE 'payment returned' || coalesce(': ' || r.payment_id, '') END,
+                       CASE WHEN a.reversed_by <> '' THEN 'analyst' ELSE 'rule' END, 1.0,
                        a.reversed_at, a.application_id, 1, -a.adjustment_minor, a.evidence
                 FROM applications a JOIN payments p USING (payment_id)
                 LEFT JOIN payments r ON r.returns_payment_id = a.payment_id
@@ -174,10 +177,12 @@ QUEUE_EVIDENCE = (
     "named_but_left_out",
     "deduction_on_no_invoice",
     "candidates",
+    "reversed",
 )
 """What of an exception's evidence the queue shows: the facts an analyst decides on (the
 payment a suspected duplicate repeats, the invoices named that are paid, missing or in
-another currency, the receipts a return may take back, ...)."""
+another currency, the receipts a return may take back, the application an analyst took
+back, ...)."""
 
 
 def exception_queue(con: Connection) -> list[dict[str, Any]]:

@@ -315,6 +315,64 @@ def test_the_queue_shows_what_resolve_asks_for_and_a_decision_leaves_it(home_cop
         assert f"{after[0]['exception_id']} (version {after[0]['version']})" in text.stdout
 
 
+def test_a_wrong_application_is_unapplied_and_waits_for_an_analyst(
+    matched: tuple[Path, Path, str], home_copy: Path, tmp_path: Path
+) -> None:
+    """`arpilot unapply` takes back an engine's application: the invoices reopen, the payment
+    waits in the queue saying what was taken back, the next match leaves it there, the export
+    gives the ERP the reversal with the analyst's reason, and an ERP snapshot that posted the
+    application but not yet its reversal does not close the invoice again."""
+    home = home_copy
+    with duckdb.connect(str(home / "ledger.duckdb"), read_only=True) as con:
+        payment_id, invoice, open_before, currency = con.execute(
+            "SELECT a.payment_id, a.invoice_number, i.open_minor, i.currency FROM applications a "
+            "JOIN invoices i USING (invoice_number) WHERE a.kind = 'full' "
+            "ORDER BY a.payment_id LIMIT 1"
+        ).fetchall()[0]
+        (settled,) = con.execute(
+            "SELECT sum(applied_minor + adjustment_minor) FROM applications "
+            "WHERE payment_id = ? AND invoice_number = ?",
+            [payment_id, invoice],
+        ).fetchall()[0]
+    refused = arpilot("--home", str(home), "unapply", payment_id, "--analyst", "jo")
+    assert refused.returncode != 0 and "--reason" in refused.stderr
+    result = arpilot(
+        "--home", str(home), "unapply", payment_id.lower(),
+        "--analyst", "jo", "--reason", "customer query 4711",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert f"{payment_id}: " in result.stdout and "application(s) reversed by jo" in result.stdout
+    assert _open_amounts(home)[invoice] == open_before + settled
+    again = arpilot("--home", str(home), "unapply", payment_id, "--analyst", "jo", "--reason", "x")
+    assert again.returncode != 0 and "not applied" in again.stderr
+    assert "Traceback" not in again.stderr
+
+    assert arpilot("--home", str(home), "match").returncode == 0
+    queue = json.loads(arpilot("--home", str(home), "exceptions", "--json").stdout)
+    (item,) = [i for i in queue if i["payment_id"] == payment_id]
+    assert item["reason"] == "reversed"
+    text = arpilot("--home", str(home), "exceptions").stdout
+    assert "unapplied by jo at " in text and "(customer query 4711)" in text
+    exported = arpilot("--home", str(home), "export", "applications", "--format", "csv")
+    rows = [
+        r for r in csv.DictReader(io.StringIO(exported.stdout)) if r["payment_id"] == payment_id
+    ]
+    reversals = [r for r in rows if r["kind"] == "reversal"]
+    assert reversals and all(
+        r["method"] == "analyst" and r["reason"] == "customer query 4711" for r in reversals
+    )
+    assert sum(parse_amount(r["applied_amount"], currency) for r in rows) == 0
+
+    posted_not_reversed = _snapshot(
+        matched[0] / "erp" / "open_items.csv",
+        tmp_path / "posted.csv",
+        {invoice: format_amount(open_before, currency)},
+    )
+    imported = arpilot("--home", str(home), "import-erp", str(posted_not_reversed))
+    assert imported.returncode == 0, imported.stderr
+    assert _open_amounts(home)[invoice] == open_before + settled
+
+
 def _open_amounts(home: Path) -> dict[str, int]:
     with duckdb.connect(str(home / "ledger.duckdb"), read_only=True) as con:
         return dict(con.execute("SELECT invoice_number, open_minor FROM invoices").fetchall())

@@ -1,0 +1,263 @@
+"""Applications an analyst takes back: a payment applied to the wrong invoices, by the engine or
+by an analyst, found out later (a customer's query, a controller's review) and unapplied.
+
+Unapplying reverses every live application of the payment, the deductions, discounts and
+write-offs beside them included, and reopens what they settled, as a returned receipt's are.
+The payment goes back to the exception queue (reason ``reversed``, the reversed allocations in
+its evidence) and only an analyst applies it again: the engine never takes it back from the
+queue. What the application taught is forgotten: a bank account or payer name it first linked
+to its customer no longer points there, unless another payment from that account or name,
+applied to that customer no later than it, says so too; imported history's and the ERP's
+links stand. Payments from the same account applied to the same customers since are named, for
+the analyst to check: they may have been applied on what the wrong application taught.
+``arpilot export applications`` follows each application with its reversal, the analyst's
+reason on it, for the ERP that posted the first.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from duckdb import DuckDBPyConnection as Connection
+
+from ledger import audit
+from ledger.db import transaction, utcnow
+from ledger.errors import InputError
+from ledger.money import format_amount
+from ledger.records import ExceptionReason
+from matching.returns import reverse_applications
+
+_NOT_APPLIED = {
+    "unapplied": "it has not been matched yet",
+    "exception": "it waits in the exception queue: decide it with 'arpilot resolve'",
+    "returned": "its bank returned it, which reversed its applications already",
+    "return": "it is a returned receipt, not cash applied",
+    "return_linked": "it is a returned receipt, not cash applied",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Unapplied:
+    """A payment unapplied: the exception it waits in again, the allocations reversed (invoice
+    or '' for cash on account, cash and adjustment in minor units, kind), what each item was
+    reopened by, the links forgotten, and the payments from the payer's account applied to the
+    same customers since (to check)."""
+
+    payment_id: str
+    exception_id: str
+    analyst: str
+    currency: str
+    reversed: tuple[tuple[str, int, int, str], ...]
+    reopened: tuple[tuple[str, int], ...]
+    forgotten: tuple[str, ...]
+    applied_since: tuple[str, ...]
+
+
+def unapply_payment(
+    con: Connection, payment_id: str, *, analyst: str, reason: str, now: datetime | None = None
+) -> Unapplied:
+    """Take back every live application of ``payment_id``, reopen what it settled, forget what
+    it taught and queue the payment for an analyst again, with the audit entry, in one
+    transaction. ``reason``: why (a customer's query, a review's finding), carried on each
+    reversal the export gives the ERP."""
+    if not analyst.strip():
+        raise InputError("unapplying a payment needs the analyst's name")
+    if not reason.strip():
+        raise InputError("say why the payment is unapplied (--reason): it goes to the ERP")
+    payment_id = payment_id.strip().upper()
+    now = now or utcnow()
+    with transaction(con):
+        found = con.execute(
+            "SELECT status, currency, payer_account, payer_name FROM payments WHERE payment_id = ?",
+            [payment_id],
+        ).fetchall()
+        if not found:
+            raise InputError(f"no payment {payment_id}")
+        status, currency, account, payer = found[0]
+        if status != "applied":
+            raise InputError(
+                f"{payment_id} is not applied (its status is {status!r}): "
+                + _NOT_APPLIED.get(status, "there is nothing to unapply")
+            )
+        live = con.execute(
+            """
+            SELECT coalesce(a.invoice_number, ''), a.applied_minor, a.adjustment_minor, a.kind,
+                   a.method, a.decided_by, a.decided_at,
+                   coalesce(i.customer_id, json_extract_string(a.evidence, '$.customer'), '')
+            FROM applications a LEFT JOIN invoices i USING (invoice_number)
+            WHERE a.payment_id = ? AND a.reversed_at IS NULL ORDER BY a.application_id
+            """,
+            [payment_id],
+        ).fetchall()
+        customers = sorted({row[7] for row in live if row[7]})
+        decided_at = min((row[6] for row in live), default=now)
+        _, settled = reverse_applications(con, payment_id, now, by=analyst, reason=reason.strip())
+        forgotten = _forget(con, payment_id, account, payer, customers, decided_at)
+        applied_since = _applied_since(con, payment_id, account, customers, decided_at)
+        reversed_ = tuple((row[0], row[1], row[2], row[3]) for row in live)
+        exception_id = _queue_again(
+            con,
+            payment_id,
+            {
+                "by": analyst,
+                "at": now.isoformat(timespec="seconds"),
+                "reason": reason.strip(),
+                "decided_by": sorted({row[5] for row in live}),
+                "allocations": [
+                    [
+                        invoice,
+                        format_amount(cash, currency),
+                        format_amount(adjustment, currency),
+                        kind,
+                    ]
+                    for invoice, cash, adjustment, kind in reversed_
+                ],
+                "forgotten": forgotten,
+                "applied_since": applied_since,
+            },
+            reversed_,
+            now,
+        )
+        con.execute("UPDATE payments SET status = 'exception' WHERE payment_id = ?", [payment_id])
+        audit.append(
+            con,
+            [
+                audit.NewEntry(
+                    actor=analyst,
+                    action="unapply_payment",
+                    entity="payment",
+                    entity_id=payment_id,
+                    payload={
+                        "exception": exception_id,
+                        "reason": reason.strip(),
+                        "methods": sorted({row[4] for row in live}),
+                        "reversed": [list(row) for row in reversed_],
+                        "reopened": settled,
+                        "forgotten": forgotten,
+                        "applied_since": applied_since,
+                        "currency": currency,
+                    },
+                )
+            ],
+            at=now,
+        )
+    return Unapplied(
+        payment_id,
+        exception_id,
+        analyst,
+        currency,
+        reversed_,
+        tuple(sorted(settled.items())),
+        tuple(forgotten),
+        tuple(applied_since),
+    )
+
+
+def _forget(
+    con: Connection,
+    payment_id: str,
+    account: str,
+    payer: str,
+    customers: list[str],
+    decided_at: datetime,
+) -> list[str]:
+    """Drop the bank-account and name links to ``customers`` the payment's application taught
+    (learnt by an analyst or an applied payment at the moment it was decided), unless another
+    payment from that account or name applied to that customer no later than it says so too."""
+    forgotten = []
+    for column, table, key, value in (
+        ("payer_account", "customer_bank_accounts", "account", account),
+        ("payer_name", "customer_aliases", "alias", payer),
+    ):
+        if not value.strip():
+            continue
+        for customer in customers:
+            backed = con.execute(
+                f"""
+                SELECT count(*) FROM applications a JOIN payments p USING (payment_id)
+                LEFT JOIN invoices i USING (invoice_number)
+                WHERE p.{column} = ? AND a.payment_id <> ? AND a.reversed_at IS NULL
+                  AND a.decided_at <= ?
+                  AND coalesce(i.customer_id, json_extract_string(a.evidence, '$.customer')) = ?
+                """,
+                [value, payment_id, decided_at, customer],
+            ).fetchall()[0][0]
+            if backed:
+                continue
+            dropped = con.execute(
+                f"DELETE FROM {table} WHERE {key} = ? AND customer_id = ? "
+                "AND source IN ('analyst', 'applied') AND learned_at = ? RETURNING source",
+                [value, customer, decided_at],
+            ).fetchall()
+            if dropped:
+                what = "bank account" if table == "customer_bank_accounts" else "payer name"
+                forgotten.append(f"{what} {value!r} -> {customer}")
+    return forgotten
+
+
+def _applied_since(
+    con: Connection, payment_id: str, account: str, customers: list[str], decided_at: datetime
+) -> list[str]:
+    """Payments from the same bank account applied to one of ``customers`` after the payment:
+    an application on what the wrong one taught would look like these."""
+    if not account.strip() or not customers:
+        return []
+    rows = con.execute(
+        """
+        SELECT DISTINCT a.payment_id FROM applications a JOIN payments p USING (payment_id)
+        LEFT JOIN invoices i USING (invoice_number)
+        WHERE p.payer_account = ? AND a.payment_id <> ? AND a.reversed_at IS NULL
+          AND a.decided_at > ?
+          AND coalesce(i.customer_id, json_extract_string(a.evidence, '$.customer'))
+              IN (SELECT unnest(?))
+        ORDER BY a.payment_id
+        """,
+        [account, payment_id, decided_at, customers],
+    ).fetchall()
+    return [pid for (pid,) in rows]
+
+
+def _queue_again(
+    con: Connection,
+    payment_id: str,
+    reversal: dict[str, Any],
+    reversed_: tuple[tuple[str, int, int, str], ...],
+    now: datetime,
+) -> str:
+    """Open the payment's exception again (or a new one for a payment the engine applied), its
+    reason ``reversed`` and the suggestions but the one taken back, renumbered."""
+    exception_id = f"EXC-{payment_id.removeprefix('PAY-')}"
+    evidence = json.dumps({"reversed": reversal}, sort_keys=True)
+    rows = con.execute(
+        "SELECT suggestions FROM exceptions WHERE exception_id = ?", [exception_id]
+    ).fetchall()
+    if not rows:
+        con.execute(
+            """
+            INSERT INTO exceptions (exception_id, payment_id, reason, suggestions, status,
+                                    assignee, version, resolution, created_at, updated_at,
+                                    run_id, evidence)
+            VALUES (?, ?, ?, '[]', 'open', '', 1, NULL, ?, ?, '', ?)
+            """,
+            [exception_id, payment_id, str(ExceptionReason.REVERSED), now, now, evidence],
+        )
+        return exception_id
+    taken_back = sorted((invoice, cash) for invoice, cash, _, _ in reversed_)
+    kept = [
+        suggestion
+        for suggestion in json.loads(rows[0][0])
+        if sorted((a["invoice"] or "", int(a["applied_minor"])) for a in suggestion["allocations"])
+        != taken_back
+    ]
+    for rank, suggestion in enumerate(kept, start=1):
+        suggestion["rank"] = rank
+    con.execute(
+        "UPDATE exceptions SET status = 'open', reason = ?, suggestions = ?, evidence = ?, "
+        "resolution = NULL, assignee = '', version = version + 1, updated_at = ? "
+        "WHERE exception_id = ?",
+        [str(ExceptionReason.REVERSED), json.dumps(kept), evidence, now, exception_id],
+    )
+    return exception_id
