@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -23,6 +24,7 @@ from rapidfuzz import fuzz
 
 from ledger import audit
 from ledger.errors import InputError
+from ledger.money import format_amount
 from ledger.records import ExceptionReason
 from matching import references as refs
 from matching.names import compact
@@ -250,19 +252,27 @@ def _raise_unlinked(
 
 
 def reverse_applications(
-    con: Connection, payment_id: str, now: datetime, *, by: str = "", reason: str = ""
+    con: Connection,
+    payment_id: str,
+    now: datetime,
+    *,
+    by: str = "",
+    reason: str = "",
+    invoices: Sequence[str] = (),
 ) -> tuple[list[tuple[str, str | None, int, int, str]], dict[str, int]]:
-    """Reverse the payment's live applications (an analyst's name ``by`` and ``reason`` when
-    one takes them back; a return's are left blank) and reopen what they settled, cash and
-    adjustment. Returns the applications reversed (id, invoice, cash, adjustment, kind) and
-    what each item was reopened by. The caller holds the transaction."""
+    """Reverse the payment's live applications (only those on ``invoices`` when it names
+    some), with the analyst's name ``by`` when one takes them back and the ``reason`` the
+    export gives the ERP, and reopen what they settled, cash and adjustment. Returns the
+    applications reversed (id, invoice, cash, adjustment, kind) and what each item was
+    reopened by. The caller holds the transaction."""
     undone = con.execute(
         """
         UPDATE applications SET reversed_at = ?, reversed_by = ?, reversal_reason = ?
         WHERE payment_id = ? AND reversed_at IS NULL
+          AND (len(?) = 0 OR invoice_number IN (SELECT unnest(?)))
         RETURNING application_id, invoice_number, applied_minor, adjustment_minor, kind
         """,
-        [now, by, reason, payment_id],
+        [now, by, reason, payment_id, list(invoices), list(invoices)],
     ).fetchall()
     settled: dict[str, int] = {}
     for _, invoice, applied, adjustment, _ in undone:
@@ -287,11 +297,20 @@ def link_return(
     actor: str,
     evidence: dict[str, Any],
     now: datetime,
+    invoices: Sequence[str] = (),
 ) -> tuple[int, int]:
     """Record that ``returned`` takes back ``receipt``: reverse the receipt's applications,
-    reopen what they settled, close its exception and the return's. Returns (applications
+    reopen what they settled, close its exception and the return's. A return of one item of
+    the receipt (a cheque of a lockbox deposit) names the ``invoices`` that item paid: only
+    their applications are reversed and the receipt stays applied. Returns (applications
     reversed, invoices reopened). The caller holds the transaction."""
-    undone, settled = reverse_applications(con, receipt.payment_id, now)
+    undone, settled = reverse_applications(
+        con,
+        receipt.payment_id,
+        now,
+        reason=f"payment returned: {returned.payment_id}",
+        invoices=invoices,
+    )
     reason = return_reason(returned.remittance_text)
     resolution = json.dumps({"returned_by": returned.payment_id, "reason": reason})
     con.execute(
@@ -304,9 +323,10 @@ def link_return(
         "updated_at = ? WHERE payment_id = ? AND status = 'open'",
         [json.dumps({"takes_back": receipt.payment_id}), now, returned.payment_id],
     )
-    con.execute(
-        "UPDATE payments SET status = 'returned' WHERE payment_id = ?", [receipt.payment_id]
-    )
+    if not invoices:
+        con.execute(
+            "UPDATE payments SET status = 'returned' WHERE payment_id = ?", [receipt.payment_id]
+        )
     con.execute(
         "UPDATE payments SET status = 'return_linked', returns_payment_id = ? WHERE payment_id = ?",
         [receipt.payment_id, returned.payment_id],
@@ -324,6 +344,7 @@ def link_return(
                     "reason": reason,
                     "evidence": evidence,
                     "was": receipt.status,
+                    "in_part": list(invoices),
                     "reversed": [
                         [app_id, invoice, applied, adjustment, kind]
                         for app_id, invoice, applied, adjustment, kind in sorted(undone)
@@ -339,11 +360,19 @@ def link_return(
 
 
 def link_by_analyst(
-    con: Connection, return_id: str, receipt_id: str, analyst: str, now: datetime
+    con: Connection,
+    return_id: str,
+    receipt_id: str,
+    analyst: str,
+    now: datetime,
+    invoices: Sequence[str] = (),
 ) -> tuple[int, int]:
     """An analyst's link of a waiting return to the receipt it takes back, checked first:
-    the return must be waiting, the receipt a credit of the same amount, account and currency,
-    booked no later than the return and not taken back already. Caller holds the transaction."""
+    the return must be waiting, the receipt a credit of the same account and currency,
+    booked no later than the return and not taken back already, and of the amount returned;
+    or, for a return of one item of it (a cheque of a lockbox deposit), an applied receipt
+    whose applications on ``invoices`` (the ones that item paid) come to the amount returned.
+    Caller holds the transaction."""
     returned = _booking(con, return_id)
     if returned is None or returned.status != "return":
         found = "no such payment" if returned is None else f"its status is {returned.status!r}"
@@ -351,15 +380,51 @@ def link_by_analyst(
     receipt = _booking(con, receipt_id)
     if receipt is None:
         raise InputError(f"no payment {receipt_id}")
+    invoices = sorted({number.strip() for number in invoices if number.strip()})
     problems = []
     if receipt.status not in _LINKABLE or receipt.amount_minor <= 0:
         problems.append(f"it is not a receipt that can be taken back (status {receipt.status!r})")
     if (receipt.account, receipt.currency) != (returned.account, returned.currency):
         problems.append("it was booked on another account or in another currency")
-    if receipt.amount_minor != -returned.amount_minor:
-        problems.append("its amount is not the amount returned")
     if receipt.day > returned.day:
         problems.append("it was booked after the return")
+    if not invoices and receipt.amount_minor != -returned.amount_minor:
+        problems.append(
+            "its amount is not the amount returned (a return of one item of it names the "
+            "invoices that item paid)"
+        )
+    if invoices:
+        problems.extend(_part_problems(con, returned, receipt, invoices))
     if problems:
         raise InputError(f"{return_id} cannot take back {receipt_id}: " + "; ".join(problems))
-    return link_return(con, returned, receipt, analyst, {"analyst": analyst}, now)
+    evidence = {"analyst": analyst} | ({"invoices": invoices} if invoices else {})
+    return link_return(con, returned, receipt, analyst, evidence, now, invoices)
+
+
+def _part_problems(
+    con: Connection, returned: Booking, receipt: Booking, invoices: list[str]
+) -> list[str]:
+    """Why ``returned`` cannot take back the receipt's applications on ``invoices`` alone."""
+    if receipt.status != "applied":
+        return [f"only an applied receipt is taken back in part (its status is {receipt.status!r})"]
+    if receipt.amount_minor <= -returned.amount_minor:
+        return ["the return takes back the whole receipt: name no invoice"]
+    paid = dict(
+        con.execute(
+            "SELECT invoice_number, sum(applied_minor) FROM applications "
+            "WHERE payment_id = ? AND reversed_at IS NULL AND invoice_number IS NOT NULL "
+            "GROUP BY invoice_number",
+            [receipt.payment_id],
+        ).fetchall()
+    )
+    problems = []
+    if unpaid := [number for number in invoices if number not in paid]:
+        problems.append(
+            f"it applied nothing to {', '.join(unpaid)} (it paid {', '.join(sorted(paid))})"
+        )
+    elif (cash := sum(paid[number] for number in invoices)) != -returned.amount_minor:
+        problems.append(
+            f"its cash on {', '.join(invoices)} is {format_amount(cash, receipt.currency)}, "
+            f"the return {format_amount(-returned.amount_minor, receipt.currency)}"
+        )
+    return problems

@@ -608,9 +608,17 @@ def link_return_cmd(
     return_id: Annotated[str, typer.Argument(help="The returned receipt (a debit), PAY-...")],
     payment_id: Annotated[str, typer.Argument(help="The payment it takes back, PAY-...")],
     analyst: Annotated[str, typer.Option(help="Who decides (recorded in the audit chain).")],
+    invoice: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="For a return of one item of the payment (a cheque of a lockbox deposit): an "
+            "invoice that item paid (repeatable); only those applications are reversed."
+        ),
+    ] = None,
 ) -> None:
     """Link a returned receipt (bounced cheque, returned transfer) to the payment it takes
-    back: that payment's applications are reversed and its invoices reopened."""
+    back: that payment's applications are reversed and its invoices reopened (only the
+    invoices named, for a return of one item of it)."""
     from ledger.db import open_ledger, transaction, utcnow
     from ledger.errors import InputError
     from matching.returns import link_by_analyst
@@ -622,7 +630,9 @@ def link_return_cmd(
         open_ledger(settings.ledger_path, lock_wait_seconds=settings.lock_wait_seconds) as con,
         transaction(con),
     ):
-        reversed_, reopened = link_by_analyst(con, return_id, payment_id, analyst, utcnow())
+        reversed_, reopened = link_by_analyst(
+            con, return_id, payment_id, analyst, utcnow(), invoice or ()
+        )
     typer.echo(
         f"{return_id} takes back {payment_id}: {reversed_} application(s) reversed, "
         f"{reopened} invoice(s) reopened"

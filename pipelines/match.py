@@ -81,12 +81,13 @@ def export_rows(con: Connection, what: str, posting: bool = False) -> Iterator[d
                 UNION ALL
                 SELECT a.payment_id, p.bank_reference, coalesce(a.invoice_number, ''),
                        a.currency, -a.applied_minor, 'reversal',
-                       CASE WHEN a.reversed_by <> '' THEN a.reversal_reason
-                            ELSE 'payment returned' || coalesce(': ' || r.payment_id, '') END,
+                       CASE WHEN a.reversal_reason <> '' THEN a.reversal_reason
+                            ELSE 'payment returned' || coalesce(': ' || (
+                                SELECT min(r.payment_id) FROM payments r
+                                WHERE r.returns_payment_id = a.payment_id), '') END,
                        CASE WHEN a.reversed_by <> '' THEN 'analyst' ELSE 'rule' END, 1.0,
                        a.reversed_at, a.application_id, 1, -a.adjustment_minor, a.evidence
                 FROM applications a JOIN payments p USING (payment_id)
-                LEFT JOIN payments r ON r.returns_payment_id = a.payment_id
                 WHERE a.reversed_at IS NOT NULL
             ) x LEFT JOIN invoices i ON i.invoice_number = nullif(x.invoice, '')
             ORDER BY x.booked_at, x.payment_id, x.application_id, x.step

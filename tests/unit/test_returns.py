@@ -285,3 +285,54 @@ def test_a_return_never_opens_an_invoice_beyond_its_amount(ledger_con: Any) -> N
     _return(ledger_con, "PAY-R", -50_000, "RETURNED ITEM", date(2025, 6, 4), "ACME WIDGETS")
     assert match_ledger(ledger_con, RuleScorer(), MatchSettings()).returns.linked == 1
     assert _open(ledger_con, "INV-1001") == 50_000
+
+
+def test_a_return_of_one_item_of_a_deposit_takes_back_only_what_that_item_paid(
+    ledger_con: Any,
+) -> None:
+    """A lockbox deposit pays three invoices; one cheque of it (500.00, for INV-1001) bounces.
+    The return differs from the deposit in amount, so it waits; the analyst links it naming
+    the invoice: only that application is reversed, and the deposit stays applied."""
+    _seed(ledger_con)
+    _payment(
+        ledger_con,
+        "PAY-D",
+        210_000,
+        "ACME WIDGETS",
+        "",
+        "INV-1001 INV-1002 INV-2001",
+        date(2025, 6, 2),
+    )
+    match_ledger(ledger_con, RuleScorer(), MatchSettings())
+    assert [_open(ledger_con, n) for n in ("INV-1001", "INV-1002", "INV-2001")] == [0, 0, 0]
+    _return(ledger_con, "PAY-R", -50_000, "DEPOSITED ITEM RETURNED", date(2025, 6, 5))
+    _return(ledger_con, "PAY-S", -70_000, "DEPOSITED ITEM RETURNED", date(2025, 6, 6))
+    _return(ledger_con, "PAY-T", -50_000, "DEPOSITED ITEM RETURNED", date(2025, 6, 7))
+    assert match_ledger(ledger_con, RuleScorer(), MatchSettings()).returns.unlinked == 3
+    assert _open(ledger_con, "INV-1001") == 0
+
+    with pytest.raises(InputError, match="amount is not the amount returned"):
+        link_by_analyst(ledger_con, "PAY-R", "PAY-D", "ana", utcnow())
+    with pytest.raises(InputError, match=r"cash on INV-1002 is 700\.00, the return 500\.00"):
+        link_by_analyst(ledger_con, "PAY-R", "PAY-D", "ana", utcnow(), ["INV-1002"])
+    with pytest.raises(InputError, match="applied nothing to INV-9"):
+        link_by_analyst(ledger_con, "PAY-R", "PAY-D", "ana", utcnow(), ["INV-9"])
+    assert link_by_analyst(ledger_con, "PAY-R", "PAY-D", "ana", utcnow(), [" INV-1001 "]) == (
+        1,
+        1,
+    )
+    assert [_open(ledger_con, n) for n in ("INV-1001", "INV-1002", "INV-2001")] == [50_000, 0, 0]
+    statuses = dict(ledger_con.execute("SELECT payment_id, status FROM payments").fetchall())
+    assert statuses["PAY-D"] == "applied" and statuses["PAY-R"] == "return_linked"
+    # A second item of the same deposit bounces too.
+    assert link_by_analyst(ledger_con, "PAY-S", "PAY-D", "ana", utcnow(), ["INV-1002"]) == (1, 1)
+    with pytest.raises(InputError, match="applied nothing to INV-1001"):
+        link_by_analyst(ledger_con, "PAY-T", "PAY-D", "ana", utcnow(), ["INV-1001"])
+    reversals = [r for r in export_rows(ledger_con, "applications") if r["kind"] == "reversal"]
+    assert [(r["invoice_number"], r["applied_amount"], r["reason"]) for r in reversals] == [
+        ("INV-1001", "-500.00", "payment returned: PAY-R"),
+        ("INV-1002", "-700.00", "payment returned: PAY-S"),
+    ]
+    assert match_ledger(ledger_con, RuleScorer(), MatchSettings()).returns.unlinked == 1
+    assert _open(ledger_con, "INV-2001") == 0
+    assert audit.verify(ledger_con).ok
