@@ -6,14 +6,14 @@ import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import polars as pl
 
 from ledger import audit
 from ledger.db import Connection, transaction, utcnow
-from ledger.errors import RowProblem, ValidationFailed
+from ledger.errors import InputError, RowProblem, ValidationFailed
 from ledger.migrations import LATEST_VERSION
 from ledger.money import Money, format_amount
 from ledger.records import Payment, RemittanceAdvice
@@ -243,10 +243,13 @@ def import_open_items(
     file_format: str,
     actor: str = "erp-import",
     close_missing: bool = False,
+    as_of: datetime | None = None,
 ) -> ImportSummary:
     """Store validated open items all-or-nothing; the same file as the last one imported is a
     no-op (an earlier file imported again, after others, is a snapshot of its own: the ERP may
-    have gone back to what it showed then).
+    have gone back to what it showed then). ``as_of``: when the ERP took the snapshot; one
+    taken before a snapshot imported already is refused (read as the ERP's latest word, it
+    would reopen what the ERP has posted since).
 
     New items are inserted; items whose amounts, dates, terms or PO changed are updated with one
     audit entry each (old and new values); with ``close_missing`` items absent from the file are
@@ -257,6 +260,8 @@ def import_open_items(
     known = _file_known(con, sha256)
     if known is not None and known == _last_open_items_file(con):
         return ImportSummary(file_id=known, rows=items.height, already_imported=True)
+    if as_of is not None:
+        _check_taken_after(con, name, as_of)
     now = utcnow()
     con.register("incoming", items)
     try:
@@ -279,7 +284,8 @@ def import_open_items(
                         "import_open_items",
                         "file",
                         file_id,
-                        {"name": name, "sha256": sha256, **summary.as_dict()},
+                        {"name": name, "sha256": sha256, **summary.as_dict()}
+                        | ({"as_of": as_of.isoformat()} if as_of is not None else {}),
                     )
                 ],
                 at=now,
@@ -287,6 +293,23 @@ def import_open_items(
         return summary
     finally:
         con.unregister("incoming")
+
+
+def _check_taken_after(con: Connection, name: str, as_of: datetime) -> None:
+    """Refuse a snapshot taken before the newest one imported with its time."""
+    newest = con.execute(
+        "SELECT json_extract_string(payload, '$.as_of') AS taken, "
+        "json_extract_string(payload, '$.name') FROM audit_log "
+        "WHERE action = 'import_open_items' AND taken IS NOT NULL "
+        "ORDER BY CAST(taken AS TIMESTAMP) DESC LIMIT 1"
+    ).fetchall()
+    if newest and as_of < datetime.fromisoformat(newest[0][0]):
+        raise InputError(
+            f"{name} was taken at {as_of:%Y-%m-%d %H:%M}, before {newest[0][1]} (taken at "
+            f"{datetime.fromisoformat(newest[0][0]):%Y-%m-%d %H:%M}), imported already: read "
+            "now, it would reopen what the ERP has posted since. Import snapshots in the order "
+            "they were taken"
+        )
 
 
 def _write_open_items(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -60,6 +61,26 @@ def init(ctx: typer.Context) -> None:
     typer.echo(f"ledger ready: {settings.ledger_path} (schema v{version})")
 
 
+def _snapshot_time(text: str) -> datetime | None:
+    """--as-of as a naive UTC time; blank when not given."""
+    from ledger.errors import InputError
+
+    if not text.strip():
+        return None
+    try:
+        taken = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InputError(
+            f"--as-of {text!r}: write when the ERP took the snapshot, e.g. 2026-12-01 or "
+            "2026-12-01T18:00"
+        ) from None
+    if taken.tzinfo is not None:
+        taken = taken.astimezone(UTC).replace(tzinfo=None)
+    if taken > datetime.now(UTC).replace(tzinfo=None) + timedelta(days=1):
+        raise InputError(f"--as-of {text!r} is in the future: when did the ERP take it?")
+    return taken
+
+
 @app.command("import-erp")
 def import_erp(
     ctx: typer.Context,
@@ -72,11 +93,20 @@ def import_erp(
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    as_of: Annotated[
+        str,
+        typer.Option(
+            help="When the ERP took the snapshot (2026-12-01 or 2026-12-01T18:00, UTC unless "
+            "an offset is given); one taken before a snapshot imported already is refused."
+        ),
+    ] = "",
 ) -> None:
     """Import ERP open items all-or-nothing; a bad file names every bad row and changes nothing."""
     from pipelines.erp_import import import_erp_file
 
-    summary = import_erp_file(file, _settings(ctx), close_missing=close_missing)
+    summary = import_erp_file(
+        file, _settings(ctx), close_missing=close_missing, as_of=_snapshot_time(as_of)
+    )
     if as_json:
         typer.echo(json.dumps(summary.as_dict()))
     elif summary.already_imported:

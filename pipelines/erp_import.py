@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from ingest.erp import validate_open_items
@@ -13,9 +14,14 @@ from ledger.settings import LedgerSettings
 
 
 def import_erp_file(
-    path: Path, settings: LedgerSettings, *, close_missing: bool = False
+    path: Path,
+    settings: LedgerSettings,
+    *,
+    close_missing: bool = False,
+    as_of: datetime | None = None,
 ) -> ImportSummary:
     """Validate ``path`` completely before the ledger is touched; import all of it or nothing.
+    ``as_of``: when the ERP took the snapshot (an older one than imported already is refused).
 
     Raises :class:`ValidationFailed` listing every bad row, column and reason.
     """
@@ -33,4 +39,5 @@ def import_erp_file(
             name=source.name,
             file_format=file_format,
             close_missing=close_missing,
+            as_of=as_of,
         )

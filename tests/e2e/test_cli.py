@@ -90,3 +90,28 @@ def test_broken_audit_chain_exits_1(home: Path, sample_open_items: Path) -> None
 def test_debug_shows_traceback(home: Path) -> None:
     result = run("--home", str(home / "empty"), "--debug", "status")
     assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_a_snapshot_older_than_one_imported_is_refused(home: Path, tmp_path: Path) -> None:
+    """With --as-of, a snapshot taken before one imported already is refused and changes
+    nothing: read as the ERP's latest word, it would reopen what was posted since."""
+    header = (
+        "invoice_number,customer_id,customer_name,issue_date,due_date,currency,amount,"
+        "open_amount,doc_type\n"
+    )
+    newer, older = tmp_path / "newer.csv", tmp_path / "older.csv"
+    newer.write_text(header + "INV-1,C1,Acme,2026-11-01,2026-12-01,USD,100.00,0.00,invoice\n")
+    older.write_text(header + "INV-1,C1,Acme,2026-11-01,2026-12-01,USD,100.00,100.00,invoice\n")
+    first = run("--home", str(home), "import-erp", str(newer), "--as-of", "2026-11-20T18:00")
+    assert first.returncode == 0, first.stderr
+    refused = run("--home", str(home), "import-erp", str(older), "--as-of", "2026-11-19")
+    assert refused.returncode == 2
+    assert "older.csv was taken at 2026-11-19 00:00, before newer.csv" in refused.stderr
+    state = json.loads(run("--home", str(home), "status", "--json").stdout)
+    assert state["open_items"] == 0
+    for bad in ("yesterday", "2999-01-01"):
+        wrong = run("--home", str(home), "import-erp", str(older), "--as-of", bad)
+        assert wrong.returncode == 2 and "--as-of" in wrong.stderr
+    # A time with an offset is read in UTC: 09:00+01:00 on the 21st is after the first.
+    later = run("--home", str(home), "import-erp", str(older), "--as-of", "2026-11-21T09:00+01:00")
+    assert later.returncode == 0, later.stderr
