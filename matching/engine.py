@@ -1199,11 +1199,12 @@ class Engine:
         self, payment: IncomingPayment, listed: list[_Listed], evidence: dict[str, Any]
     ) -> list[_Listed]:
         """Advice lines whose paid amounts were misread, when the lines miss the payment by
-        exactly what reading them right makes up. A line is read right as its gross less its
+        exactly what reading them right makes up. A line may be read right as its gross less its
         discount and deduction when its own figures disagree ('2,712.29' for '2,711.29'), or
         as its invoice's open amount when it pays part of it or all but a small difference
-        (OCR lost a digit: '8.19' for '58.19', or the cents: '2,532.00' for '2,532.37'). Only
-        when one set of at most :data:`MAX_MISREAD_LINES` lines makes up the difference.
+        (OCR lost a digit: '8.19' for '58.19', or the cents: '2,532.00' for '2,532.37'; the
+        gross may be the figure misread, so a line can have both readings). Only when one set
+        of at most :data:`MAX_MISREAD_LINES` lines, one reading each, makes up the difference.
         Whatever the difference, a line whose gross is its invoice's open amount and whose
         discount is the terms' is read as the one less the other (see :meth:`_read_by_terms`)."""
         listed, certain = self._read_by_terms(listed)
@@ -1223,20 +1224,29 @@ class Engine:
                 implied = line.gross_minor - (line.discount_minor or 0)
                 implied -= line.deduction_minor or 0
                 if implied != line.paid_minor and 0 < implied <= open_minor:
+                    # The gross may be the misread figure: the other reading stays a candidate.
                     mends.append((k, replace(line, paid_minor=implied)))
-                    continue
             if allocation.kind is ApplicationKind.PARTIAL or (
                 allocation.kind is ApplicationKind.WRITE_OFF
                 and allocation.reason == "small_difference"
             ):
                 mends.append((k, replace(line, paid_minor=open_minor)))
-        # A line the cash it applies would not change is no misreading that matters.
-        mends = [(k, line) for k, line in mends if line.paid_minor != allocations[k].applied_minor]
+        # A line the cash it applies would not change is no misreading that matters; two
+        # readings of a line that agree are one.
+        mends = list(
+            {
+                (k, line.paid_minor): (k, line)
+                for k, line in mends
+                if line.paid_minor != allocations[k].applied_minor
+            }.values()
+        )
         fitting = [
             chosen
             for size in range(1, MAX_MISREAD_LINES + 1)
             for chosen in itertools.combinations(mends[:MAX_MENDABLE_LINES], size)
-            if sum(line.paid_minor - allocations[k].applied_minor for k, line in chosen) == residual
+            if len({k for k, _ in chosen}) == size  # one reading of each line
+            and sum(line.paid_minor - allocations[k].applied_minor for k, line in chosen)
+            == residual
         ]
         if len(fitting) != 1:
             return listed

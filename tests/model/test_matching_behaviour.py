@@ -726,6 +726,19 @@ def test_an_advice_line_short_by_exactly_what_the_payment_has_over_is_paid_in_fu
     assert {a.invoice_number: a.kind for a in as_read.allocations}[misread] is kind_as_read
 
 
+def test_a_line_whose_gross_was_misread_too_is_still_read_as_its_invoice_open_amount() -> None:
+    # The scan read '11,776.11' for '11,776.17' and '17.00' for the gross: the gross-less-
+    # discount reading is no help, the open amount is what the payment has. Never 0.06 written
+    # off beside 0.06 put on account.
+    book = [_invoice("INV-132939", "C100", 1_177_617)]
+    lines = (AdviceLine("132939", 1_177_611, 1_700, None, None, ""),)
+    advice = Advice("ADV-8", "Acme Widgets", "", DAY, "USD", 1_177_617, 0.6, "", lines)
+    best = _engine(book).decide(_pay(1_177_617, "ACME WIDGETS"), [advice]).ranked[0][0]
+    assert [(a.invoice_number, a.applied_minor, a.adjustment_minor, a.kind)
+            for a in best.allocations] == [("INV-132939", 1_177_617, 0, ApplicationKind.FULL)]  # fmt: skip
+    assert best.evidence["misread_lines"] == ["INV-132939"]
+
+
 def test_two_misread_lines_that_together_make_up_the_payment_pay_their_invoices_in_full() -> None:
     book = [
         _invoice("INV-104499", "C100", 54_733),
