@@ -1122,6 +1122,8 @@ class Engine:
                 payment, listed, allocations, -residual, partial_ok
             )
             evidence["shortfall"] = how
+        if residual > 0:
+            allocations, residual = _cash_before_write_offs(allocations, residual)
         if residual > 0 and strategy != "subset":
             more = self._more_items(context, {a.invoice_number for a in allocations}, residual)
             if more is not None:
@@ -2835,6 +2837,30 @@ class _OldestSums:
                 for held in oldest[: count - 1]:
                     keep(total - self.open[held], count, held=held)
         self.sums[customer_id] = totals
+
+
+def _cash_before_write_offs(
+    allocations: list[Allocation], residual: int
+) -> tuple[list[Allocation], int]:
+    """``allocations`` with the payment's cash left over (``residual``) paying the small
+    differences they would write off, each whole while it lasts: a difference is never
+    written off beside cash of the same payment put on account."""
+    paid = list(allocations)
+    for k, allocation in enumerate(allocations):
+        gap = allocation.adjustment_minor
+        if (
+            allocation.kind is ApplicationKind.WRITE_OFF
+            and allocation.reason == "small_difference"
+            and 0 < gap <= residual
+        ):
+            paid[k] = Allocation(
+                allocation.invoice_number,
+                allocation.applied_minor + gap,
+                0,
+                ApplicationKind.FULL,
+            )
+            residual -= gap
+    return paid, residual
 
 
 def _nearest_items(items: Sequence[OpenAmount], amount: int, low: int, high: int) -> list[str]:

@@ -739,6 +739,23 @@ def test_a_line_whose_gross_was_misread_too_is_still_read_as_its_invoice_open_am
     assert best.evidence["misread_lines"] == ["INV-132939"]
 
 
+def test_cash_left_over_pays_a_small_difference_rather_than_sit_beside_its_write_off() -> None:
+    # Two lines each read 0.06 short of their invoices and the payment 0.06 over the lines:
+    # which line was misread cannot be told, but 0.06 is never written off beside 0.06 put
+    # on account.
+    book = [_invoice("INV-1", "C100", 100_006), _invoice("INV-2", "C100", 200_006)]
+    lines = (
+        AdviceLine("INV-1", 100_000, None, None, None, ""),
+        AdviceLine("INV-2", 200_000, None, None, None, ""),
+    )
+    advice = Advice("ADV-9", "Acme Widgets", "", DAY, "USD", 300_006, 0.9, "", lines)
+    best = _engine(book).decide(_pay(300_006, "ACME WIDGETS"), [advice]).ranked[0][0]
+    kinds = sorted(a.kind for a in best.allocations)
+    assert kinds == sorted([ApplicationKind.FULL, ApplicationKind.WRITE_OFF])
+    assert all(a.invoice_number for a in best.allocations)
+    assert sum(a.applied_minor for a in best.allocations) == 300_006
+
+
 def test_two_misread_lines_that_together_make_up_the_payment_pay_their_invoices_in_full() -> None:
     book = [
         _invoice("INV-104499", "C100", 54_733),
