@@ -274,6 +274,16 @@ ALTER TABLE applications ADD COLUMN reversed_by VARCHAR DEFAULT '';
 ALTER TABLE applications ADD COLUMN reversal_reason VARCHAR DEFAULT '';
 """
 
+_ERP_PENDING = """
+-- Items whose ERP snapshot did not show all of arpilot's work when last imported, and since when
+-- that work is pending: an application a snapshot had not posted, reversed after it, is still
+-- one the ERP may post later. Items in step with the ERP have no row.
+CREATE TABLE erp_pending (
+    invoice_number  VARCHAR PRIMARY KEY,
+    since           TIMESTAMP NOT NULL
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial ledger", _INITIAL),
     Migration(2, "cash application", _CASH_APPLICATION),
@@ -282,6 +292,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "returned receipts", _RETURNS),
     Migration(6, "statement continuity", _STATEMENT_CONTINUITY),
     Migration(7, "applications reversed by analysts", _ANALYST_REVERSALS),
+    Migration(8, "arpilot's work an ERP snapshot has not shown", _ERP_PENDING),
 )
 """Every migration, oldest first. Append new ones; never change a released one."""
 

@@ -189,23 +189,32 @@ def _reconciliation_payload(
     }
 
 
-def _settlements(con: Connection, numbers: list[str]) -> dict[str, list[int]]:
-    """arpilot's settlements of each item of ``numbers`` since the last open-items import (the
-    ones a snapshot may not show yet): every application's amount (cash and adjustment), and
-    each reversal's, negated."""
-    found: defaultdict[str, list[int]] = defaultdict(list)
-    if not numbers:
-        return found
+def _last_import(con: Connection) -> datetime:
+    """When the last open-items snapshot was imported (the epoch before the first)."""
     (since,) = con.execute(
         "SELECT coalesce(max(recorded_at), TIMESTAMP '1970-01-01') FROM audit_log "
         "WHERE action = 'import_open_items'"
-    ).fetchone() or (None,)
+    ).fetchone() or (datetime(1970, 1, 1),)
+    return since
+
+
+def _settlements(con: Connection, numbers: list[str]) -> dict[str, list[int]]:
+    """arpilot's settlements of each item of ``numbers`` a snapshot may not show yet: since
+    the last open-items import, or since the one before which the ERP last showed all of
+    arpilot's work on the item (``erp_pending``): every application's amount (cash and
+    adjustment), and each reversal's, negated."""
+    found: defaultdict[str, list[int]] = defaultdict(list)
+    if not numbers:
+        return found
+    since = _last_import(con)
     for number, settled, applied_since, reversed_since in con.execute(
         """
-        SELECT invoice_number, applied_minor + adjustment_minor, decided_at > ?,
-               coalesce(reversed_at > ?, false)
-        FROM applications WHERE invoice_number IN (SELECT unnest(?))
-        ORDER BY decided_at, application_id
+        SELECT a.invoice_number, a.applied_minor + a.adjustment_minor,
+               a.decided_at > coalesce(p.since, ?),
+               coalesce(a.reversed_at > coalesce(p.since, ?), false)
+        FROM applications a LEFT JOIN erp_pending p USING (invoice_number)
+        WHERE a.invoice_number IN (SELECT unnest(?))
+        ORDER BY a.decided_at, a.application_id
         """,
         [since, since, numbers],
     ).fetchall():
@@ -312,9 +321,31 @@ def _check_taken_after(con: Connection, name: str, as_of: datetime) -> None:
         )
 
 
+def _track_pending(con: Connection, previous: datetime, absent: list[str]) -> None:
+    """After a snapshot: an item it shows in step with the ledger has nothing of arpilot's
+    pending; one out of step keeps what was pending before, or, newly so, what arpilot did
+    since the import before this one (``previous``)."""
+    con.execute(
+        """
+        DELETE FROM erp_pending WHERE invoice_number IN (
+            SELECT l.invoice_number FROM invoices l
+            WHERE l.erp_open_minor IS NOT DISTINCT FROM l.open_minor
+              AND (l.invoice_number IN (SELECT invoice_number FROM incoming)
+                   OR l.invoice_number IN (SELECT unnest(?))))
+        """,
+        [absent],
+    )
+    con.execute(
+        "INSERT INTO erp_pending SELECT invoice_number, ? FROM invoices "
+        "WHERE erp_open_minor IS DISTINCT FROM open_minor ON CONFLICT DO NOTHING",
+        [previous],
+    )
+
+
 def _write_open_items(
     con: Connection, file_id: str, rows: int, now: Any, actor: str, close_missing: bool
 ) -> ImportSummary:
+    previous = _last_import(con)
     # Customers first: new ones, then renames (the old name stays as an alias), then parents
     # (a blank parent leaves the ledger's as it is: an export without them clears nothing).
     con.execute(
@@ -465,6 +496,7 @@ def _write_open_items(
 
     absent = _close_absent(con, file_id, now, actor) if close_missing else []
     closed = [a for a in absent if a.open_before != 0 and a.outcome.open_minor == 0]
+    _track_pending(con, previous, [a.number for a in absent])
 
     unexplained = tuple(
         number

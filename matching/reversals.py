@@ -43,8 +43,9 @@ _NOT_APPLIED = {
 class Unapplied:
     """A payment unapplied: the exception it waits in again, the allocations reversed (invoice
     or '' for cash on account, cash and adjustment in minor units, kind), what each item was
-    reopened by, the links forgotten, and the payments from the payer's account applied to the
-    same customers since (to check)."""
+    reopened by, the links forgotten, the payments from the payer's account or name applied to
+    the same customers since (to check), and the links that stand because other payments back
+    them (the next payment from that account goes to the same customer)."""
 
     payment_id: str
     exception_id: str
@@ -54,6 +55,7 @@ class Unapplied:
     reopened: tuple[tuple[str, int], ...]
     forgotten: tuple[str, ...]
     applied_since: tuple[str, ...]
+    still_linked: tuple[str, ...] = ()
 
 
 def unapply_payment(
@@ -68,8 +70,15 @@ def unapply_payment(
     if not reason.strip():
         raise InputError("say why the payment is unapplied (--reason): it goes to the ERP")
     payment_id = payment_id.strip().upper()
+    if not payment_id:
+        raise InputError("name the payment to unapply (PAY-...)")
     now = now or utcnow()
     with transaction(con):
+        if payment_id.startswith("EXC-"):
+            held = con.execute(
+                "SELECT payment_id FROM exceptions WHERE exception_id = ?", [payment_id]
+            ).fetchall()
+            payment_id = held[0][0] if held else payment_id
         found = con.execute(
             "SELECT status, currency, payer_account, payer_name FROM payments WHERE payment_id = ?",
             [payment_id],
@@ -85,18 +94,20 @@ def unapply_payment(
         live = con.execute(
             """
             SELECT coalesce(a.invoice_number, ''), a.applied_minor, a.adjustment_minor, a.kind,
-                   a.method, a.decided_by, a.decided_at,
-                   coalesce(i.customer_id, json_extract_string(a.evidence, '$.customer'), '')
+                   a.method, a.decided_by, a.decided_at, coalesce(i.customer_id, ''),
+                   coalesce(json_extract_string(a.evidence, '$.customer'), '')
             FROM applications a LEFT JOIN invoices i USING (invoice_number)
             WHERE a.payment_id = ? AND a.reversed_at IS NULL ORDER BY a.application_id
             """,
             [payment_id],
         ).fetchall()
-        customers = sorted({row[7] for row in live if row[7]})
+        # Whose the application was: its invoices' customers, and the one the decision named
+        # (a parent paying for a subsidiary's invoice is taught as the parent).
+        customers = sorted({c for row in live for c in row[7:9] if c})
         decided_at = min((row[6] for row in live), default=now)
         _, settled = reverse_applications(con, payment_id, now, by=analyst, reason=reason.strip())
-        forgotten = _forget(con, payment_id, account, payer, customers, decided_at)
-        applied_since = _applied_since(con, payment_id, account, customers, decided_at)
+        forgotten, kept = _forget(con, payment_id, account, payer, customers, decided_at)
+        applied_since = _applied_since(con, payment_id, account, payer, customers, decided_at)
         reversed_ = tuple((row[0], row[1], row[2], row[3]) for row in live)
         exception_id = _queue_again(
             con,
@@ -116,6 +127,7 @@ def unapply_payment(
                     for invoice, cash, adjustment, kind in reversed_
                 ],
                 "forgotten": forgotten,
+                "still_linked": kept,
                 "applied_since": applied_since,
             },
             reversed_,
@@ -137,6 +149,7 @@ def unapply_payment(
                         "reversed": [list(row) for row in reversed_],
                         "reopened": settled,
                         "forgotten": forgotten,
+                        "still_linked": kept,
                         "applied_since": applied_since,
                         "currency": currency,
                     },
@@ -153,6 +166,7 @@ def unapply_payment(
         tuple(sorted(settled.items())),
         tuple(forgotten),
         tuple(applied_since),
+        tuple(kept),
     )
 
 
@@ -163,59 +177,91 @@ def _forget(
     payer: str,
     customers: list[str],
     decided_at: datetime,
-) -> list[str]:
+) -> tuple[list[str], list[str]]:
     """Drop the bank-account and name links to ``customers`` the payment's application taught
     (learnt by an analyst or an applied payment at the moment it was decided), unless another
-    payment from that account or name applied to that customer no later than it says so too."""
-    forgotten = []
+    payment from that account or name applied to that customer no later than it says so too.
+    Returns the links forgotten and the ones that stand, with why."""
+    forgotten, kept = [], []
     for column, table, key, value in (
         ("payer_account", "customer_bank_accounts", "account", account),
         ("payer_name", "customer_aliases", "alias", payer),
     ):
         if not value.strip():
             continue
+        what = "bank account" if table == "customer_bank_accounts" else "payer name"
         for customer in customers:
-            backed = con.execute(
-                f"""
-                SELECT count(*) FROM applications a JOIN payments p USING (payment_id)
-                LEFT JOIN invoices i USING (invoice_number)
-                WHERE p.{column} = ? AND a.payment_id <> ? AND a.reversed_at IS NULL
-                  AND a.decided_at <= ?
-                  AND coalesce(i.customer_id, json_extract_string(a.evidence, '$.customer')) = ?
-                """,
-                [value, payment_id, decided_at, customer],
-            ).fetchall()[0][0]
-            if backed:
-                continue
-            dropped = con.execute(
-                f"DELETE FROM {table} WHERE {key} = ? AND customer_id = ? "
-                "AND source IN ('analyst', 'applied') AND learned_at = ? RETURNING source",
-                [value, customer, decided_at],
+            linked = con.execute(
+                f"SELECT source, learned_at FROM {table} WHERE {key} = ? AND customer_id = ?",
+                [value, customer],
             ).fetchall()
-            if dropped:
-                what = "bank account" if table == "customer_bank_accounts" else "payer name"
+            if not linked:
+                continue
+            source, learned_at = linked[0]
+            backers = [
+                pid
+                for (pid,) in con.execute(
+                    f"""
+                    SELECT DISTINCT a.payment_id FROM applications a
+                    JOIN payments p USING (payment_id) LEFT JOIN invoices i USING (invoice_number)
+                    WHERE p.{column} = ? AND a.payment_id <> ? AND a.reversed_at IS NULL
+                      AND a.decided_at <= ?
+                      AND ? IN (i.customer_id, json_extract_string(a.evidence, '$.customer'))
+                    ORDER BY a.payment_id
+                    """,
+                    [value, payment_id, decided_at, customer],
+                ).fetchall()
+            ]
+            taught_here = source in ("analyst", "applied") and learned_at == decided_at
+            if taught_here and not backers:
+                con.execute(
+                    f"DELETE FROM {table} WHERE {key} = ? AND customer_id = ?", [value, customer]
+                )
                 forgotten.append(f"{what} {value!r} -> {customer}")
-    return forgotten
+                continue
+            why = (
+                f"payments {', '.join(backers[:5])} applied there too"
+                if backers
+                else {"erp": "the ERP's", "history": "imported history's"}.get(
+                    source, f"learnt {learned_at:%Y-%m-%d %H:%M} UTC, before this application"
+                )
+            )
+            kept.append(f"{what} {value!r} -> {customer} ({why})")
+    return forgotten, kept
 
 
 def _applied_since(
-    con: Connection, payment_id: str, account: str, customers: list[str], decided_at: datetime
+    con: Connection,
+    payment_id: str,
+    account: str,
+    payer: str,
+    customers: list[str],
+    decided_at: datetime,
 ) -> list[str]:
-    """Payments from the same bank account applied to one of ``customers`` after the payment:
-    an application on what the wrong one taught would look like these."""
-    if not account.strip() or not customers:
+    """Payments from the same bank account or payer name applied to one of ``customers`` after
+    the payment: an application on what the wrong one taught would look like these."""
+    if not (account.strip() or payer.strip()) or not customers:
         return []
     rows = con.execute(
         """
         SELECT DISTINCT a.payment_id FROM applications a JOIN payments p USING (payment_id)
         LEFT JOIN invoices i USING (invoice_number)
-        WHERE p.payer_account = ? AND a.payment_id <> ? AND a.reversed_at IS NULL
-          AND a.decided_at > ?
-          AND coalesce(i.customer_id, json_extract_string(a.evidence, '$.customer'))
-              IN (SELECT unnest(?))
+        WHERE ((? <> '' AND p.payer_account = ?) OR (? <> '' AND p.payer_name = ?))
+          AND a.payment_id <> ? AND a.reversed_at IS NULL AND a.decided_at > ?
+          AND (i.customer_id IN (SELECT unnest(?))
+               OR json_extract_string(a.evidence, '$.customer') IN (SELECT unnest(?)))
         ORDER BY a.payment_id
         """,
-        [account, payment_id, decided_at, customers],
+        [
+            account.strip(),
+            account,
+            payer.strip(),
+            payer,
+            payment_id,
+            decided_at,
+            customers,
+            customers,
+        ],
     ).fetchall()
     return [pid for (pid,) in rows]
 
@@ -228,12 +274,15 @@ def _queue_again(
     now: datetime,
 ) -> str:
     """Open the payment's exception again (or a new one for a payment the engine applied), its
-    reason ``reversed`` and the suggestions but the one taken back, renumbered."""
+    reason ``reversed``, its evidence kept with the reversal beside it, and the suggestions
+    but the one taken back, renumbered."""
     exception_id = f"EXC-{payment_id.removeprefix('PAY-')}"
-    evidence = json.dumps({"reversed": reversal}, sort_keys=True)
     rows = con.execute(
-        "SELECT suggestions FROM exceptions WHERE exception_id = ?", [exception_id]
+        "SELECT suggestions, evidence FROM exceptions WHERE exception_id = ?", [exception_id]
     ).fetchall()
+    # What the queue showed before (the payment a suspected duplicate repeats, ...) stays.
+    before = json.loads(rows[0][1] or "{}") if rows else {}
+    evidence = json.dumps(before | {"reversed": reversal}, sort_keys=True)
     if not rows:
         con.execute(
             """

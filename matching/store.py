@@ -660,6 +660,14 @@ def resolve_exception(
                 f"exception {exception_id} is at version {version}, not {expected_version}: "
                 "reload it and decide again"
             )
+        # Cash a return took back from the payment in part (a bounced cheque of a deposit)
+        # is not the analyst's to apply again.
+        returned = con.execute(
+            "SELECT coalesce(sum(amount_minor), 0) FROM payments "
+            "WHERE returns_payment_id = ? AND status = 'return_linked'",
+            [payment_id],
+        ).fetchall()[0][0]
+        received, amount = amount, amount + returned
         ranked = json.loads(suggestions)
         if suggestion is not None:
             if not 1 <= suggestion <= len(ranked):
@@ -692,7 +700,14 @@ def resolve_exception(
             )
             raise InputError(
                 f"allocations add up to {format_amount(given, currency)} {currency}, the "
-                f"payment is {format_amount(amount, currency)} {currency}{hint}"
+                f"payment is {format_amount(amount, currency)} {currency}"
+                + (
+                    f" ({format_amount(received, currency)} received, "
+                    f"{format_amount(-returned, currency)} of it returned)"
+                    if returned
+                    else ""
+                )
+                + hint
             )
         numbers = [n for n, _ in pairs if n]
         found: dict[str, _Item] = {

@@ -591,7 +591,7 @@ def _reversal_line(reversal: dict[str, Any]) -> str:
         for invoice, cash, adjustment, kind in reversal.get("allocations", [])
     )
     line = (
-        f"unapplied by {reversal.get('by', '')} at {reversal.get('at', '')} "
+        f"unapplied by {reversal.get('by', '')} at {reversal.get('at', '')} UTC "
         f"({reversal.get('reason', '')}): {allocations}"
     )
     if reversal.get("applied_since"):
@@ -602,7 +602,9 @@ def _reversal_line(reversal: dict[str, Any]) -> str:
 @app.command()
 def unapply(
     ctx: typer.Context,
-    payment_id: Annotated[str, typer.Argument(help="The payment applied wrongly, PAY-...")],
+    payment_id: Annotated[
+        str, typer.Argument(help="The payment applied wrongly (PAY-...), or its exception.")
+    ],
     analyst: Annotated[str, typer.Option(help="Who decides (recorded in the audit chain).")],
     reason: Annotated[
         str, typer.Option(help="Why (a customer's query, a review's finding): goes to the ERP.")
@@ -622,12 +624,18 @@ def unapply(
         f"{len(done.reopened)} item(s) reopened; it waits as {done.exception_id}"
     )
     for invoice, minor in done.reopened:
-        typer.echo(f"  {invoice}: {format_amount(minor, done.currency)} open again")
+        typer.echo(f"  {invoice}: {format_amount(minor, done.currency)} {done.currency} open again")
+    if on_account := sum(cash for invoice, cash, _, _ in done.reversed if not invoice):
+        typer.echo(
+            f"  {format_amount(on_account, done.currency)} {done.currency} taken off account"
+        )
     for link in done.forgotten:
         typer.echo(f"  forgot {link}")
+    for link in done.still_linked:
+        typer.echo(f"  still linked: {link}")
     if done.applied_since:
         typer.echo(
-            "  check: applied since from the same account to the same customer: "
+            "  check: applied since from the same account or name to the same customer: "
             + ", ".join(done.applied_since)
         )
 

@@ -77,6 +77,7 @@ def import_history(path: Path, settings: LedgerSettings) -> HistorySummary:
         aliases = set(con.execute("SELECT customer_id, alias FROM customer_aliases").fetchall())
         new_accounts: set[tuple[str, str]] = set()
         new_aliases: set[tuple[str, str]] = set()
+        confirmed: list[tuple[str, str, str]] = []  # (table, key, customer) history backs
         unknown = 0
         for customer_id, name, account in rows:
             if customer_id not in names:
@@ -84,9 +85,13 @@ def import_history(path: Path, settings: LedgerSettings) -> HistorySummary:
                 continue
             if account and (account, customer_id) not in accounts:
                 new_accounts.add((account, customer_id))
+            elif account:
+                confirmed.append(("customer_bank_accounts", account, customer_id))
             learnt = name and compact(name) != compact(names[customer_id])
             if learnt and (customer_id, name) not in aliases:
                 new_aliases.add((customer_id, name))
+            elif learnt:
+                confirmed.append(("customer_aliases", name, customer_id))
         now = utcnow()
         with transaction(con):
             if new_accounts:  # DuckDB refuses an empty executemany
@@ -98,6 +103,15 @@ def import_history(path: Path, settings: LedgerSettings) -> HistorySummary:
                 con.executemany(
                     "INSERT INTO customer_aliases VALUES (?, ?, 'history', ?)",
                     [(c, n, now) for c, n in sorted(new_aliases)],
+                )
+            # A link an application taught that history confirms is history's now: taking
+            # that application back leaves it standing.
+            for table, key, customer_id in sorted(set(confirmed)):
+                column = "account" if table == "customer_bank_accounts" else "alias"
+                con.execute(
+                    f"UPDATE {table} SET source = 'history' WHERE {column} = ? "
+                    "AND customer_id = ? AND source IN ('analyst', 'applied')",
+                    [key, customer_id],
                 )
             shared_names, shared_accounts = load_payers(con).intermediaries()
             summary = HistorySummary(

@@ -57,7 +57,8 @@ def export_rows(con: Connection, what: str, posting: bool = False) -> Iterator[d
     (``adjustment_amount``: a deduction, discount or write-off, whose reason is the row's
     ``reason`` for an application) and whose account it is on (``customer_id``: the
     invoice's customer; for cash on account, the customer an analyst named, else the one of
-    the payment's invoices).
+    the payment's invoices) and the application's id (``application_id``: a reversal carries
+    the id of the application it takes back, whose kind and reason are on that row).
 
     An application reversed since (its payment came back, or an analyst took it back) stays,
     followed by its reversal: the same allocation with the amount negated, kind ``reversal``
@@ -67,7 +68,7 @@ def export_rows(con: Connection, what: str, posting: bool = False) -> Iterator[d
         rows = con.execute(
             """
             SELECT x.payment_id, x.bank_reference, x.invoice, x.currency, x.minor, x.kind,
-                   x.reason, x.method, x.confidence, x.adjustment,
+                   x.reason, x.method, x.confidence, x.adjustment, x.application_id,
                    coalesce(i.customer_id, json_extract_string(x.evidence, '$.customer'),
                             (SELECT min(i2.customer_id) FROM applications a2
                              JOIN invoices i2 ON i2.invoice_number = a2.invoice_number
@@ -93,7 +94,20 @@ def export_rows(con: Connection, what: str, posting: bool = False) -> Iterator[d
             ORDER BY x.booked_at, x.payment_id, x.application_id, x.step
             """
         ).fetchall()
-        for pid, bank_ref, invoice, currency, minor, kind, reason, method, conf, adj, who in rows:
+        for (
+            pid,
+            bank_ref,
+            invoice,
+            currency,
+            minor,
+            kind,
+            reason,
+            method,
+            conf,
+            adj,
+            app,
+            who,
+        ) in rows:
             row = {
                 "payment_id": pid,
                 "bank_reference": bank_ref,
@@ -105,7 +119,11 @@ def export_rows(con: Connection, what: str, posting: bool = False) -> Iterator[d
                 "confidence": f"{conf:.4f}",
             }
             if posting:
-                row.update(adjustment_amount=format_amount(adj, currency), customer_id=who)
+                row.update(
+                    adjustment_amount=format_amount(adj, currency),
+                    customer_id=who,
+                    application_id=app,
+                )
             yield row
         return
     if what != "exceptions":
@@ -131,7 +149,9 @@ def export_rows(con: Connection, what: str, posting: bool = False) -> Iterator[d
                 "confidence": "",
             }
             if posting:
-                row.update(adjustment_amount=format_amount(0, currency), customer_id="")
+                row.update(
+                    adjustment_amount=format_amount(0, currency), customer_id="", application_id=""
+                )
             yield row
         for suggestion in ranked:
             for allocation in suggestion["allocations"]:
@@ -149,11 +169,12 @@ def export_rows(con: Connection, what: str, posting: bool = False) -> Iterator[d
                     row.update(
                         adjustment_amount=format_amount(allocation["adjustment_minor"], currency),
                         customer_id=suggestion.get("customer", ""),
+                        application_id="",
                     )
                 yield row
 
 
-POSTING_COLUMNS = ("adjustment_amount", "customer_id")
+POSTING_COLUMNS = ("adjustment_amount", "customer_id", "application_id")
 """What ``arpilot export --for-posting`` adds to the contract's columns."""
 
 

@@ -232,7 +232,7 @@ def test_an_analyst_settles_the_queue_as_the_payers_meant_deductions_and_discoun
     )  # fmt: skip
     assert export.returncode == 0, export.stderr
     exported = list(csv.DictReader(io.StringIO(export.stdout)))
-    assert list(exported[0])[-2:] == ["adjustment_amount", "customer_id"]
+    assert list(exported[0])[-3:] == ["adjustment_amount", "customer_id", "application_id"]
     posted = {
         (r["payment_id"], r["invoice_number"]): (r["adjustment_amount"], r["customer_id"])
         for r in exported

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from ledger import audit
+from ledger.db import utcnow
 from ledger.errors import InputError
 from ledger.money import format_amount
 from matching.reversals import unapply_payment
@@ -233,3 +234,103 @@ def test_the_suggestion_taken_back_is_not_suggested_again(ledger_con: Any) -> No
     taken_back = [(a["invoice"], format_amount(int(a["applied_minor"]), "USD")) for a in first]
     assert taken_back not in offered
     assert len(offered) == len(json.loads(suggestions)) - 1
+
+
+def test_a_link_taught_to_the_parent_who_paid_is_forgotten_too(ledger_con: Any) -> None:
+    _seed(ledger_con)
+    now = utcnow()
+    ledger_con.execute(
+        "INSERT INTO customers VALUES ('P', 'Parent Holding', NULL, ?, ?)", [now, now]
+    )
+    ledger_con.execute("UPDATE customers SET parent_id = 'P' WHERE customer_id = 'C2'")
+    _payment(ledger_con, "PAY-X", 90_000, "SOME TREASURY SVC", ACCOUNT, "", date(2025, 6, 2))
+    match_ledger(ledger_con, RuleScorer(), MatchSettings())
+    ((version,),) = ledger_con.execute("SELECT version FROM exceptions").fetchall()
+    done = resolve_exception(
+        ledger_con,
+        "PAY-X",
+        analyst="jo",
+        expected_version=version,
+        allocations=[("INV-2001", 90_000)],
+        customer="P",
+    )
+    taught = load_payers(ledger_con).by_account(ACCOUNT)
+    assert [c.customer_id for c in taught] == [done.customer_id]
+    unapplied = unapply_payment(ledger_con, "PAY-X", analyst="jo", reason="wrong group")
+    assert load_payers(ledger_con).by_account(ACCOUNT) == []
+    assert load_payers(ledger_con).by_name("SOME TREASURY SVC") == []
+    assert len(unapplied.forgotten) == 2
+
+
+def test_what_the_queue_showed_before_stays_and_the_links_that_stand_are_named(
+    ledger_con: Any,
+) -> None:
+    _seed(ledger_con)
+    _payment(ledger_con, "PAY-1", 50_000, "ACME WIDGETS", ACCOUNT, "INV-1001", date(2025, 6, 2))
+    match_ledger(ledger_con, RuleScorer(), MatchSettings())
+    _payment(ledger_con, "PAY-2", 70_000, "", ACCOUNT, "INV-1002", date(2025, 6, 9))
+    match_ledger(ledger_con, RuleScorer(), MatchSettings())
+    # PAY-2 had been held as a suspected duplicate once; its exception said of what.
+    ledger_con.execute(
+        "INSERT INTO exceptions VALUES ('EXC-2', 'PAY-2', 'suspected_duplicate', '[]', "
+        "'resolved', 'jo', 2, '{}', ?, ?, '', '{\"duplicate_of\": \"PAY-1\"}')",
+        [utcnow(), utcnow()],
+    )
+    done = unapply_payment(ledger_con, "exc-2", analyst="kim", reason="review")
+    assert done.payment_id == "PAY-2"
+    assert done.still_linked == (
+        f"bank account {ACCOUNT!r} -> C1 (payments PAY-1 applied there too)",
+    )
+    (item,) = exception_queue(ledger_con)
+    assert item["why"]["duplicate_of"] == "PAY-1" and item["reason"] == "reversed"
+    with pytest.raises(InputError, match="name the payment"):
+        unapply_payment(ledger_con, " ", analyst="kim", reason="x")
+
+
+def test_payments_applied_on_a_taught_name_are_named_for_checking(ledger_con: Any) -> None:
+    _seed(ledger_con)
+    _payment(ledger_con, "PAY-N", 90_000, "BX HOLDING TREASURY", "", "", date(2025, 6, 2))
+    match_ledger(ledger_con, RuleScorer(), MatchSettings())
+    ((version,),) = ledger_con.execute("SELECT version FROM exceptions").fetchall()
+    resolve_exception(
+        ledger_con, "PAY-N", analyst="jo", expected_version=version,
+        allocations=[("INV-1002", 70_000), ("INV-1001", 20_000)],
+    )  # fmt: skip
+    _payment(ledger_con, "PAY-M", 30_000, "BX HOLDING TREASURY", "", "INV-1001", date(2025, 6, 9))
+    match_ledger(ledger_con, RuleScorer(), MatchSettings())
+    assert _status(ledger_con, "PAY-M") == "applied"
+    done = unapply_payment(ledger_con, "PAY-N", analyst="jo", reason="wrong customer")
+    assert done.applied_since == ("PAY-M",)
+
+
+def test_a_payment_part_of_which_was_returned_is_applied_again_with_what_is_left(
+    ledger_con: Any,
+) -> None:
+    from matching.returns import link_by_analyst
+    from tests.unit.test_returns import _return
+
+    _seed(ledger_con)
+    _payment(
+        ledger_con, "PAY-L", 120_000, "ACME WIDGETS", "", "INV-1001 INV-1002", date(2025, 6, 2)
+    )
+    match_ledger(ledger_con, RuleScorer(), MatchSettings())
+    _return(ledger_con, "PAY-R", -50_000, "DEPOSITED ITEM RETURNED", date(2025, 6, 5))
+    match_ledger(ledger_con, RuleScorer(), MatchSettings())
+    link_by_analyst(ledger_con, "PAY-R", "PAY-L", "ana", utcnow(), ["INV-1001"])
+    unapply_payment(ledger_con, "PAY-L", analyst="ana", reason="INV-1002 was not this payment")
+    ((version,),) = ledger_con.execute(
+        "SELECT version FROM exceptions WHERE payment_id = 'PAY-L'"
+    ).fetchall()
+    with pytest.raises(
+        InputError, match=r"payment is 700\.00 USD \(1200\.00 received, 500\.00 of it returned\)"
+    ):
+        resolve_exception(
+            ledger_con, "PAY-L", analyst="ana", expected_version=version,
+            allocations=[("INV-1001", 50_000), ("INV-1002", 70_000)],
+        )  # fmt: skip
+    resolve_exception(
+        ledger_con, "PAY-L", analyst="ana", expected_version=version,
+        allocations=[("", 70_000)], customer="C1",
+    )  # fmt: skip
+    assert (_open(ledger_con, "INV-1001"), _open(ledger_con, "INV-1002")) == (50_000, 70_000)
+    assert audit.verify(ledger_con).ok
