@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from duckdb import DuckDBPyConnection as Connection
 
@@ -37,6 +37,14 @@ _NOT_APPLIED = {
     "return": "it is a returned receipt, not cash applied",
     "return_linked": "it is a returned receipt, not cash applied",
 }
+
+
+class _Payer(NamedTuple):
+    """The payment taken back, and the bank account and name it came from."""
+
+    payment_id: str
+    account: str
+    name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +114,9 @@ def unapply_payment(
         customers = sorted({c for row in live for c in row[7:9] if c})
         decided_at = min((row[6] for row in live), default=now)
         _, settled = reverse_applications(con, payment_id, now, by=analyst, reason=reason.strip())
-        forgotten, kept = _forget(con, payment_id, account, payer, customers, decided_at)
-        applied_since = _applied_since(con, payment_id, account, payer, customers, decided_at)
+        paid_by = _Payer(payment_id, account, payer)
+        forgotten, kept = _forget(con, paid_by, customers, decided_at)
+        applied_since = _applied_since(con, paid_by, customers, decided_at)
         reversed_ = tuple((row[0], row[1], row[2], row[3]) for row in live)
         exception_id = _queue_again(
             con,
@@ -171,21 +180,17 @@ def unapply_payment(
 
 
 def _forget(
-    con: Connection,
-    payment_id: str,
-    account: str,
-    payer: str,
-    customers: list[str],
-    decided_at: datetime,
+    con: Connection, paid_by: _Payer, customers: list[str], decided_at: datetime
 ) -> tuple[list[str], list[str]]:
     """Drop the bank-account and name links to ``customers`` the payment's application taught
     (learnt by an analyst or an applied payment at the moment it was decided), unless another
     payment from that account or name applied to that customer no later than it says so too.
     Returns the links forgotten and the ones that stand, with why."""
     forgotten, kept = [], []
+    payment_id = paid_by.payment_id
     for column, table, key, value in (
-        ("payer_account", "customer_bank_accounts", "account", account),
-        ("payer_name", "customer_aliases", "alias", payer),
+        ("payer_account", "customer_bank_accounts", "account", paid_by.account),
+        ("payer_name", "customer_aliases", "alias", paid_by.name),
     ):
         if not value.strip():
             continue
@@ -231,15 +236,11 @@ def _forget(
 
 
 def _applied_since(
-    con: Connection,
-    payment_id: str,
-    account: str,
-    payer: str,
-    customers: list[str],
-    decided_at: datetime,
+    con: Connection, paid_by: _Payer, customers: list[str], decided_at: datetime
 ) -> list[str]:
     """Payments from the same bank account or payer name applied to one of ``customers`` after
     the payment: an application on what the wrong one taught would look like these."""
+    payment_id, account, payer = paid_by
     if not (account.strip() or payer.strip()) or not customers:
         return []
     rows = con.execute(

@@ -36,6 +36,15 @@ def _status(con: Any, payment_id: str) -> str:
     ][0]
 
 
+def _two_payments_from_one_account(con: Any) -> None:
+    """PAY-1 names INV-1001 and teaches ACCOUNT; PAY-2, a week on from ACCOUNT, names INV-1002."""
+    _seed(con)
+    _payment(con, "PAY-1", 50_000, "ACME WIDGETS", ACCOUNT, "INV-1001", date(2025, 6, 2))
+    match_ledger(con, RuleScorer(), MatchSettings())
+    _payment(con, "PAY-2", 70_000, "", ACCOUNT, "INV-1002", date(2025, 6, 9))
+    match_ledger(con, RuleScorer(), MatchSettings())
+
+
 def test_a_payment_the_engine_applied_is_unapplied_and_waits_for_an_analyst(
     ledger_con: Any,
 ) -> None:
@@ -163,11 +172,7 @@ def test_an_analysts_decision_is_unapplied_and_what_it_taught_forgotten(
 def test_a_link_another_payment_backs_is_kept_and_later_payments_are_named(
     ledger_con: Any,
 ) -> None:
-    _seed(ledger_con)
-    _payment(ledger_con, "PAY-1", 50_000, "ACME WIDGETS", ACCOUNT, "INV-1001", date(2025, 6, 2))
-    match_ledger(ledger_con, RuleScorer(), MatchSettings())
-    _payment(ledger_con, "PAY-2", 70_000, "", ACCOUNT, "INV-1002", date(2025, 6, 9))
-    match_ledger(ledger_con, RuleScorer(), MatchSettings())
+    _two_payments_from_one_account(ledger_con)
     assert _status(ledger_con, "PAY-2") == "applied"
 
     later = unapply_payment(ledger_con, "PAY-2", analyst="jo", reason="review")
@@ -180,11 +185,7 @@ def test_a_link_another_payment_backs_is_kept_and_later_payments_are_named(
 
 
 def test_later_payments_from_the_account_are_named_for_checking(ledger_con: Any) -> None:
-    _seed(ledger_con)
-    _payment(ledger_con, "PAY-1", 50_000, "ACME WIDGETS", ACCOUNT, "INV-1001", date(2025, 6, 2))
-    match_ledger(ledger_con, RuleScorer(), MatchSettings())
-    _payment(ledger_con, "PAY-2", 70_000, "", ACCOUNT, "INV-1002", date(2025, 6, 9))
-    match_ledger(ledger_con, RuleScorer(), MatchSettings())
+    _two_payments_from_one_account(ledger_con)
     done = unapply_payment(ledger_con, "PAY-1", analyst="jo", reason="review")
     assert done.applied_since == ("PAY-2",)
 
@@ -265,11 +266,7 @@ def test_a_link_taught_to_the_parent_who_paid_is_forgotten_too(ledger_con: Any) 
 def test_what_the_queue_showed_before_stays_and_the_links_that_stand_are_named(
     ledger_con: Any,
 ) -> None:
-    _seed(ledger_con)
-    _payment(ledger_con, "PAY-1", 50_000, "ACME WIDGETS", ACCOUNT, "INV-1001", date(2025, 6, 2))
-    match_ledger(ledger_con, RuleScorer(), MatchSettings())
-    _payment(ledger_con, "PAY-2", 70_000, "", ACCOUNT, "INV-1002", date(2025, 6, 9))
-    match_ledger(ledger_con, RuleScorer(), MatchSettings())
+    _two_payments_from_one_account(ledger_con)
     # PAY-2 had been held as a suspected duplicate once; its exception said of what.
     ledger_con.execute(
         "INSERT INTO exceptions VALUES ('EXC-2', 'PAY-2', 'suspected_duplicate', '[]', "
