@@ -912,6 +912,15 @@ def _iso_date(raw: str) -> date | None:
         return None
 
 
+_LINE_BREAKS = re.compile(r"[ ]*[\r\n\t\f\v]+[ ]*")
+
+
+def _one_line(text: str) -> str:
+    """``text`` with its line breaks and tabs (a bank's text wrapped inside one element) each
+    a single space: the payer's words on one line, as every format gives them."""
+    return _LINE_BREAKS.sub(" ", text) if "\n" in text or "\r" in text or "\t" in text else text
+
+
 def join_unstructured(pieces: Iterable[str]) -> str:
     """Unstructured remittance lines joined with single spaces.
 
@@ -919,10 +928,10 @@ def join_unstructured(pieces: Iterable[str]) -> str:
     continues it directly: adding a space there would change the payer's words.
     """
     if isinstance(pieces, list) and len(pieces) <= 1:  # most entries: what follows gives this
-        return pieces[0].strip() if pieces else ""
+        return _one_line(pieces[0].strip()) if pieces else ""
     parts: list[str] = []
     continues = False
-    for raw in pieces:
+    for raw in map(_one_line, pieces):
         if continues and parts:
             parts[-1] += raw
         else:

@@ -46,6 +46,7 @@ _LINE_WIDTH = 65
 
 _GERMAN_SUBFIELD_WIDTH = 27
 _GERMAN_START = re.compile(r"(?P<code>[0-9]{3})(?P<mark>[?>+])[0-9]{2}")
+_UNSTRUCTURED = re.compile(r"999(?![0-9?>+])")
 
 _GERMAN_SUBFIELD = {mark: re.compile(rf"{re.escape(mark)}([0-9]{{2}})") for mark in "?>+"}
 # SEPA keywords that open an item of the purpose text ('EREF+', 'SVWZ+'; 'BIC+' has three letters).
@@ -406,7 +407,7 @@ def _statement(block: _Block, source: str) -> _Read:
         tag = item.tag
         if tag in ("25", "25P"):
             once(account, item, "account")
-            account = item.value.strip().split("\n")[0]
+            account = _account_alone(item.value.strip().split("\n")[0])
         elif tag in ("28", "28C"):
             once(number, item, "statement number")
             number = item.value.strip()
@@ -594,6 +595,15 @@ def _long_reference(value: str) -> re.Match[str] | None:
     return _LONG_REFERENCE.match(value)
 
 
+def _account_alone(account: str) -> str:
+    """The :25: account without the currency some banks write after an IBAN (bunq's
+    'NL10BUNQ2290325473 EUR'), so it is the account camt and the payers' files name."""
+    number, _, currency = account.rpartition(" ")
+    if len(currency) == 3 and currency.isalpha() and currency.isupper() and is_iban(number):
+        return number
+    return account
+
+
 def is_iban(text: str) -> bool:
     """Whether ``text`` is an IBAN: country, check digits that pass ISO 7064 mod 97-10."""
     if not _IBAN.fullmatch(text):
@@ -637,9 +647,14 @@ def _booked(
     sign = -1 if mark in ("D", "RC") else 1
     value_date, booking_date = dates
     customer_reference = (groups["customer_reference"] or "").strip()
+    type_code = groups["id"].upper()
+    if type_code == "NONR" and customer_reference.upper().startswith("EF"):
+        # No type code at all (Penta): 'NONREF' is the reference, and says there is none.
+        type_code, customer_reference = "", customer_reference[2:]
     if customer_reference.upper() in _NO_REFERENCE:
         customer_reference = ""
     supplementary = " ".join((groups["extra_details"] or "").split())
+    parsed, supplementary = _counterparty_first(parsed, customer_reference, supplementary)
     payer_account = parsed.payer_account
     if payer_account and is_own_account(payer_account, account):
         payer_account = ""  # Triodos' '>31' is the statement's own account, not the payer's
@@ -666,7 +681,7 @@ def _booked(
         end_to_end_id=parsed.end_to_end_id,
         remittance_text=remittance,
         creditor_reference=parsed.creditor_reference,
-        type_code=groups["id"].upper(),
+        type_code=type_code,
         line=line,
         reversal=mark in ("RC", "RD"),
     )
@@ -735,8 +750,39 @@ def _details(lines: list[str], own_account: str) -> _Details:
             remittance_text=_join_plain(lines)
         )
     if _SLASH_START.match(joined):
+        if any(len(line) > _LINE_WIDTH for line in lines):
+            # A bank that writes lines past SWIFT's width (bunq) breaks them where a phrase
+            # ends, not mid-word.
+            joined = " ".join(line.strip() for line in lines)
         return _slash(joined) or _Details(remittance_text=_join_plain(lines))
-    return _counterparty_named(_join_plain(lines))
+    text = _join_plain(lines)
+    if _UNSTRUCTURED.match(text):
+        text = text[3:].lstrip()  # the German layout's code for 'free text follows'
+    return _counterparty_named(text)
+
+
+def _counterparty_first(
+    parsed: _Details, reference: str, supplementary: str
+) -> tuple[_Details, str]:
+    """ASN and SNS write the counterparty's account as the :61: reference, its name as the
+    supplementary details, and both again as the first words of :86:, before the description
+    (free text, or '/KEY/' subfields). Read so, the name is the payer's and the description
+    is read on its own; anything else is returned as it came (with the supplementary details
+    still to place)."""
+    if not (reference and supplementary) or parsed.payer_name:
+        return parsed, supplementary
+    text = parsed.remittance_text
+    head = f"{reference} {supplementary}"
+    if not text.casefold().startswith(head.casefold()):
+        return parsed, supplementary
+    rest = text[len(head) :].strip()
+    described = (_slash(rest) if _SLASH_START.match(rest) else None) or _Details(
+        remittance_text=rest
+    )
+    return described._replace(
+        payer_name=described.payer_name or supplementary,
+        payer_account=described.payer_account or parsed.payer_account,
+    ), ""
 
 
 def _counterparty_named(text: str) -> _Details:

@@ -375,6 +375,21 @@ def _tx(e2e: str, name: str, amount: str | None = None, text: str = "") -> str:
       <RltdPties><Dbtr><Nm>{name}</Nm></Dbtr></RltdPties><RmtInf><Ustrd>{text or e2e}</Ustrd></RmtInf></TxDtls>"""
 
 
+def test_a_text_wrapped_inside_its_element_reads_on_one_line() -> None:
+    # Raiffeisen (CH) wraps the entry's words inside AddtlNtryInf; a payer's Ustrd may too.
+    entry = _entry("50.00", details="").replace(
+        "<NtryDtls></NtryDtls>",
+        "<AddtlNtryInf>Acquisto MIGROS M ARBEDO-CAST\n31.03.2017/13:30 / N. carta</AddtlNtryInf>",
+    )
+    wrapped = _entry("20.00", details=_tx("E-1", "Alpha", text="INV 1\r\n\tINV 2"))
+    parsed = parse_camt(_camt053(entry + wrapped, closing="170.00"))
+    assert [t.remittance_text for t in parsed.transactions] == [
+        "Acquisto MIGROS M ARBEDO-CAST 31.03.2017/13:30 / N. carta",
+        "INV 1 INV 2",
+    ]
+    assert join_unstructured(["A\nB", "C"]) == "A B C"
+
+
 def test_a_batch_whose_details_add_up_becomes_one_transaction_each() -> None:
     details = _tx("E-1", "Alpha", "30.00") + _tx("E-2", "Beta", "20.00")
     parsed = parse_camt(_camt053(_entry("50.00", details=details), closing="150.00"))

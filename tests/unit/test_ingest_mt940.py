@@ -614,6 +614,56 @@ def test_a_counterparty_written_rek_naam_is_the_payer() -> None:
     assert line.remittance_text == "FACTUUR 2024-0117 TERMIJN 2"
 
 
+def test_a_counterparty_written_before_the_description_is_the_payer() -> None:
+    """ASN and SNS put the counterparty's IBAN in the reference, its name in the supplementary
+    details, and both again first in :86:, then the description: free text or '/KEY/' tags."""
+    tagged = (
+        ":61:2410241024C42,50NTRFNL91ABNA0417164300",
+        "de vries bv",
+        ":86:NL91ABNA0417164300 de vries bv",
+        "",
+        "/TRTP/SEPA OVERBOEKING/NAME/DE VRIES BV/REMI/FACTUUR 2024-0117/EREF/E2E-77",
+    )
+    plain = (
+        ":61:2410241024C7,50NTRFNL91ABNA0417164300",
+        "de vries bv",
+        ":86:NL91ABNA0417164300 de vries bv",
+        "",
+        "factuur 2024-0118",
+    )
+    data = _wrapped(":60F:C241024EUR0,", *tagged, *plain, ":62F:C241024EUR50,")  # fmt: skip
+    first, second = parse_mt940(data).transactions
+    assert (first.payer_name, first.payer_account, first.end_to_end_id) == (
+        "DE VRIES BV", "NL91ABNA0417164300", "E2E-77",
+    )  # fmt: skip
+    assert first.remittance_text == "FACTUUR 2024-0117"
+    assert (second.payer_name, second.payer_account, second.remittance_text) == (
+        "de vries bv", "NL91ABNA0417164300", "factuur 2024-0118",
+    )  # fmt: skip
+
+
+def test_a_line_without_a_type_code_and_nonref_has_no_reference() -> None:
+    """Penta leaves the type code out ('D20,00NONREF') and writes free text after the German
+    layout's '999'."""
+    data = _wrapped(":60F:C200902EUR100,00", ":61:2009020902D20,00NONREF",
+                    ":86:999SEPA_STANDING_ORDER:Rent September", ":62F:C200902EUR80,00")  # fmt: skip
+    (line,) = parse_mt940(data).transactions
+    assert (line.type_code, line.customer_reference) == ("", "")
+    assert line.remittance_text == "SEPA_STANDING_ORDER:Rent September"
+
+
+def test_a_bank_writing_long_lines_and_the_currency_after_its_iban_is_read_as_meant() -> None:
+    """bunq writes the currency after the account and :86: lines past SWIFT's 65
+    characters, broken where a phrase ends."""
+    long_line = "/NAME/ROUTER HOSTING/REMI/ROUTER HOSTING LTD WELLINGTON AND TAURANGA, NZ"
+    data = _wrapped(":60F:C190401EUR10,00", ":61:1904010401D0,61NMSCNONREF",
+                    f":86:{long_line}", "1.00 NZD, 1 NZD = 0.61000 EUR",
+                    ":62F:C190401EUR9,39", account="NL91ABNA0417164300 EUR")  # fmt: skip
+    (line,) = parse_mt940(data).transactions
+    assert line.account == "NL91ABNA0417164300"
+    assert line.remittance_text.endswith("TAURANGA, NZ 1.00 NZD, 1 NZD = 0.61000 EUR")
+
+
 def test_statements_of_one_account_in_two_currencies_are_not_chained_to_each_other() -> None:
     """A multi-currency account has a statement per currency under one number: each opens
     where the one before it in its currency closed."""
