@@ -144,7 +144,8 @@ def parse_any(
 
         return parse_edi820(data, source=source)
     if fmt == "csv":
-        fitting = [p for p in profiles or [] if p.fits(read_header(data, p))]
+        # None fitting, the first profile given says what the header lacks.
+        fitting = [p for p in profiles or [] if p.fits(read_header(data, p))] or profiles or []
         return parse_bank_file(data, "csv", source=source, profile=fitting[0] if fitting else None)
     return parse_bank_file(data, fmt, source=source)
 

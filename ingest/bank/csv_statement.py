@@ -25,7 +25,10 @@ class CsvProfile:
 
     Column entries name the header of that column ('' when the bank has none). Either
     ``amount`` (signed, credits positive) or both ``debit`` and ``credit`` (unsigned) must be
-    given. ``account`` and ``currency`` are used when the file carries no such column.
+    given; or ``amount`` unsigned with a ``direction`` column whose values are listed in
+    ``debit_marks`` and ``credit_marks`` (comma-separated: ING's 'Af'/'Bij', Knab's 'D'/'C').
+    ``account`` and ``currency`` are used when the file carries no such column.
+    ``skip_lines``: lines before the header (a bank's title line).
     """
 
     name: str
@@ -45,6 +48,10 @@ class CsvProfile:
     encoding: str = "utf-8"
     account: str = ""
     default_currency: str = ""
+    direction: str = ""
+    debit_marks: str = ""
+    credit_marks: str = ""
+    skip_lines: int = 0
 
     @classmethod
     def from_mapping(cls, mapping: dict[str, Any], *, source: str = "profile") -> CsvProfile:
@@ -54,10 +61,26 @@ class CsvProfile:
         unknown = set(mapping) - known - ignored
         if unknown:
             raise ParseError(f"unknown profile keys: {', '.join(sorted(unknown))}", source=source)
-        values = {k: str(v) for k, v in mapping.items() if k in known and v is not None}
+        values: dict[str, Any] = {
+            k: ",".join(map(str, v)) if isinstance(v, list) else str(v)
+            for k, v in mapping.items()
+            if k in known and v is not None
+        }
         if "name" not in values or "date" not in values:
             raise ParseError("a CSV profile needs 'name' and 'date'", source=source)
+        skip = values.get("skip_lines", "0")
+        if not skip.isdigit():
+            raise ParseError(f"skip_lines must be a whole number, not {skip!r}", source=source)
+        values["skip_lines"] = int(skip)
         profile = cls(**values)
+        if profile.direction and not (
+            profile.amount and profile.debit_marks.strip() and profile.credit_marks.strip()
+        ):
+            raise ParseError(
+                "a 'direction' column needs 'amount' and the values that mark a debit and a "
+                "credit ('debit_marks', 'credit_marks')",
+                source=source,
+            )
         if not profile.amount and not (profile.debit and profile.credit):
             raise ParseError(
                 "a CSV profile needs 'amount' or both 'debit' and 'credit'", source=source
@@ -90,8 +113,18 @@ class CsvProfile:
             self.payer_account,
             self.reference,
             self.remittance,
+            self.direction,
         )
         return tuple(c for c in named if c)
+
+    def marks(self) -> dict[str, int]:
+        """Each value of the ``direction`` column (case aside) and the sign it gives."""
+        return {
+            mark.strip().casefold(): sign
+            for marks, sign in ((self.debit_marks, -1), (self.credit_marks, 1))
+            for mark in marks.split(",")
+            if mark.strip()
+        }
 
     def fits(self, header: list[str]) -> bool:
         """True when every column this profile names is in ``header``."""
@@ -101,7 +134,7 @@ class CsvProfile:
 
 def read_header(data: bytes, profile: CsvProfile) -> list[str]:
     try:
-        first = data.decode(profile.encoding).lstrip("\ufeff").splitlines()[0]
+        first = data.decode(profile.encoding).lstrip("\ufeff").splitlines()[profile.skip_lines]
     except (UnicodeDecodeError, IndexError, LookupError):
         return []
     return next(csv.reader([first], delimiter=profile.delimiter), [])
@@ -130,6 +163,27 @@ def _date(
     return parsed
 
 
+def _directed(
+    minor: int, mark: str, marks: dict[str, int], profile: CsvProfile, line: int, source: str
+) -> int:
+    """An unsigned amount signed by its row's debit/credit mark."""
+    if minor < 0:
+        raise ParseError(
+            f"column {profile.amount!r} holds unsigned amounts beside {profile.direction!r}",
+            source=source,
+            line=line,
+        )
+    sign = marks.get(mark.casefold())
+    if sign is None:
+        raise ParseError(
+            f"column {profile.direction!r}: {mark!r} is neither a debit "
+            f"({profile.debit_marks}) nor a credit ({profile.credit_marks})",
+            source=source,
+            line=line,
+        )
+    return sign * minor
+
+
 def parse_csv_statement(data: bytes, profile: CsvProfile, *, source: str = "") -> ParsedFile:
     """Every row of a CSV statement as a transaction; any bad row refuses the whole file."""
     try:
@@ -139,21 +193,26 @@ def parse_csv_statement(data: bytes, profile: CsvProfile, *, source: str = "") -
         raise ParseError(
             f"not {profile.encoding} text (byte 0x{data[exc.start]:02x})", source=source, line=line
         ) from None
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""), delimiter=profile.delimiter)
+    text = text.lstrip("\ufeff")
+    skipped = profile.skip_lines
+    if skipped:
+        text = "".join(text.splitlines(keepends=True)[skipped:])
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=profile.delimiter)
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration:
         raise ParseError("file is empty", source=source) from None
     except csv.Error as exc:
-        raise ParseError(f"malformed CSV header ({exc})", source=source, line=1) from None
+        raise ParseError(f"malformed CSV header ({exc})", source=source, line=skipped + 1) from None
     missing = [c for c in profile.required_columns if c not in header]
     if missing:
         raise ParseError(
             f"header lacks the column(s) {', '.join(map(repr, missing))} that profile "
             f"{profile.name!r} expects",
             source=source,
-            line=1,
+            line=skipped + 1,
         )
+    marks = profile.marks()
     index = {name: i for i, name in enumerate(header)}
     # Each named column's position, looked up once rather than per cell (None: not in the profile).
     (
@@ -182,6 +241,7 @@ def parse_csv_statement(data: bytes, profile: CsvProfile, *, source: str = "") -
             profile.remittance,
         )
     )
+    at_direction = index[profile.direction] if profile.direction else None
     account = profile.account or profile.name
     width = len(header)
     dates: dict[str, date] = {}
@@ -189,7 +249,7 @@ def parse_csv_statement(data: bytes, profile: CsvProfile, *, source: str = "") -
     currencies = set()
     try:
         for row in reader:
-            line = reader.line_num
+            line = reader.line_num + skipped
             if not any(cell.strip() for cell in row):
                 continue
             if len(row) != width:
@@ -214,6 +274,8 @@ def parse_csv_statement(data: bytes, profile: CsvProfile, *, source: str = "") -
                         decimal_mark=profile.decimal_mark,
                         grouping=True,
                     )
+                    if at_direction is not None:
+                        minor = _directed(minor, cell(at_direction), marks, profile, line, source)
                 else:
                     debit, credit = cell(at_debit), cell(at_credit)
                     if bool(debit) == bool(credit):
@@ -256,7 +318,9 @@ def parse_csv_statement(data: bytes, profile: CsvProfile, *, source: str = "") -
                 )
             )
     except csv.Error as exc:
-        raise ParseError(f"malformed CSV ({exc})", source=source, line=reader.line_num) from None
+        raise ParseError(
+            f"malformed CSV ({exc})", source=source, line=reader.line_num + skipped
+        ) from None
     if len(currencies) > 1:
         raise ParseError(
             f"one statement holds several currencies ({', '.join(sorted(currencies))})",

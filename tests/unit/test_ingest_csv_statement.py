@@ -117,3 +117,70 @@ def test_any_bytes_parse_or_raise_parse_error(data: bytes) -> None:
     for candidate in (data, good[: len(data)], good + data):
         with contextlib.suppress(ParseError):
             parse_csv_statement(candidate, profile)
+
+
+DIRECTED = {
+    "name": "nl-bank",
+    "date": "Datum",
+    "amount": "Bedrag (EUR)",
+    "direction": "Af Bij",
+    "debit_marks": ["Af"],
+    "credit_marks": "Bij",
+    "payer_name": "Naam / Omschrijving",
+    "remittance": "Mededelingen",
+    "delimiter": ",",
+    "decimal_mark": ",",
+    "date_format": "%Y%m%d",
+    "default_currency": "EUR",
+    "skip_lines": 1,
+}
+DIRECTED_FILE = (
+    "EXPORT OF ACCOUNT NL91ABNA0417164300\n"
+    '"Datum","Naam / Omschrijving","Af Bij","Bedrag (EUR)","Mededelingen"\n'
+    '"20261101","De Vries BV","Bij","1.250,00","Factuur 2026-117"\n'
+    '"20261102","Energie NV","af","84,10","Termijn november"\n'
+)
+
+
+def test_an_unsigned_amount_is_signed_by_its_debit_or_credit_column() -> None:
+    """ING and Knab write the amount unsigned beside a debit/credit column, and some exports
+    start with a title line before the header."""
+    profile = CsvProfile.from_mapping(DIRECTED)
+    parsed = parse_csv_statement(DIRECTED_FILE.encode(), profile, source="nl.csv")
+    assert [(t.amount.minor, t.payer_name) for t in parsed.transactions] == [
+        (125_000, "De Vries BV"),
+        (-8_410, "Energie NV"),
+    ]
+    assert [t.line for t in parsed.transactions] == [3, 4]
+    unknown = DIRECTED_FILE + '"20261103","X","Storno","1,00","?"\n'
+    with pytest.raises(ParseError, match="'Storno' is neither a debit") as caught:
+        parse_csv_statement(unknown.encode(), profile, source="nl.csv")
+    assert caught.value.line == 5
+    signed = DIRECTED_FILE + '"20261103","X","Af","-1,00","?"\n'
+    with pytest.raises(ParseError, match="unsigned amounts"):
+        parse_csv_statement(signed.encode(), profile, source="nl.csv")
+    with pytest.raises(ParseError, match="'debit_marks', 'credit_marks'"):
+        CsvProfile.from_mapping({**DIRECTED, "credit_marks": ""})
+    with pytest.raises(ParseError, match="skip_lines must be a whole number"):
+        CsvProfile.from_mapping({**DIRECTED, "skip_lines": "one"})
+    # Read from its first line, the title is taken for the header, and says what it lacks.
+    with pytest.raises(ParseError, match="header lacks") as caught:
+        parse_csv_statement(
+            DIRECTED_FILE.encode(), CsvProfile.from_mapping({**DIRECTED, "skip_lines": 0})
+        )
+    assert caught.value.line == 1
+
+
+def test_a_profile_named_for_a_file_it_does_not_fit_says_what_the_header_lacks() -> None:
+    from pipelines.ingest import parse_any
+
+    profile = CsvProfile.from_mapping({**DIRECTED, "skip_lines": 0})
+    with pytest.raises(ParseError, match="header lacks the column"):
+        parse_any(DIRECTED_FILE.encode(), source="nl.csv", file_format="csv", profiles=[profile])
+    parsed = parse_any(
+        DIRECTED_FILE.encode(),
+        source="nl.csv",
+        file_format="csv",
+        profiles=[profile, CsvProfile.from_mapping(DIRECTED)],
+    )
+    assert len(parsed.transactions) == 2  # type: ignore[union-attr]
