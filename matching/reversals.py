@@ -28,7 +28,9 @@ from ledger.db import transaction, utcnow
 from ledger.errors import InputError
 from ledger.money import format_amount
 from ledger.records import ExceptionReason
+from matching.engine import MAX_SUGGESTIONS, Scorer
 from matching.returns import reverse_applications
+from matching.settings import MatchSettings
 
 _NOT_APPLIED = {
     "unapplied": "it has not been matched yet",
@@ -67,12 +69,21 @@ class Unapplied:
 
 
 def unapply_payment(
-    con: Connection, payment_id: str, *, analyst: str, reason: str, now: datetime | None = None
+    con: Connection,
+    payment_id: str,
+    *,
+    analyst: str,
+    reason: str,
+    now: datetime | None = None,
+    scorer: Scorer | None = None,
+    settings: MatchSettings | None = None,
 ) -> Unapplied:
     """Take back every live application of ``payment_id``, reopen what it settled, forget what
     it taught and queue the payment for an analyst again, with the audit entry, in one
     transaction. ``reason``: why (a customer's query, a review's finding), carried on each
-    reversal the export gives the ERP."""
+    reversal the export gives the ERP. With a ``scorer`` the queue suggests what the engine
+    finds for the payment now (never applied; the allocation taken back left out), else the
+    suggestions its exception had."""
     if not analyst.strip():
         raise InputError("unapplying a payment needs the analyst's name")
     if not reason.strip():
@@ -118,6 +129,12 @@ def unapply_payment(
         forgotten, kept = _forget(con, paid_by, customers, decided_at)
         applied_since = _applied_since(con, paid_by, customers, decided_at)
         reversed_ = tuple((row[0], row[1], row[2], row[3]) for row in live)
+        con.execute("UPDATE payments SET status = 'exception' WHERE payment_id = ?", [payment_id])
+        found_now = (
+            _suggestions_now(con, payment_id, scorer, settings or MatchSettings())
+            if scorer is not None
+            else None
+        )
         exception_id = _queue_again(
             con,
             payment_id,
@@ -141,8 +158,8 @@ def unapply_payment(
             },
             reversed_,
             now,
+            found_now,
         )
-        con.execute("UPDATE payments SET status = 'exception' WHERE payment_id = ?", [payment_id])
         audit.append(
             con,
             [
@@ -267,16 +284,29 @@ def _applied_since(
     return [pid for (pid,) in rows]
 
 
+def _suggestions_now(
+    con: Connection, payment_id: str, scorer: Scorer, settings: MatchSettings
+) -> list[dict[str, Any]]:
+    """What the engine would suggest for the payment on the ledger as it is now."""
+    from matching.store import build_engine, load_advices, load_payments, suggestions_of
+
+    payment = load_payments(con, status="", also=[payment_id])
+    engine = build_engine(con, scorer, settings, payment)
+    (decision,) = engine.run(payment, load_advices(con))
+    return suggestions_of(decision)
+
+
 def _queue_again(
     con: Connection,
     payment_id: str,
     reversal: dict[str, Any],
     reversed_: tuple[tuple[str, int, int, str], ...],
     now: datetime,
+    found_now: list[dict[str, Any]] | None = None,
 ) -> str:
     """Open the payment's exception again (or a new one for a payment the engine applied), its
     reason ``reversed``, its evidence kept with the reversal beside it, and the suggestions
-    but the one taken back, renumbered."""
+    (``found_now``, else the exception's own) but the one taken back, renumbered."""
     exception_id = f"EXC-{payment_id.removeprefix('PAY-')}"
     rows = con.execute(
         "SELECT suggestions, evidence FROM exceptions WHERE exception_id = ?", [exception_id]
@@ -284,30 +314,41 @@ def _queue_again(
     # What the queue showed before (the payment a suspected duplicate repeats, ...) stays.
     before = json.loads(rows[0][1] or "{}") if rows else {}
     evidence = json.dumps(before | {"reversed": reversal}, sort_keys=True)
+    taken_back = sorted((invoice, cash) for invoice, cash, _, _ in reversed_)
+    kept = [
+        suggestion
+        for suggestion in (
+            found_now if found_now is not None else json.loads(rows[0][0]) if rows else []
+        )
+        if sorted((a["invoice"] or "", int(a["applied_minor"])) for a in suggestion["allocations"])
+        != taken_back
+    ][:MAX_SUGGESTIONS]
+    for rank, suggestion in enumerate(kept, start=1):
+        suggestion["rank"] = rank
+    suggestions = json.dumps(kept, default=str)
     if not rows:
         con.execute(
             """
             INSERT INTO exceptions (exception_id, payment_id, reason, suggestions, status,
                                     assignee, version, resolution, created_at, updated_at,
                                     run_id, evidence)
-            VALUES (?, ?, ?, '[]', 'open', '', 1, NULL, ?, ?, '', ?)
+            VALUES (?, ?, ?, ?, 'open', '', 1, NULL, ?, ?, '', ?)
             """,
-            [exception_id, payment_id, str(ExceptionReason.REVERSED), now, now, evidence],
+            [
+                exception_id,
+                payment_id,
+                str(ExceptionReason.REVERSED),
+                suggestions,
+                now,
+                now,
+                evidence,
+            ],
         )
         return exception_id
-    taken_back = sorted((invoice, cash) for invoice, cash, _, _ in reversed_)
-    kept = [
-        suggestion
-        for suggestion in json.loads(rows[0][0])
-        if sorted((a["invoice"] or "", int(a["applied_minor"])) for a in suggestion["allocations"])
-        != taken_back
-    ]
-    for rank, suggestion in enumerate(kept, start=1):
-        suggestion["rank"] = rank
     con.execute(
         "UPDATE exceptions SET status = 'open', reason = ?, suggestions = ?, evidence = ?, "
         "resolution = NULL, assignee = '', version = version + 1, updated_at = ? "
         "WHERE exception_id = ?",
-        [str(ExceptionReason.REVERSED), json.dumps(kept), evidence, now, exception_id],
+        [str(ExceptionReason.REVERSED), suggestions, evidence, now, exception_id],
     )
     return exception_id

@@ -615,10 +615,19 @@ def unapply(
     from ledger.db import open_ledger
     from ledger.money import format_amount
     from matching.reversals import unapply_payment
+    from matching.settings import MatchSettings
+    from pipelines.match import scorer_for
 
     settings = _settings(ctx)
     with open_ledger(settings.ledger_path, lock_wait_seconds=settings.lock_wait_seconds) as con:
-        done = unapply_payment(con, payment_id, analyst=analyst, reason=reason)
+        done = unapply_payment(
+            con,
+            payment_id,
+            analyst=analyst,
+            reason=reason,
+            scorer=scorer_for(settings.home),
+            settings=MatchSettings(),
+        )
     typer.echo(
         f"{done.payment_id}: {len(done.reversed)} application(s) reversed by {done.analyst}, "
         f"{len(done.reopened)} item(s) reopened; it waits as {done.exception_id}"

@@ -331,3 +331,26 @@ def test_a_payment_part_of_which_was_returned_is_applied_again_with_what_is_left
     )  # fmt: skip
     assert (_open(ledger_con, "INV-1001"), _open(ledger_con, "INV-1002")) == (50_000, 70_000)
     assert audit.verify(ledger_con).ok
+
+
+def test_with_a_scorer_the_queue_suggests_what_the_engine_finds_now_but_what_was_taken_back(
+    ledger_con: Any,
+) -> None:
+    _seed(ledger_con)
+    _payment(ledger_con, "PAY-A", 50_000, "ACME WIDGETS", ACCOUNT, "", date(2025, 6, 2))
+    match_ledger(ledger_con, RuleScorer(), MatchSettings())
+    assert _status(ledger_con, "PAY-A") == "applied"
+    # The customer says it paid an invoice billed since, of the same amount.
+    now = utcnow()
+    ledger_con.execute(
+        "INSERT INTO invoices VALUES ('INV-1004', 'C1', 'invoice', DATE '2025-05-20', "
+        "DATE '2025-06-19', 'USD', 50000, 50000, 'NET30', '', NULL, ?, 50000)",
+        [now],
+    )
+    unapply_payment(ledger_con, "PAY-A", analyst="jo", reason="paid INV-1004", scorer=RuleScorer())
+    (item,) = exception_queue(ledger_con)
+    offered = [[a["invoice_number"] for a in s["allocations"]] for s in item["suggestions"]]
+    assert ["INV-1004"] in offered and ["INV-1001"] not in offered
+    assert item["suggestions"][0]["rank"] == 1
+    assert _status(ledger_con, "PAY-A") == "exception"
+    assert _open(ledger_con, "INV-1004") == 50_000
