@@ -168,3 +168,15 @@ def test_an_adjustment_on_the_whole_remittance_is_kept_apart_from_the_invoices()
     # Lines and adjustment must still tie to the payment.
     with pytest.raises(UnbalancedStatement, match=r"adjustments of -25\.00 USD but BPR says"):
         parse_edi820(_with_remittance_adjustment("-25.00", "430.00"))
+
+
+def test_a_discount_written_negative_is_the_discount_the_payer_took() -> None:
+    # RMR06 carries the discount; some payers write it with the sign of its effect.
+    data = (
+        _with_remittance_adjustment("-25.00", "425.00")
+        .replace(b"RMR*IV*INV-1001**200.00*200.00", b"RMR*IV*INV-1001**196.00*200.00*-4.00")
+        .replace(b"BPR*C*425.00", b"BPR*C*421.00")
+    )
+    (advice,) = parse_edi820(data)
+    first = advice.lines[0]
+    assert (first.paid.minor, first.gross.minor, first.discount.minor) == (19_600, 20_000, 400)  # type: ignore[union-attr]
