@@ -140,9 +140,13 @@ def _advice(transaction: list[_Segment], control: str, source: str) -> Remittanc
             paid = _amount(s.get(4), currency, s, "amount paid", source)
             gross = _amount(s.get(5), currency, s, "invoice amount", source) if s.get(5) else None
             discount = _amount(s.get(6), currency, s, "discount", source) if s.get(6) else None
-            if discount is not None and discount.minor < 0 and gross is not None:
-                if gross.minor + discount.minor == paid.minor:
-                    discount = -discount  # written with the sign of its effect on the invoice
+            if (
+                discount is not None
+                and discount.minor < 0
+                and gross is not None
+                and gross.minor + discount.minor == paid.minor
+            ):
+                discount = -discount  # written with the sign of its effect on the invoice
             if not s.get(2):
                 raise ParseError("RMR without a reference number", source=source, line=s.line)
             current = _Line(s.get(2), s.get(1), paid, gross, discount)

@@ -282,6 +282,11 @@ CREATE TABLE erp_pending (
     invoice_number  VARCHAR PRIMARY KEY,
     since           TIMESTAMP NOT NULL
 );
+-- Items out of step when the ledger is upgraded: since when is not known, so all of arpilot's
+-- work on them counts until a snapshot shows them in step.
+INSERT INTO erp_pending
+SELECT invoice_number, TIMESTAMP '1970-01-01' FROM invoices
+WHERE erp_open_minor IS DISTINCT FROM open_minor;
 """
 
 MIGRATIONS: tuple[Migration, ...] = (

@@ -1122,8 +1122,6 @@ class Engine:
                 payment, listed, allocations, -residual, partial_ok
             )
             evidence["shortfall"] = how
-        if residual > 0:
-            allocations, residual = _cash_before_write_offs(allocations, residual)
         if residual > 0 and strategy != "subset":
             more = self._more_items(context, {a.invoice_number for a in allocations}, residual)
             if more is not None:
@@ -1131,6 +1129,9 @@ class Engine:
                 residual = 0
                 features.update(more.features)
                 evidence["added_items"] = more.evidence
+        if residual > 0:
+            # Cash no item explains pays the small differences first.
+            allocations, residual = _cash_before_write_offs(allocations, residual)
         if residual > 0:
             limit = payment.amount_minor * self.settings.overpayment_percent // 100
             # Invoices paid within their discount period keep the discount all the same, and

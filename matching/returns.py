@@ -251,6 +251,17 @@ def _raise_unlinked(
     )
 
 
+def returned_in_part(con: Connection, payment_id: str) -> int:
+    """What returns of items of the payment (a cheque of a deposit bounced) took back of it, in
+    minor units: cash that is not there to apply."""
+    (taken,) = con.execute(
+        "SELECT coalesce(-sum(amount_minor), 0) FROM payments "
+        "WHERE returns_payment_id = ? AND status = 'return_linked'",
+        [payment_id],
+    ).fetchone() or (0,)
+    return int(taken)
+
+
 def reverse_applications(
     con: Connection,
     payment_id: str,
@@ -323,14 +334,23 @@ def link_return(
         "updated_at = ? WHERE payment_id = ? AND status = 'open'",
         [json.dumps({"takes_back": receipt.payment_id}), now, returned.payment_id],
     )
-    if not invoices:
-        con.execute(
-            "UPDATE payments SET status = 'returned' WHERE payment_id = ?", [receipt.payment_id]
-        )
     con.execute(
         "UPDATE payments SET status = 'return_linked', returns_payment_id = ? WHERE payment_id = ?",
         [receipt.payment_id, returned.payment_id],
     )
+    if invoices and returned_in_part(con, receipt.payment_id) >= receipt.amount_minor:
+        # Its last item returned too: nothing of the payment is left, on account or anywhere.
+        more, reopened = reverse_applications(
+            con, receipt.payment_id, now, reason=f"payment returned: {returned.payment_id}"
+        )
+        undone += more
+        for number, minor in reopened.items():
+            settled[number] = settled.get(number, 0) + minor
+        invoices = ()
+    if not invoices:
+        con.execute(
+            "UPDATE payments SET status = 'returned' WHERE payment_id = ?", [receipt.payment_id]
+        )
     audit.append(
         con,
         [

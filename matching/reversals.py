@@ -17,7 +17,7 @@ reason on it, for the ERP that posted the first.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -29,7 +29,7 @@ from ledger.errors import InputError
 from ledger.money import format_amount
 from ledger.records import ExceptionReason
 from matching.engine import MAX_SUGGESTIONS, Scorer
-from matching.returns import reverse_applications
+from matching.returns import returned_in_part, reverse_applications
 from matching.settings import MatchSettings
 
 _NOT_APPLIED = {
@@ -290,7 +290,10 @@ def _suggestions_now(
     """What the engine would suggest for the payment on the ledger as it is now."""
     from matching.store import build_engine, load_advices, load_payments, suggestions_of
 
-    payment = load_payments(con, status="", also=[payment_id])
+    payment = [
+        replace(p, amount_minor=p.amount_minor - returned_in_part(con, p.payment_id))
+        for p in load_payments(con, status="", also=[payment_id])
+    ]
     engine = build_engine(con, scorer, settings, payment)
     (decision,) = engine.run(payment, load_advices(con))
     return suggestions_of(decision)

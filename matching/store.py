@@ -31,7 +31,7 @@ from matching.model import (
 )
 from matching.names import compact
 from matching.payers import PayerIndex
-from matching.returns import ReturnsSummary, settle_returns
+from matching.returns import ReturnsSummary, returned_in_part, settle_returns
 from matching.settings import MatchSettings
 from matching.training import LabelledProposal
 
@@ -662,11 +662,7 @@ def resolve_exception(
             )
         # Cash a return took back from the payment in part (a bounced cheque of a deposit)
         # is not the analyst's to apply again.
-        returned = con.execute(
-            "SELECT coalesce(sum(amount_minor), 0) FROM payments "
-            "WHERE returns_payment_id = ? AND status = 'return_linked'",
-            [payment_id],
-        ).fetchall()[0][0]
+        returned = -returned_in_part(con, payment_id)
         received, amount = amount, amount + returned
         ranked = json.loads(suggestions)
         if suggestion is not None:

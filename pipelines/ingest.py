@@ -127,9 +127,13 @@ def parse_any(
     if fmt is None:
         fitting = [p for p in profiles or [] if p.fits(read_header(data, p))]
         if not fitting:
+            lacking = "; ".join(
+                f"profile {p.name!r} lacks {', '.join(map(repr, p.lacks(read_header(data, p))))}"
+                for p in (profiles or [])[:3]
+            )
             raise ParseError(
                 "unrecognised format: not BAI2, camt.053/054, MT940, EDI 820, nor a "
-                "CSV whose header fits a bank profile",
+                "CSV whose header fits a bank profile" + (f" ({lacking})" if lacking else ""),
                 source=source,
             )
         return parse_bank_file(data, "csv", source=source, profile=fitting[0])

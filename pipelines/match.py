@@ -200,6 +200,7 @@ QUEUE_EVIDENCE = (
     "deduction_on_no_invoice",
     "candidates",
     "reversed",
+    "returned_in_part",
 )
 """What of an exception's evidence the queue shows: the facts an analyst decides on (the
 payment a suspected duplicate repeats, the invoices named that are paid, missing or in
@@ -217,7 +218,10 @@ def exception_queue(con: Connection) -> list[dict[str, Any]]:
         """
         SELECT e.exception_id, e.version, e.payment_id, p.value_date, p.currency,
                p.amount_minor, p.payer_name, p.remittance_text, e.reason, e.suggestions,
-               e.evidence
+               e.evidence, coalesce((
+                   SELECT -sum(r.amount_minor) FROM payments r
+                   WHERE r.returns_payment_id = p.payment_id AND r.status = 'return_linked'
+               ), 0)
         FROM exceptions e JOIN payments p USING (payment_id)
         WHERE e.status = 'open' ORDER BY e.created_at, e.payment_id
         """
@@ -239,8 +243,24 @@ def exception_queue(con: Connection) -> list[dict[str, Any]]:
         )
 
     queue = []
-    for exc_id, version, pid, day, currency, amount, payer, text, reason, suggestions, why in rows:
+    for (
+        exc_id,
+        version,
+        pid,
+        day,
+        currency,
+        received,
+        payer,
+        text,
+        reason,
+        suggestions,
+        why,
+        back,
+    ) in rows:
         found = json.loads(why or "{}")
+        if back:  # items of it its bank returned: what is left is what there is to apply
+            found["returned_in_part"] = format_amount(back, currency)
+        amount = received - back
         queue.append(
             {
                 "exception_id": exc_id,

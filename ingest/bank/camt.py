@@ -931,14 +931,16 @@ def join_unstructured(pieces: Iterable[str]) -> str:
         return _one_line(pieces[0].strip()) if pieces else ""
     parts: list[str] = []
     continues = False
-    for raw in map(_one_line, pieces):
+    for original in pieces:
+        full = len(original) >= USTRD_WIDTH  # measured as the bank wrote it
+        raw = _one_line(original)
         if continues and parts:
             parts[-1] += raw
         else:
-            piece = raw.lstrip() if len(raw) >= USTRD_WIDTH else raw.strip()
+            piece = raw.lstrip() if full else raw.strip()
             if piece:
                 parts.append(piece)
-        continues = len(raw) >= USTRD_WIDTH
+        continues = full
     return " ".join(part.strip() for part in parts if part.strip())
 
 

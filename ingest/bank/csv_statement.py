@@ -69,7 +69,7 @@ class CsvProfile:
         if "name" not in values or "date" not in values:
             raise ParseError("a CSV profile needs 'name' and 'date'", source=source)
         skip = values.get("skip_lines", "0")
-        if not skip.isdigit():
+        if not (skip.isascii() and skip.isdigit()):
             raise ParseError(f"skip_lines must be a whole number, not {skip!r}", source=source)
         values["skip_lines"] = int(skip)
         profile = cls(**values)
@@ -80,6 +80,12 @@ class CsvProfile:
                 "a 'direction' column needs 'amount' and the values that mark a debit and a "
                 "credit ('debit_marks', 'credit_marks')",
                 source=source,
+            )
+        debits = {m.strip().casefold() for m in profile.debit_marks.split(",") if m.strip()}
+        credits = {m.strip().casefold() for m in profile.credit_marks.split(",") if m.strip()}
+        if both := debits & credits:
+            raise ParseError(
+                f"{', '.join(sorted(both))} marks both a debit and a credit", source=source
             )
         if not profile.amount and not (profile.debit and profile.credit):
             raise ParseError(
@@ -128,8 +134,12 @@ class CsvProfile:
 
     def fits(self, header: list[str]) -> bool:
         """True when every column this profile names is in ``header``."""
+        return not self.lacks(header)
+
+    def lacks(self, header: list[str]) -> list[str]:
+        """The columns this profile names that ``header`` does not have."""
         present = {h.strip() for h in header}
-        return all(c in present for c in self.required_columns)
+        return [c for c in self.required_columns if c not in present]
 
 
 def read_header(data: bytes, profile: CsvProfile) -> list[str]:

@@ -46,7 +46,7 @@ _LINE_WIDTH = 65
 
 _GERMAN_SUBFIELD_WIDTH = 27
 _GERMAN_START = re.compile(r"(?P<code>[0-9]{3})(?P<mark>[?>+])[0-9]{2}")
-_UNSTRUCTURED = re.compile(r"999(?![0-9?>+])")
+_UNSTRUCTURED = re.compile(r"999(?=[A-Za-z])")
 
 _GERMAN_SUBFIELD = {mark: re.compile(rf"{re.escape(mark)}([0-9]{{2}})") for mark in "?>+"}
 # SEPA keywords that open an item of the purpose text ('EREF+', 'SVWZ+'; 'BIC+' has three letters).
@@ -750,10 +750,6 @@ def _details(lines: list[str], own_account: str) -> _Details:
             remittance_text=_join_plain(lines)
         )
     if _SLASH_START.match(joined):
-        if any(len(line) > _LINE_WIDTH for line in lines):
-            # A bank that writes lines past SWIFT's width (bunq) breaks them where a phrase
-            # ends, not mid-word.
-            joined = " ".join(line.strip() for line in lines)
         return _slash(joined) or _Details(remittance_text=_join_plain(lines))
     text = _join_plain(lines)
     if _UNSTRUCTURED.match(text):
@@ -769,12 +765,12 @@ def _counterparty_first(
     (free text, or '/KEY/' subfields). Read so, the name is the payer's and the description
     is read on its own; anything else is returned as it came (with the supplementary details
     still to place)."""
-    if not (reference and supplementary) or parsed.payer_name:
+    if not (is_iban(reference) and supplementary) or parsed.payer_name:
         return parsed, supplementary
     text = parsed.remittance_text
     head = f"{reference} {supplementary}"
-    if not text.casefold().startswith(head.casefold()):
-        return parsed, supplementary
+    if not text.casefold().startswith(head.casefold()) or text[len(head) : len(head) + 1].strip():
+        return parsed, supplementary  # not the layout, or a name cut short in the :61:
     rest = text[len(head) :].strip()
     described = (_slash(rest) if _SLASH_START.match(rest) else None) or _Details(
         remittance_text=rest

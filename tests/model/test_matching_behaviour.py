@@ -756,6 +756,19 @@ def test_cash_left_over_pays_a_small_difference_rather_than_sit_beside_its_write
     assert sum(a.applied_minor for a in best.allocations) == 300_006
 
 
+def test_cash_an_unlisted_invoice_explains_pays_it_before_any_small_difference() -> None:
+    # The advice pays 599.50 of 600.00; the payment has 50.00 more, an invoice it did not list.
+    book = [_invoice("INV-1", "C100", 60_000), _invoice("INV-3", "C100", 5_000)]
+    lines = (AdviceLine("INV-1", 59_950, None, None, None, ""),)
+    advice = Advice("ADV-10", "Acme Widgets", "", DAY, "USD", 64_950, 0.9, "", lines)
+    best = _engine(book).decide(_pay(64_950, "ACME WIDGETS"), [advice]).ranked[0][0]
+    assert sorted((a.invoice_number, a.applied_minor, a.adjustment_minor, a.kind)
+                  for a in best.allocations) == [
+        ("INV-1", 59_950, 50, ApplicationKind.WRITE_OFF),
+        ("INV-3", 5_000, 0, ApplicationKind.FULL),
+    ]  # fmt: skip
+
+
 def test_two_misread_lines_that_together_make_up_the_payment_pay_their_invoices_in_full() -> None:
     book = [
         _invoice("INV-104499", "C100", 54_733),

@@ -388,6 +388,9 @@ def test_a_text_wrapped_inside_its_element_reads_on_one_line() -> None:
         "INV 1 INV 2",
     ]
     assert join_unstructured(["A\nB", "C"]) == "A B C"
+    # A full line is measured as the bank wrote it: it runs on into the next.
+    full = "x" * 70 + " \n" + "y" * (USTRD_WIDTH - 72)
+    assert join_unstructured([full, "z"]) == "x" * 70 + " " + "y" * (USTRD_WIDTH - 72) + "z"
 
 
 def test_a_batch_whose_details_add_up_becomes_one_transaction_each() -> None:

@@ -161,8 +161,11 @@ def test_an_unsigned_amount_is_signed_by_its_debit_or_credit_column() -> None:
         parse_csv_statement(signed.encode(), profile, source="nl.csv")
     with pytest.raises(ParseError, match="'debit_marks', 'credit_marks'"):
         CsvProfile.from_mapping({**DIRECTED, "credit_marks": ""})
-    with pytest.raises(ParseError, match="skip_lines must be a whole number"):
-        CsvProfile.from_mapping({**DIRECTED, "skip_lines": "one"})
+    for skip in ("one", "\u00b2"):
+        with pytest.raises(ParseError, match="skip_lines must be a whole number"):
+            CsvProfile.from_mapping({**DIRECTED, "skip_lines": skip})
+    with pytest.raises(ParseError, match="af marks both a debit and a credit"):
+        CsvProfile.from_mapping({**DIRECTED, "credit_marks": "Bij, AF"})
     # Read from its first line, the title is taken for the header, and says what it lacks.
     with pytest.raises(ParseError, match="header lacks") as caught:
         parse_csv_statement(
@@ -177,6 +180,8 @@ def test_a_profile_named_for_a_file_it_does_not_fit_says_what_the_header_lacks()
     profile = CsvProfile.from_mapping({**DIRECTED, "skip_lines": 0})
     with pytest.raises(ParseError, match="header lacks the column"):
         parse_any(DIRECTED_FILE.encode(), source="nl.csv", file_format="csv", profiles=[profile])
+    with pytest.raises(ParseError, match="profile 'nl-bank' lacks 'Datum'"):
+        parse_any(DIRECTED_FILE.encode(), source="nl.csv", profiles=[profile])
     parsed = parse_any(
         DIRECTED_FILE.encode(),
         source="nl.csv",

@@ -652,16 +652,44 @@ def test_a_line_without_a_type_code_and_nonref_has_no_reference() -> None:
     assert line.remittance_text == "SEPA_STANDING_ORDER:Rent September"
 
 
-def test_a_bank_writing_long_lines_and_the_currency_after_its_iban_is_read_as_meant() -> None:
-    """bunq writes the currency after the account and :86: lines past SWIFT's 65
-    characters, broken where a phrase ends."""
-    long_line = "/NAME/ROUTER HOSTING/REMI/ROUTER HOSTING LTD WELLINGTON AND TAURANGA, NZ"
+def test_an_iban_written_with_its_currency_is_the_account() -> None:
+    """bunq writes the currency after the account in :25:."""
     data = _wrapped(":60F:C190401EUR10,00", ":61:1904010401D0,61NMSCNONREF",
-                    f":86:{long_line}", "1.00 NZD, 1 NZD = 0.61000 EUR",
-                    ":62F:C190401EUR9,39", account="NL91ABNA0417164300 EUR")  # fmt: skip
+                    ":86:/NAME/ROUTER HOSTING/REMI/HOSTING", ":62F:C190401EUR9,39",
+                    account="NL91ABNA0417164300 EUR")  # fmt: skip
     (line,) = parse_mt940(data).transactions
     assert line.account == "NL91ABNA0417164300"
-    assert line.remittance_text.endswith("TAURANGA, NZ 1.00 NZD, 1 NZD = 0.61000 EUR")
+    kept = _wrapped(":60F:C190401EUR10,00", ":61:1904010401D0,61NMSCNONREF", ":86:X",
+                    ":62F:C190401EUR9,39", account="12345678 EUR")  # fmt: skip
+    assert parse_mt940(kept).transactions[0].account == "12345678 EUR"  # not an IBAN
+
+
+@pytest.mark.parametrize(
+    ("statement_line", "details", "text"),
+    [
+        # The name runs on in :86: ('DE VRIESEN'): not the layout.
+        (
+            (":61:2410241024C1,NTRFNL91ABNA0417164300", "DE VRIES"),
+            (":86:NL91ABNA0417164300 DE VRIESEN BV FACTUUR 12",),
+            "NL91ABNA0417164300 DE VRIESEN BV FACTUUR 12",
+        ),
+        # A reference that is no IBAN: the words after it are the payer's description.
+        (
+            (":61:2410241024C1,NTRFINV-4711", "ACME GMBH"),
+            (":86:INV-4711 ACME GMBH FACTUUR 2024-0117",),
+            "INV-4711 ACME GMBH FACTUUR 2024-0117",
+        ),
+        # '999' starting a number is text, not the free-text code.
+        ((":61:2410241024C1,NTRFNONREF",), (":86:999-4711 Rechnung",), "999-4711 Rechnung"),
+    ],
+)
+def test_words_that_only_look_like_a_layout_are_read_as_text(
+    statement_line: tuple[str, ...], details: tuple[str, ...], text: str
+) -> None:
+    data = _wrapped(":60F:C241024EUR0,", *statement_line, *details, ":62F:C241024EUR1,")
+    (line,) = parse_mt940(data).transactions
+    assert line.remittance_text.startswith(text)
+    assert line.payer_name == ""
 
 
 def test_statements_of_one_account_in_two_currencies_are_not_chained_to_each_other() -> None:

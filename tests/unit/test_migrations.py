@@ -96,3 +96,26 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
 def test_read_only_open_of_a_missing_ledger(tmp_path: Path) -> None:
     with pytest.raises(LedgerMissing), db.open_ledger(tmp_path / "none.duckdb", read_only=True):
         pass
+
+
+def test_items_out_of_step_with_the_erp_keep_their_pending_work_across_the_upgrade(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "ledger.duckdb"
+    before = tuple(m for m in migrations.MIGRATIONS if m.version < 8)
+    with monkeypatch.context() as patched:
+        patched.setattr(db, "MIGRATIONS", before)
+        patched.setattr(db, "LATEST_VERSION", before[-1].version)
+        with db.open_ledger(path) as con:
+            for number, open_minor in (("INV-1", 0), ("INV-2", 500)):
+                con.execute(
+                    "INSERT INTO invoices VALUES (?, 'C1', 'invoice', DATE '2025-05-01', "
+                    "DATE '2025-05-31', 'USD', 500, ?, 'NET30', '', NULL, now(), 500)",
+                    [number, open_minor],
+                )
+    with db.open_ledger(path) as con:
+        assert db.schema_version(con) == migrations.LATEST_VERSION
+        # INV-1 shows arpilot's application the ERP has not posted: all of it still counts.
+        assert con.execute("SELECT invoice_number, year(since) FROM erp_pending").fetchall() == [
+            ("INV-1", 1970)
+        ]

@@ -336,3 +336,20 @@ def test_a_return_of_one_item_of_a_deposit_takes_back_only_what_that_item_paid(
     assert match_ledger(ledger_con, RuleScorer(), MatchSettings()).returns.unlinked == 1
     assert _open(ledger_con, "INV-2001") == 0
     assert audit.verify(ledger_con).ok
+
+
+def test_a_deposit_whose_every_item_came_back_is_returned(ledger_con: Any) -> None:
+    _seed(ledger_con)
+    _payment(
+        ledger_con, "PAY-D", 120_000, "ACME WIDGETS", "", "INV-1001 INV-1002", date(2025, 6, 2)
+    )
+    match_ledger(ledger_con, RuleScorer(), MatchSettings())
+    _return(ledger_con, "PAY-R", -50_000, "DEPOSITED ITEM RETURNED", date(2025, 6, 5))
+    _return(ledger_con, "PAY-S", -70_000, "DEPOSITED ITEM RETURNED", date(2025, 6, 6))
+    match_ledger(ledger_con, RuleScorer(), MatchSettings())
+    link_by_analyst(ledger_con, "PAY-R", "PAY-D", "ana", utcnow(), ["INV-1001"])
+    link_by_analyst(ledger_con, "PAY-S", "PAY-D", "ana", utcnow(), ["INV-1002"])
+    statuses = dict(ledger_con.execute("SELECT payment_id, status FROM payments").fetchall())
+    assert statuses["PAY-D"] == "returned"
+    assert (_open(ledger_con, "INV-1001"), _open(ledger_con, "INV-1002")) == (50_000, 70_000)
+    assert audit.verify(ledger_con).ok

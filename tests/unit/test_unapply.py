@@ -13,7 +13,7 @@ import pytest
 from ledger import audit
 from ledger.db import utcnow
 from ledger.errors import InputError
-from ledger.money import format_amount
+from ledger.money import format_amount, parse_amount
 from matching.reversals import unapply_payment
 from matching.scoring import RuleScorer
 from matching.settings import MatchSettings
@@ -314,7 +314,20 @@ def test_a_payment_part_of_which_was_returned_is_applied_again_with_what_is_left
     _return(ledger_con, "PAY-R", -50_000, "DEPOSITED ITEM RETURNED", date(2025, 6, 5))
     match_ledger(ledger_con, RuleScorer(), MatchSettings())
     link_by_analyst(ledger_con, "PAY-R", "PAY-L", "ana", utcnow(), ["INV-1001"])
-    unapply_payment(ledger_con, "PAY-L", analyst="ana", reason="INV-1002 was not this payment")
+    unapply_payment(
+        ledger_con,
+        "PAY-L",
+        analyst="ana",
+        reason="INV-1002 was not this payment",
+        scorer=RuleScorer(),
+    )
+    (item,) = [i for i in exception_queue(ledger_con) if i["payment_id"] == "PAY-L"]
+    assert (item["amount"], item["why"]["returned_in_part"]) == ("700.00", "500.00")
+    for suggestion in item["suggestions"]:  # on the 700.00 left, never the 1,200.00 received
+        assert (
+            sum(parse_amount(a["applied_amount"], "USD") for a in suggestion["allocations"])
+            == 70_000
+        )
     ((version,),) = ledger_con.execute(
         "SELECT version FROM exceptions WHERE payment_id = 'PAY-L'"
     ).fetchall()
