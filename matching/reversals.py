@@ -4,12 +4,13 @@ by an analyst, found out later (a customer's query, a controller's review) and u
 Unapplying reverses every live application of the payment, the deductions, discounts and
 write-offs beside them included, and reopens what they settled, as a returned receipt's are.
 The payment goes back to the exception queue (reason ``reversed``, the reversed allocations in
-its evidence) and only an analyst applies it again: the engine never takes it back from the
-queue. What the application taught is forgotten: a bank account or payer name it first linked
-to its customer no longer points there, unless another payment from that account or name,
-applied to that customer no later than it, says so too; imported history's and the ERP's
-links stand. Payments from the same account applied to the same customers since are named, for
-the analyst to check: they may have been applied on what the wrong application taught.
+its evidence, what the engine finds for it now as suggestions) and only an analyst applies it
+again: the engine never takes it back from the queue. What the application taught is
+forgotten: a bank account or payer name it first linked to its customer no longer points
+there, unless another payment from that account or name, applied to that customer no later
+than it, says so too; imported history's and the ERP's links stand. Payments from the same
+account or name applied to the same customers since are named, for the analyst to check: they
+may have been applied on what the wrong application taught.
 ``arpilot export applications`` follows each application with its reversal, the analyst's
 reason on it, for the ERP that posted the first.
 """

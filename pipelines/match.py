@@ -94,20 +94,8 @@ def export_rows(con: Connection, what: str, posting: bool = False) -> Iterator[d
             ORDER BY x.booked_at, x.payment_id, x.application_id, x.step
             """
         ).fetchall()
-        for (
-            pid,
-            bank_ref,
-            invoice,
-            currency,
-            minor,
-            kind,
-            reason,
-            method,
-            conf,
-            adj,
-            app,
-            who,
-        ) in rows:
+        for pid, bank_ref, invoice, currency, minor, kind, reason, method, conf, *posted in rows:
+            adj, app, who = posted
             row = {
                 "payment_id": pid,
                 "bank_reference": bank_ref,
