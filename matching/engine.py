@@ -231,6 +231,8 @@ class Engine:
         self._seen: dict[tuple[str, int, str], list[IncomingPayment]] = defaultdict(list)
         self._settled: dict[tuple[str, int], list[Settled]] = defaultdict(list)
         self._applications = 0  # payments applied so far
+        # Payments an advice was linked to by payer, date and an amount only near its total.
+        self._loosely_advised: set[str] = set()
         # (kind, reason) of the settlements left open on the invoice rather than deducted
         self._left_open = frozenset(
             key
@@ -283,6 +285,11 @@ class Engine:
         linked, link_evidence = link_advices(ordered, advices, self.settings)
         self._unlink_other_payers(ordered, linked, link_evidence)
         self._link_by_payer(ordered, advices, linked, link_evidence)
+        self._loosely_advised = {
+            payment_id
+            for payment_id, evidence in link_evidence.items()
+            if str(evidence.get("by", "")).endswith("amount near")
+        }
         for evidence in link_evidence.values():
             if currencies := assumed.get(evidence["advice"]):
                 evidence["currency_assumed"], evidence["currency_of_its_invoices"] = currencies
@@ -1074,7 +1081,16 @@ class Engine:
                 proposals.append(proposal)
                 proposals.extend(self._deductions(context, proposal))
                 proposals.extend(self._part_payment(context, proposal))
-        if not proposals or proposals[0].features.get("mismatch", 0) > 0:
+        if (
+            not proposals
+            or proposals[0].features.get("mismatch", 0) > 0
+            or (
+                context.payment.payment_id in self._loosely_advised
+                and any(a.kind is ApplicationKind.OVERPAYMENT for a in proposals[0].allocations)
+            )
+        ):
+            # An advice linked by an amount only near, read as paid over: it may be another
+            # payment's, and the payer's items that add up to the payment are its rivals.
             proposals.extend(self._subset_proposals(context))
         if not proposals or (not context.listed and not any(map(_exact, proposals))):
             # Nobody known paid, or the payer's own items explain it only with a tolerance or

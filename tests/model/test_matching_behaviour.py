@@ -2324,3 +2324,25 @@ def test_a_payment_naming_an_invoice_the_ledger_does_not_hold_is_not_applied_by_
     assert decision.applied is None
     assert decision.evidence["names_invoices_not_in_the_ledger"] == ["INV-100777"]
     assert ("INV-100001",) in [p.invoices for p, _ in decision.ranked]
+
+
+def test_an_advice_linked_by_a_near_amount_does_not_outrank_items_that_add_up_to_the_payment() -> (
+    None
+):
+    # The payer's advice says 829.00 for INV-A; the payment is 915.68, which two other open
+    # items make to the cent. The advice may be another payment's, still to come: reading the
+    # payment as INV-A and 86.68 over is not applied past that rival.
+    book = [
+        _invoice("INV-200001", "C100", 82_900),
+        _invoice("INV-200002", "C100", 48_390),
+        _invoice("INV-200003", "C100", 43_178),
+    ]
+    advice = Advice(
+        "ADV-11", "Acme Widgets", "", DAY, "USD", 82_900, 0.9, "",
+        (AdviceLine("INV-200001", 82_900, 82_900, None, None, ""),),
+    )  # fmt: skip
+    (decision,) = _engine(book).run([_pay(91_568, "ACME WIDGETS")], [advice])
+    assert decision.evidence["advice_link"]["by"] == "payer, date and amount near"
+    pair = frozenset({("INV-200002", 48_390), ("INV-200003", 43_178)})
+    assert pair in {p.key for p, _ in decision.ranked}
+    assert decision.applied is None or decision.applied.key == pair
