@@ -662,8 +662,8 @@ def resolve_exception(
             )
         # Cash a return took back from the payment in part (a bounced cheque of a deposit)
         # is not the analyst's to apply again.
-        returned = -returned_in_part(con, payment_id)
-        received, amount = amount, amount + returned
+        returned = returned_in_part(con, payment_id)
+        received, amount = amount, amount - returned
         ranked = json.loads(suggestions)
         if suggestion is not None:
             if not 1 <= suggestion <= len(ranked):
@@ -699,7 +699,7 @@ def resolve_exception(
                 f"payment is {format_amount(amount, currency)} {currency}"
                 + (
                     f" ({format_amount(received, currency)} received, "
-                    f"{format_amount(-returned, currency)} of it returned)"
+                    f"{format_amount(returned, currency)} of it returned)"
                     if returned
                     else ""
                 )

@@ -492,13 +492,17 @@ def exceptions(
     typer.echo(f"{len(queue)} open exception(s)")
 
 
+Analyst = Annotated[str, typer.Option(help="Who decides (recorded in the audit chain).")]
+"""The analyst option of every command that decides: resolve, unapply, link-return."""
+
+
 @app.command()
 def resolve(
     ctx: typer.Context,
     exception_id: Annotated[
         str, typer.Argument(help="The exception (EXC-...), or the payment it holds (PAY-...).")
     ],
-    analyst: Annotated[str, typer.Option(help="Who decides (recorded in the audit chain).")],
+    analyst: Analyst,
     version: Annotated[int, typer.Option(help="The exception's version as you read it.")],
     suggestion: Annotated[int | None, typer.Option(help="Apply this ranked suggestion.")] = None,
     allocate: Annotated[
@@ -595,7 +599,9 @@ def _reversal_line(reversal: dict[str, Any]) -> str:
         f"({reversal.get('reason', '')}): {allocations}"
     )
     if reversal.get("applied_since"):
-        line += "; applied since from the same account: " + ", ".join(reversal["applied_since"])
+        line += "; applied since from the same account or name: " + ", ".join(
+            reversal["applied_since"]
+        )
     return line
 
 
@@ -605,7 +611,7 @@ def unapply(
     payment_id: Annotated[
         str, typer.Argument(help="The payment applied wrongly (PAY-...), or its exception.")
     ],
-    analyst: Annotated[str, typer.Option(help="Who decides (recorded in the audit chain).")],
+    analyst: Analyst,
     reason: Annotated[
         str, typer.Option(help="Why (a customer's query, a review's finding): goes to the ERP.")
     ],
@@ -654,7 +660,7 @@ def link_return_cmd(
     ctx: typer.Context,
     return_id: Annotated[str, typer.Argument(help="The returned receipt (a debit), PAY-...")],
     payment_id: Annotated[str, typer.Argument(help="The payment it takes back, PAY-...")],
-    analyst: Annotated[str, typer.Option(help="Who decides (recorded in the audit chain).")],
+    analyst: Analyst,
     invoice: Annotated[
         list[str] | None,
         typer.Option(

@@ -106,13 +106,17 @@ def import_history(path: Path, settings: LedgerSettings) -> HistorySummary:
                 )
             # A link an application taught that history confirms is history's now: taking
             # that application back leaves it standing.
-            for table, key, customer_id in sorted(set(confirmed)):
-                column = "account" if table == "customer_bank_accounts" else "alias"
-                con.execute(
-                    f"UPDATE {table} SET source = 'history' WHERE {column} = ? "
-                    "AND customer_id = ? AND source IN ('analyst', 'applied')",
-                    [key, customer_id],
-                )
+            for table, column in (
+                ("customer_bank_accounts", "account"),
+                ("customer_aliases", "alias"),
+            ):
+                backed = sorted({(key, c) for t, key, c in confirmed if t == table})
+                if backed:  # DuckDB refuses an empty executemany
+                    con.executemany(
+                        f"UPDATE {table} SET source = 'history' WHERE {column} = ? "
+                        "AND customer_id = ? AND source IN ('analyst', 'applied')",
+                        backed,
+                    )
             shared_names, shared_accounts = load_payers(con).intermediaries()
             summary = HistorySummary(
                 len(rows),

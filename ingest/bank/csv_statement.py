@@ -81,9 +81,7 @@ class CsvProfile:
                 "credit ('debit_marks', 'credit_marks')",
                 source=source,
             )
-        debits = {m.strip().casefold() for m in profile.debit_marks.split(",") if m.strip()}
-        credits = {m.strip().casefold() for m in profile.credit_marks.split(",") if m.strip()}
-        if both := debits & credits:
+        if both := _marks(profile.debit_marks) & _marks(profile.credit_marks):
             raise ParseError(
                 f"{', '.join(sorted(both))} marks both a debit and a credit", source=source
             )
@@ -126,10 +124,9 @@ class CsvProfile:
     def marks(self) -> dict[str, int]:
         """Each value of the ``direction`` column (case aside) and the sign it gives."""
         return {
-            mark.strip().casefold(): sign
+            mark: sign
             for marks, sign in ((self.debit_marks, -1), (self.credit_marks, 1))
-            for mark in marks.split(",")
-            if mark.strip()
+            for mark in _marks(marks)
         }
 
     def fits(self, header: list[str]) -> bool:
@@ -140,6 +137,11 @@ class CsvProfile:
         """The columns this profile names that ``header`` does not have."""
         present = {h.strip() for h in header}
         return [c for c in self.required_columns if c not in present]
+
+
+def _marks(listed: str) -> set[str]:
+    """The values a comma-separated list of marks names, case aside."""
+    return {mark.strip().casefold() for mark in listed.split(",") if mark.strip()}
 
 
 def read_header(data: bytes, profile: CsvProfile) -> list[str]:
