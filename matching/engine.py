@@ -73,6 +73,11 @@ CHANCE_FITS = "sets_of_its_size_fitting_by_chance"
 """Evidence of a scattered set found by amount before the search had seen every set: how many
 sets of as many of the payer's items fit an amount like the payment's on average."""
 CHANCE_FITS_MAX = 1.0
+
+RIVAL_FLOOR = 0.1
+"""A rival proposal weighs against the best once the scorer gives it this chance. The shipped
+threshold was chosen on each payment's best proposal alone: rivals of the scorer's lowest
+steps would only turn away a best proposal sitting on the threshold."""
 """A scattered set that as many others of its size are expected to fit by chance is no
 evidence: never applied."""
 AGAIN = "decided_again_at_the_end_of_the_run"
@@ -222,6 +227,7 @@ class Engine:
         )
         self.credits_for = _credits_by_invoice(self.invoices.values())
         self.credited = {memo for memos in self.credits_for.values() for memo in memos}
+        self.memo_of = {memo: n for n, memos in self.credits_for.items() for memo in memos}
         self.home_currency = _home_currency(self.invoices.values())
         self._pair_sums: _PairSums | None = None
         self._oldest_sums: _OldestSums | None = None
@@ -1640,7 +1646,8 @@ class Engine:
     ) -> _More | None:
         """First the list's continuation: the items after the last named one in due-date
         order, a few of them maybe held back; else the one set of those items due by ``due_by``
-        that fits (when there are few enough of them for a set to fit by chance rarely); else
+        that fits (when there are few enough of them for a set to fit by chance rarely, and no
+        set fits with one of the payer's older credit memos taken off); else
         any one set of items, when exactly one set fits and the search proved it (a set of
         several items only among at most :data:`DUE_POOL_MAX`: among more, one fits by chance
         too often)."""
@@ -1653,6 +1660,10 @@ class Engine:
         if more is not None:
             return more
         due = self._only_set_due(after, residual, due_by) if last >= 0 else None
+        if due is not None and self._fits_with_an_older_memo(after, rest, last, residual, due_by):
+            # The payer may have taken one of its older credit memos (see :meth:`_run_after`):
+            # then another set fits, and the one without is no longer the only one.
+            due = None
         if due is not None:
             keys, held_back = due
             return _More(
@@ -1740,6 +1751,33 @@ class Engine:
             evidence,
             run.charge,
         )  # fmt: skip
+
+    def _fits_with_an_older_memo(
+        self,
+        after: list[OpenAmount],
+        rest: list[OpenAmount],
+        last: int,
+        residual: int,
+        due_by: date,
+    ) -> bool:
+        """Whether a set of ``after`` due by ``due_by`` makes up ``residual`` with one of the
+        payer's older open credit memos taken off (a memo of one of those invoices only with
+        its invoice)."""
+        due = [i for i in after if self.invoices[i.key].due_date <= due_by]
+        amounts = {i.key: i.amount for i in due}
+        started = time.perf_counter()
+        memos = [i for i in rest if i.rank < last and i.amount < 0][:MAX_OLDER_MEMOS]
+        for memo in memos:
+            if (invoice := self.memo_of.get(memo.key)) is None:
+                among, target = due, residual - memo.amount
+            elif invoice not in amounts:
+                continue
+            else:
+                among = [i for i in due if i.key != invoice]
+                target = residual - memo.amount - amounts[invoice]
+            if target == 0 or self._search(among, target, target, 1, started).solutions:
+                return True
+        return False
 
     def _only_set_due(
         self, items: list[OpenAmount], target: int, due_by: date
@@ -2648,21 +2686,28 @@ class Engine:
             # among other invoices is for an analyst to confirm.
             evidence["names_invoices_not_in_the_ledger"] = missing
             reason = ExceptionReason.LOW_CONFIDENCE
-        elif probability >= self.scorer.threshold and (
-            runner_up < 0.5
-            # A rival is likely too, but far less so than the best: applied when the best is
-            # still the one right proposal with the threshold's chance.
-            or (chosen := _best_of_rivals([p for _, p in ranked])) >= self.scorer.threshold
-        ):
-            if runner_up >= 0.5:
+        elif (
+            chosen := _best_of_rivals(
+                [ranked[0][1]] + [p for _, p in ranked[1:] if p >= RIVAL_FLOOR]
+            )
+        ) >= self.scorer.threshold:
+            # Applied when, at most one of the payment's proposals being right, the best is
+            # the right one with the threshold's chance: every rival of one chance in ten
+            # counts, not only one as likely as not (a deduction nearly as likely as the
+            # overpayment it was ranked below).
+            if runner_up >= RIVAL_FLOOR:
                 evidence["best_among_rivals"] = round(chosen, 4)
             return Decision(payment.payment_id, best, probability, None, shown, evidence)
-        elif not context.payers and best.strategy == "amount":
-            reason = ExceptionReason.UNKNOWN_PAYER
-        elif len(ranked) > 1 and runner_up >= 0.5 * probability:
-            reason = ExceptionReason.AMBIGUOUS
         else:
-            reason = ExceptionReason.LOW_CONFIDENCE
+            if probability >= self.scorer.threshold:
+                # Likely enough alone, but not against its rivals.
+                evidence["best_among_rivals"] = round(chosen, 4)
+            if not context.payers and best.strategy == "amount":
+                reason = ExceptionReason.UNKNOWN_PAYER
+            elif len(ranked) > 1 and runner_up >= 0.5 * probability:
+                reason = ExceptionReason.AMBIGUOUS
+            else:
+                reason = ExceptionReason.LOW_CONFIDENCE
         return Decision(payment.payment_id, None, probability, reason, shown, evidence)
 
     def _numbers_like_ours(self, references: Sequence[str]) -> list[str]:
@@ -2894,13 +2939,17 @@ def _best_of_rivals(chances: Sequence[float]) -> float:
     """The chance that the first proposal is the right one, given that at most one of the
     payment's proposals is, from each one's own calibrated chance (taken as independent): its
     odds over one plus everyone's odds. Two proposals both certain make it 0 (nothing to
-    choose between them); the only certain one makes it 1."""
+    choose between them); the only certain one makes it 1. With no rival of any chance it is
+    the first's own chance, exactly."""
     if any(chance >= 1.0 for chance in chances[1:]):
         return 0.0
     if chances[0] >= 1.0:
         return 1.0
-    odds = [chance / (1.0 - chance) for chance in chances]
-    return odds[0] / (1.0 + sum(odds))
+    rivals = sum(chance / (1.0 - chance) for chance in chances[1:])
+    if rivals == 0.0:
+        return chances[0]
+    odds = chances[0] / (1.0 - chances[0])
+    return odds / (1.0 + odds + rivals)
 
 
 def _suggestion_only(proposal: Proposal, why: str, **found: Any) -> Proposal:
@@ -3068,7 +3117,11 @@ def link_advices(
     """Each advice with the payment it describes: the one named at ingest, else the payment its
     reference names (cheque number, end-to-end id; of copies of one payment on one day, the
     first in ``payments``), else the one payment of its total and currency within the date
-    window. An advice that fits several payments stays unlinked."""
+    window. An advice that fits several payments stays unlinked.
+
+    Every link by reference is made before any by amount: an advice that only shares a
+    payment's total never takes the payment from the advice that names it. A payment several
+    advices fit by amount alone goes with the one dated nearest it, or with none on a tie."""
     linked: dict[str, list[Advice]] = defaultdict(list)
     how: dict[str, dict[str, str]] = {}
     known = {p.payment_id for p in payments}
@@ -3079,57 +3132,104 @@ def link_advices(
             if refs.key(reference):
                 by_reference[refs.key(reference)].append(p)
         by_amount[(p.currency, p.amount_minor)].append(p)
-    window = timedelta(days=settings.advice_window_days)
     taken: set[str] = set()
-    loose = []
+
+    def link(advice: Advice, payment: IncomingPayment, method: str) -> None:
+        taken.add(payment.payment_id)
+        linked[payment.payment_id].append(advice)
+        how[payment.payment_id] = {"advice": advice.advice_id, "by": method}
+
+    by_total = []
     for advice in advices:
         if advice.payment_id:
             if advice.payment_id in known:
                 linked[advice.payment_id].append(advice)
             continue
-        loose.append(advice)
-    for advice in loose:
-        total = _declared_total(advice)
-        candidates = (
-            by_reference.get(refs.key(advice.payment_reference), [])
-            if refs.key(advice.payment_reference)
-            else []
-        )
-        candidates = [p for p in candidates if p.payment_id not in taken]
-        method = "reference"
-        if total is not None and len(candidates) > 1:
-            # Of the payments it names, the ones of its total (none, when the payer paid more or
-            # less than the advice says: then all of them).
-            candidates = [p for p in candidates if p.amount_minor == total] or candidates
-        if len(candidates) > 1 and advice.payment_date is not None:
-            # The same cheque presented twice: the advice is for the one of its date.
-            candidates = _nearest(candidates, advice.payment_date)
-            method = "reference and date"
-        if len(candidates) > 1 and len({(p.amount_minor, p.value_date) for p in candidates}) == 1:
-            # Copies of one payment on one day (the same cheque presented twice): the advice is
-            # for the first reported, the later copy is the suspected duplicate.
-            candidates = candidates[:1]
-            method = "reference, first of its copies"
-        if not candidates and total is not None and advice.currency:
-            candidates = [
-                p
-                for p in by_amount.get((advice.currency, total), [])
-                if p.payment_id not in taken
-                and (
-                    advice.payment_date is None or abs(p.value_date - advice.payment_date) <= window
-                )
-            ]
-            method = "amount"
-            if len(candidates) > 1 and advice.payment_date is not None:
-                candidates = _nearest(candidates, advice.payment_date)
-                method = "amount and date"
-        if len(candidates) != 1:
-            continue
-        payment = candidates[0]
-        taken.add(payment.payment_id)
-        linked[payment.payment_id].append(advice)
-        how[payment.payment_id] = {"advice": advice.advice_id, "by": method}
+        named = _named_by_reference(advice, by_reference, taken)
+        if named is None:
+            by_total.append(advice)
+        elif len(named[0]) == 1:
+            link(advice, named[0][0], named[1])
+    window = timedelta(days=settings.advice_window_days)
+    payment_of = {p.payment_id: p for p in payments}
+    while by_total:
+        # payment -> the advices that fit it alone by amount; once some are linked, the others
+        # are looked at again among the payments left.
+        claims: dict[str, list[tuple[Advice, str]]] = defaultdict(list)
+        for advice in by_total:
+            if found := _one_of_its_total(advice, by_amount, taken, window):
+                claims[found[0].payment_id].append((advice, found[1]))
+        linked_now = 0
+        for payment_id, claimed in claims.items():
+            payment = payment_of[payment_id]
+            if len(claimed) > 1:
+                # Advices of one total: the one dated nearest the money, if only one is.
+                gaps = [
+                    abs(payment.value_date - a.payment_date) if a.payment_date else timedelta.max
+                    for a, _ in claimed
+                ]
+                claimed = [c for c, gap in zip(claimed, gaps, strict=True) if gap == min(gaps)]
+                if len(claimed) > 1:
+                    continue
+                claimed = [(claimed[0][0], "amount and date")]
+            link(claimed[0][0], payment, claimed[0][1])
+            linked_now += 1
+        if not linked_now:
+            break
+        done = {a.advice_id for found in linked.values() for a in found}
+        by_total = [a for a in by_total if a.advice_id not in done]
     return linked, how
+
+
+def _one_of_its_total(
+    advice: Advice,
+    by_amount: dict[tuple[str, int], list[IncomingPayment]],
+    taken: set[str],
+    window: timedelta,
+) -> tuple[IncomingPayment, str] | None:
+    """The one free payment of ``advice``'s total and currency within ``window`` of its date
+    (the nearest, when several are), and how; None when there is none or several."""
+    total = _declared_total(advice)
+    if total is None or not advice.currency:
+        return None
+    candidates = [
+        p
+        for p in by_amount.get((advice.currency, total), [])
+        if p.payment_id not in taken
+        and (advice.payment_date is None or abs(p.value_date - advice.payment_date) <= window)
+    ]
+    method = "amount"
+    if len(candidates) > 1 and advice.payment_date is not None:
+        candidates = _nearest(candidates, advice.payment_date)
+        method = "amount and date"
+    return (candidates[0], method) if len(candidates) == 1 else None
+
+
+def _named_by_reference(
+    advice: Advice, by_reference: dict[str, list[IncomingPayment]], taken: set[str]
+) -> tuple[list[IncomingPayment], str] | None:
+    """The payments ``advice``'s reference names, narrowed as far as its total and date allow,
+    and how; None when it names none that is free (it is then linked by its total, if at all)."""
+    key = refs.key(advice.payment_reference)
+    candidates = [p for p in by_reference.get(key, []) if p.payment_id not in taken] if key else []
+    if not candidates:
+        return None
+    method = "reference"
+    total = _declared_total(advice)
+    if total is not None and len(candidates) > 1:
+        # Of the payments it names, the ones of its total (none, when the payer paid more or
+        # less than the advice says: then all of them).
+        candidates = [p for p in candidates if p.amount_minor == total] or candidates
+    if len(candidates) > 1 and advice.payment_date is not None:
+        # The same cheque presented twice: the advice is for the one of its date.
+        candidates = _nearest(candidates, advice.payment_date)
+        method = "reference and date"
+    if len(candidates) > 1 and len({(p.amount_minor, p.value_date) for p in candidates}) == 1:
+        # Copies of one payment on one day (the same cheque presented twice): the advice is
+        # for the first reported, the later copy is the suspected duplicate.
+        candidates = candidates[:1]
+        method = "reference, first of its copies"
+    return candidates, method
 
 
 FEATURES = (

@@ -22,6 +22,7 @@ from matching.engine import (
     TOLD_TOO_LITTLE,
     WRITE_OFF_REASONS,
     Engine,
+    link_advices,
 )
 from matching.model import (
     Advice,
@@ -322,6 +323,30 @@ def test_a_cut_off_list_is_completed_by_the_one_set_of_the_items_falling_due() -
     assert len(best.evidence["added_items"]["held_back"]) == 6
 
 
+@pytest.mark.parametrize("credits", ["", "INV-500003"])  # an order's memo, or of no order
+def test_a_cut_off_list_is_not_completed_by_a_set_another_fits_with_an_older_credit_memo(
+    credits: str,
+) -> None:
+    # As above, but Acme also holds an open memo of 310.13 from before the list, crediting no
+    # invoice or the third one: the four items, or the same with the third less the memo.
+    paid = [3, 6, 9, 11]
+    rest = sum(SCATTERED[k] for k in paid)
+    issued = DAY - timedelta(days=10)
+    memo = OpenInvoice(
+        "CM-500000", "C100", "credit_memo", issued, issued, "USD", -31_013, -31_013, "", credits
+    )
+    book = [
+        replace(i, po_number=credits) if i.invoice_number == credits else i
+        for i in _ledger("C100", SCATTERED)
+    ]
+    amount = SCATTERED[0] + SCATTERED[1] + rest
+    for ledger, completed in ((book, True), ([*book, memo], False)):
+        decision = _engine(ledger).decide(_pay(amount, "Acme Widgets", "INV 500001 500002"))
+        how = [p.evidence.get("added_items", {}).get("how") for p, _ in decision.ranked]
+        assert ("only_set_due" in how) is completed
+        assert decision.applied is None or "only_set_due" not in str(decision.applied.evidence)
+
+
 def test_a_list_completed_by_the_only_set_of_older_items_that_fits_says_among_how_many() -> None:
     # The text names the fourth item; the rest of the payment is two of the older ones, the
     # only set of the other open items that fits.
@@ -527,9 +552,15 @@ class _FavoursTheOverdue(RuleScorer):
         (1.0, 0.9, True),  # only one is certain
         (1.0, 1.0, False),  # two certain proposals: nothing to choose between them
         (0.9, 0.1, False),  # the best itself is below the threshold
+        # A rival less likely than not still counts: odds 24 against 0.82, right 93.0%.
+        (0.96, 0.45, False),
+        (0.99, 0.2, True),  # odds 99 against 0.25: 98.8%
+        (0.95, 0.0, True),  # a rival of no chance leaves the best its own, the threshold
+        (0.95, 0.05, True),  # and so does one under one chance in ten
+        (0.95, 0.1, False),  # one chance in ten counts: odds 19 against 0.11, 94.5%
     ],
 )
-def test_a_likely_rival_holds_the_best_proposal_only_when_it_leaves_it_in_doubt(
+def test_rivals_hold_the_best_proposal_only_when_they_leave_it_in_doubt(
     overdue: float, other: float, applied: bool
 ) -> None:
     book = [
@@ -544,6 +575,8 @@ def test_a_likely_rival_holds_the_best_proposal_only_when_it_leaves_it_in_doubt(
     else:
         assert decision.applied is None
         assert decision.reason in (ExceptionReason.AMBIGUOUS, ExceptionReason.LOW_CONFIDENCE)
+        # Clearing the threshold alone, the analyst is told what its rivals left of it.
+        assert ("best_among_rivals" in decision.evidence) == (overdue >= 0.95)
 
 
 def _line(reference: str, paid: int, gross: int, discount: int | None = None) -> AdviceLine:
@@ -2282,6 +2315,52 @@ def test_an_advice_of_one_known_payer_is_not_linked_by_amount_to_anothers_paymen
             (decision,) = engine.run([_pay(77_700, "ACME WIDGETS", "", pid="P1")], [advice])
             assert "advice_link" not in decision.evidence
             assert decision.applied is None or decision.applied.customer_id == "C100"
+
+
+def _cheque_advice(advice_id: str, reference: str, day: date, invoice: str) -> Advice:
+    return Advice(
+        advice_id,
+        "",
+        reference,
+        day,
+        "USD",
+        77_700,
+        1.0,
+        None,
+        (AdviceLine(invoice, 77_700, 77_700, None, None, ""),),
+    )
+
+
+@pytest.mark.parametrize("order", [1, -1])
+def test_an_advice_that_names_the_cheque_links_before_one_that_only_shares_its_total(
+    order: int,
+) -> None:
+    # A lockbox cheque 215478 of 777.00 with no payer's name; two advices of 777.00 came in:
+    # one names that cheque, the other a cheque of Cobalt's still in the post.
+    cheque = replace(_pay(77_700, pid="P1"), customer_reference="215478")
+    acmes = _cheque_advice("ADV-ACME", "215478", DAY, "INV-100004")
+    cobalts = _cheque_advice("ADV-COBALT", "8277541954", DAY + timedelta(days=2), "INV-300001")
+    linked, how = link_advices([cheque], [cobalts, acmes][::order], MatchSettings())
+    assert [a.advice_id for a in linked["P1"]] == ["ADV-ACME"]
+    assert how["P1"]["by"] == "reference"
+
+
+def test_a_payment_two_advices_fit_by_total_goes_with_the_one_dated_nearest_or_none() -> None:
+    money = _pay(77_700, pid="P1")
+    near = _cheque_advice("ADV-NEAR", "", DAY, "INV-100004")
+    far = _cheque_advice("ADV-FAR", "", DAY + timedelta(days=3), "INV-300001")
+    linked, how = link_advices([money], [far, near], MatchSettings())
+    assert [a.advice_id for a in linked["P1"]] == ["ADV-NEAR"]
+    assert how["P1"]["by"] == "amount and date"
+    twin = replace(far, advice_id="ADV-TWIN", payment_date=DAY)
+    linked, _ = link_advices([money], [twin, near], MatchSettings())
+    assert not linked["P1"]
+    # Once the advice that names a second payment has it, the one left fits the first alone.
+    other = replace(_pay(77_700, pid="P2", day=DAY + timedelta(days=1)), customer_reference="99")
+    named = replace(near, advice_id="ADV-NAMED", payment_reference="99")
+    linked, _ = link_advices([money, other], [twin, named], MatchSettings())
+    assert [a.advice_id for a in linked["P1"]] == ["ADV-TWIN"]
+    assert [a.advice_id for a in linked["P2"]] == ["ADV-NAMED"]
 
 
 @pytest.mark.parametrize("stranger", [77_700, 78_700])  # the amount, or it less a bank fee
