@@ -73,13 +73,12 @@ CHANCE_FITS = "sets_of_its_size_fitting_by_chance"
 """Evidence of a scattered set found by amount before the search had seen every set: how many
 sets of as many of the payer's items fit an amount like the payment's on average."""
 CHANCE_FITS_MAX = 1.0
-
+"""A scattered set that as many others of its size are expected to fit by chance is no
+evidence: never applied."""
 RIVAL_FLOOR = 0.1
 """A rival proposal weighs against the best once the scorer gives it this chance. The shipped
 threshold was chosen on each payment's best proposal alone: rivals of the scorer's lowest
 steps would only turn away a best proposal sitting on the threshold."""
-"""A scattered set that as many others of its size are expected to fit by chance is no
-evidence: never applied."""
 AGAIN = "decided_again_at_the_end_of_the_run"
 """Evidence of a payment left to an analyst, then decided again on the open items as the run
 left them (see :meth:`Engine._decide_again`)."""
