@@ -1659,9 +1659,12 @@ class Engine:
         if more is not None:
             return more
         due = self._only_set_due(after, residual, due_by) if last >= 0 else None
-        if due is not None and self._fits_with_an_older_memo(after, rest, last, residual, due_by):
-            # The payer may have taken one of its older credit memos (see :meth:`_run_after`):
-            # then another set fits, and the one without is no longer the only one.
+        if due is not None and self._fits_with_an_older_memo(
+            after, rest, last, residual, due_by, due[0]
+        ):
+            # The payer may have taken one of its older credit memos, as :meth:`_run_after`
+            # allows for (there only memos of no open invoice; here also a memo with the
+            # invoice it credits): then another set fits, and this one is not the only one.
             due = None
         if due is not None:
             keys, held_back = due
@@ -1758,23 +1761,29 @@ class Engine:
         last: int,
         residual: int,
         due_by: date,
+        only: tuple[str, ...],
     ) -> bool:
-        """Whether a set of ``after`` due by ``due_by`` makes up ``residual`` with one of the
-        payer's older open credit memos taken off (a memo of one of those invoices only with
-        its invoice)."""
+        """Whether another set of ``after`` due by ``due_by`` than ``only`` makes up
+        ``residual`` with one of the payer's older open credit memos taken off (a memo of one
+        of those invoices only with its invoice). A set that pays all of ``only`` and more
+        items netting to nothing (a memo and the invoice it cancels) is no other set."""
         due = [i for i in after if self.invoices[i.key].due_date <= due_by]
         amounts = {i.key: i.amount for i in due}
-        started = time.perf_counter()
-        memos = [i for i in rest if i.rank < last and i.amount < 0][:MAX_OLDER_MEMOS]
-        for memo in memos:
-            if (invoice := self.memo_of.get(memo.key)) is None:
-                among, target = due, residual - memo.amount
-            elif invoice not in amounts:
-                continue
-            else:
+        chosen = set(only)
+        searches: list[tuple[list[OpenAmount], int, str]] = []
+        for memo in (i for i in rest if i.rank < last and i.amount < 0):
+            invoice = self.memo_of.get(memo.key)
+            if invoice is None:
+                searches.append((due, residual - memo.amount, ""))
+            elif invoice in amounts and amounts[invoice] + memo.amount != 0:
                 among = [i for i in due if i.key != invoice]
-                target = residual - memo.amount - amounts[invoice]
-            if target == 0 or self._search(among, target, target, 1, started).solutions:
+                searches.append((among, residual - memo.amount - amounts[invoice], invoice))
+        started = time.perf_counter()
+        for among, target, invoice in searches[:MAX_OLDER_MEMOS]:
+            if target == 0:
+                return True  # the memo with its invoice is the payment's rest
+            found = self._search(among, target, target, 3, started)
+            if any(not chosen <= {*keys, invoice} for keys in found.solutions):
                 return True
         return False
 
@@ -3120,7 +3129,9 @@ def link_advices(
 
     Every link by reference is made before any by amount: an advice that only shares a
     payment's total never takes the payment from the advice that names it. A payment several
-    advices fit by amount alone goes with the one dated nearest it, or with none on a tie."""
+    advices fit by amount alone goes with the one dated nearest it, or with none on a tie: of
+    two advices of one total and date, which is whose is not known from the money, and each
+    is left to be linked by its payer (see :meth:`Engine._link_by_payer`)."""
     linked: dict[str, list[Advice]] = defaultdict(list)
     how: dict[str, dict[str, str]] = {}
     known = {p.payment_id for p in payments}
@@ -3151,14 +3162,14 @@ def link_advices(
             link(advice, named[0][0], named[1])
     window = timedelta(days=settings.advice_window_days)
     payment_of = {p.payment_id: p for p in payments}
-    while by_total:
-        # payment -> the advices that fit it alone by amount; once some are linked, the others
-        # are looked at again among the payments left.
+    waiting = by_total
+    while waiting:
+        # payment -> the advices that fit it alone by amount
         claims: dict[str, list[tuple[Advice, str]]] = defaultdict(list)
-        for advice in by_total:
+        for advice in waiting:
             if found := _one_of_its_total(advice, by_amount, taken, window):
                 claims[found[0].payment_id].append((advice, found[1]))
-        linked_now = 0
+        changed: set[tuple[str, int]] = set()  # the totals a payment of was taken in
         for payment_id, claimed in claims.items():
             payment = payment_of[payment_id]
             if len(claimed) > 1:
@@ -3172,11 +3183,14 @@ def link_advices(
                     continue
                 claimed = [(claimed[0][0], "amount and date")]
             link(claimed[0][0], payment, claimed[0][1])
-            linked_now += 1
-        if not linked_now:
-            break
+            changed.add((payment.currency, payment.amount_minor))
+        # Advices of a total whose payments were taken may now fit one payment alone.
         done = {a.advice_id for found in linked.values() for a in found}
-        by_total = [a for a in by_total if a.advice_id not in done]
+        waiting = [
+            a
+            for a in waiting
+            if a.advice_id not in done and (a.currency, _declared_total(a)) in changed
+        ]
     return linked, how
 
 

@@ -323,28 +323,36 @@ def test_a_cut_off_list_is_completed_by_the_one_set_of_the_items_falling_due() -
     assert len(best.evidence["added_items"]["held_back"]) == 6
 
 
-@pytest.mark.parametrize("credits", ["", "INV-500003"])  # an order's memo, or of no order
+@pytest.mark.parametrize(
+    ("memo", "credits", "completed"),
+    [
+        # With the memo taken off, the 9th and 11th items instead of the 12th fit too.
+        (125_047 - 117_041 - 94_033, "", False),
+        # Of the 3rd item's order: it with its memo and the 11th instead of the 12th fits too.
+        (125_047 - 117_041 - 31_013, "INV-500003", False),
+        # A memo that cancels the 3rd item, or one of its amount: the same four items paid, a
+        # pair that nets to nothing beside them is no other set.
+        (-31_013, "INV-500003", True),
+        (-31_013, "", True),
+    ],
+)
 def test_a_cut_off_list_is_not_completed_by_a_set_another_fits_with_an_older_credit_memo(
-    credits: str,
+    memo: int, credits: str, completed: bool
 ) -> None:
-    # As above, but Acme also holds an open memo of 310.13 from before the list, crediting no
-    # invoice or the third one: the four items, or the same with the third less the memo.
+    # As above, but Acme also holds an open credit memo from before the list.
     paid = [3, 6, 9, 11]
     rest = sum(SCATTERED[k] for k in paid)
     issued = DAY - timedelta(days=10)
-    memo = OpenInvoice(
-        "CM-500000", "C100", "credit_memo", issued, issued, "USD", -31_013, -31_013, "", credits
-    )
+    older = OpenInvoice("CM-500000", "C100", "credit_memo", issued, issued, "USD", memo, memo, "", credits)  # fmt: skip
     book = [
         replace(i, po_number=credits) if i.invoice_number == credits else i
         for i in _ledger("C100", SCATTERED)
     ]
     amount = SCATTERED[0] + SCATTERED[1] + rest
-    for ledger, completed in ((book, True), ([*book, memo], False)):
+    for ledger, expected in ((book, True), ([*book, older], completed)):
         decision = _engine(ledger).decide(_pay(amount, "Acme Widgets", "INV 500001 500002"))
         how = [p.evidence.get("added_items", {}).get("how") for p, _ in decision.ranked]
-        assert ("only_set_due" in how) is completed
-        assert decision.applied is None or "only_set_due" not in str(decision.applied.evidence)
+        assert ("only_set_due" in how) is expected
 
 
 def test_a_list_completed_by_the_only_set_of_older_items_that_fits_says_among_how_many() -> None:
@@ -2361,6 +2369,24 @@ def test_a_payment_two_advices_fit_by_total_goes_with_the_one_dated_nearest_or_n
     linked, _ = link_advices([money, other], [twin, named], MatchSettings())
     assert [a.advice_id for a in linked["P1"]] == ["ADV-TWIN"]
     assert [a.advice_id for a in linked["P2"]] == ["ADV-NAMED"]
+    # Two advices of one total and date, two such payments: which is whose the money cannot
+    # say, so neither is linked by its total (each is left to its payer).
+    later = _pay(77_700, pid="P2", day=DAY + timedelta(days=10))
+    linked, _ = link_advices([money, later], [twin, near], MatchSettings())
+    assert not linked["P1"] and not linked["P2"]
+
+
+def test_an_advice_is_linked_by_its_total_once_the_nearer_payment_is_taken() -> None:
+    # Two payments of 777.00, on days 0 and 4; advices of 777.00 dated days 0 and 2. The one
+    # of day 2 is as near both payments; once day 0's advice has day 0's payment, it fits
+    # day 4's alone.
+    first, second = _pay(77_700, pid="P1"), _pay(77_700, pid="P2", day=DAY + timedelta(days=4))
+    early = _cheque_advice("ADV-EARLY", "", DAY, "INV-100004")
+    late = _cheque_advice("ADV-LATE", "", DAY + timedelta(days=2), "INV-300001")
+    linked, how = link_advices([first, second], [late, early], MatchSettings())
+    assert [a.advice_id for a in linked["P1"]] == ["ADV-EARLY"]
+    assert [a.advice_id for a in linked["P2"]] == ["ADV-LATE"]
+    assert how["P2"]["by"] == "amount"  # the only payment of its total left
 
 
 @pytest.mark.parametrize("stranger", [77_700, 78_700])  # the amount, or it less a bank fee
