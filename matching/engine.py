@@ -76,9 +76,9 @@ CHANCE_FITS_MAX = 1.0
 """A scattered set that as many others of its size are expected to fit by chance is no
 evidence: never applied."""
 RIVAL_FLOOR = 0.1
-"""A rival proposal weighs against the best once the scorer gives it this chance. The shipped
-threshold was chosen on each payment's best proposal alone: rivals of the scorer's lowest
-steps would only turn away a best proposal sitting on the threshold."""
+"""The best proposal is weighed against its rivals once one of them has this chance. The
+shipped threshold was chosen on each payment's best proposal alone: rivals of the scorer's
+lowest steps alone would only turn away a best proposal sitting on the threshold."""
 AGAIN = "decided_again_at_the_end_of_the_run"
 """Evidence of a payment left to an analyst, then decided again on the open items as the run
 left them (see :meth:`Engine._decide_again`)."""
@@ -2695,14 +2695,14 @@ class Engine:
             evidence["names_invoices_not_in_the_ledger"] = missing
             reason = ExceptionReason.LOW_CONFIDENCE
         elif (
-            chosen := _best_of_rivals(
-                [ranked[0][1]] + [p for _, p in ranked[1:] if p >= RIVAL_FLOOR]
-            )
+            chosen := _best_of_rivals([p for _, p in ranked])
+            if runner_up >= RIVAL_FLOOR
+            else probability
         ) >= self.scorer.threshold:
             # Applied when, at most one of the payment's proposals being right, the best is
-            # the right one with the threshold's chance: every rival of one chance in ten
-            # counts, not only one as likely as not (a deduction nearly as likely as the
-            # overpayment it was ranked below).
+            # the right one with the threshold's chance: weighed against every rival once one
+            # has a chance in ten, not only once one is as likely as not (a deduction nearly
+            # as likely as the overpayment it was ranked below).
             if runner_up >= RIVAL_FLOOR:
                 evidence["best_among_rivals"] = round(chosen, 4)
             return Decision(payment.payment_id, best, probability, None, shown, evidence)
