@@ -225,7 +225,6 @@ class Engine:
             (i.invoice_number, i.po_number) for i in self.invoices.values()
         )
         self.credits_for = _credits_by_invoice(self.invoices.values())
-        self.credited = {memo for memos in self.credits_for.values() for memo in memos}
         self.memo_of = {memo: n for n, memos in self.credits_for.items() for memo in memos}
         self.home_currency = _home_currency(self.invoices.values())
         self._pair_sums: _PairSums | None = None
@@ -1705,9 +1704,9 @@ class Engine:
         runs = gapped_runs(after, residual, from_start=True, limit=4)
         variants: list[tuple[tuple[OpenAmount, ...], list[GappedRun]]] = [((), runs)]
         if not runs:
-            memos = [
-                i for i in rest if i.rank < last and i.amount < 0 and i.key not in self.credited
-            ][:MAX_OLDER_MEMOS]
+            memos = [i for i in _older_memos(rest, last) if i.key not in self.memo_of][
+                :MAX_OLDER_MEMOS
+            ]
             choices = [(memo,) for memo in memos] + ([tuple(memos)] if len(memos) > 1 else [])
             variants = [
                 (
@@ -1771,7 +1770,7 @@ class Engine:
         amounts = {i.key: i.amount for i in due}
         chosen = set(only)
         searches: list[tuple[list[OpenAmount], int, str]] = []
-        for memo in (i for i in rest if i.rank < last and i.amount < 0):
+        for memo in _older_memos(rest, last):
             invoice = self.memo_of.get(memo.key)
             if invoice is None:
                 searches.append((due, residual - memo.amount, ""))
@@ -3149,7 +3148,7 @@ def link_advices(
         linked[payment.payment_id].append(advice)
         how[payment.payment_id] = {"advice": advice.advice_id, "by": method}
 
-    by_total = []
+    waiting = []  # advices to link by their total
     for advice in advices:
         if advice.payment_id:
             if advice.payment_id in known:
@@ -3157,12 +3156,11 @@ def link_advices(
             continue
         named = _named_by_reference(advice, by_reference, taken)
         if named is None:
-            by_total.append(advice)
+            waiting.append(advice)
         elif len(named[0]) == 1:
             link(advice, named[0][0], named[1])
     window = timedelta(days=settings.advice_window_days)
     payment_of = {p.payment_id: p for p in payments}
-    waiting = by_total
     while waiting:
         # payment -> the advices that fit it alone by amount
         claims: dict[str, list[tuple[Advice, str]]] = defaultdict(list)
@@ -3170,6 +3168,7 @@ def link_advices(
             if found := _one_of_its_total(advice, by_amount, taken, window):
                 claims[found[0].payment_id].append((advice, found[1]))
         changed: set[tuple[str, int]] = set()  # the totals a payment of was taken in
+        placed: set[str] = set()
         for payment_id, claimed in claims.items():
             payment = payment_of[payment_id]
             if len(claimed) > 1:
@@ -3184,14 +3183,20 @@ def link_advices(
                 claimed = [(claimed[0][0], "amount and date")]
             link(claimed[0][0], payment, claimed[0][1])
             changed.add((payment.currency, payment.amount_minor))
+            placed.add(claimed[0][0].advice_id)
         # Advices of a total whose payments were taken may now fit one payment alone.
-        done = {a.advice_id for found in linked.values() for a in found}
         waiting = [
             a
             for a in waiting
-            if a.advice_id not in done and (a.currency, _declared_total(a)) in changed
+            if a.advice_id not in placed and (a.currency, _declared_total(a)) in changed
         ]
     return linked, how
+
+
+def _older_memos(items: list[OpenAmount], last: int) -> list[OpenAmount]:
+    """The credit memos among ``items`` ranked before rank ``last`` (a list's last named item):
+    dated when issued, they sort before the invoices a payer takes them off."""
+    return [i for i in items if i.rank < last and i.amount < 0]
 
 
 def _one_of_its_total(
