@@ -675,13 +675,13 @@ class Engine:
         settled since may now stand alone; a payment run of the oldest items, two held back, is
         no run while the items of the run before it are still open.
 
-        Only a proposal that settles every item in full with nothing written off, and whose
-        items a run, a list or a due date picked, is applied then. With fewer items left, a
-        guess at a deduction or an overpayment has fewer rivals than it had the day it came
-        in, a set found by amount alone fits by chance more often than its rivals show, and so
-        does an invoice of any customer whose open amount is the payment's. Again, while any is
-        applied. One still not applied keeps its reason, with suggestions from what is open
-        now."""
+        Only a proposal of the payer's own items that a run, a list or a due date picked is
+        applied then: with fewer items left, a set found by amount alone fits by chance more
+        often than its rivals show, and so does an invoice of any customer whose open amount is
+        the payment's. One that writes something off or leaves something over is applied only
+        on items nothing was paid on: a deduction read off what an earlier payment left open
+        is how a second instalment looks. Again, while any is applied. One still not applied
+        keeps its reason, with suggestions from what is open now."""
         pending = [p for p in ordered if p.payment_id in left]
         applied = True
         while applied:
@@ -696,9 +696,9 @@ class Engine:
                 first = decisions[payment.payment_id]
                 if (
                     verdict.applied is None
-                    or not _exact(verdict.applied)
-                    or context.everywhere
+                    or verdict.applied.strategy == "amount"
                     or _scattered(verdict.applied)
+                    or not (_exact(verdict.applied) or self._untouched(verdict.applied))
                 ):
                     decisions[payment.payment_id] = replace(
                         first, ranked=verdict.ranked, evidence={**first.evidence, AGAIN: True}
@@ -711,6 +711,14 @@ class Engine:
                 del left[payment.payment_id]
                 applied = True
             pending = [p for p in pending if p.payment_id in left]
+
+    def _untouched(self, proposal: Proposal) -> bool:
+        """Whether nothing was paid yet on any of the items ``proposal`` settles."""
+        return all(
+            self.open[a.invoice_number] == self.invoices[a.invoice_number].amount_minor
+            for a in proposal.allocations
+            if a.invoice_number
+        )
 
     def _changed_since(self, payment: IncomingPayment, looked_at: set[str], since: int) -> bool:
         """Whether, of the payments applied after the first ``since``, one took items of a

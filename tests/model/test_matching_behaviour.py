@@ -1314,25 +1314,70 @@ def test_a_payment_left_ambiguous_by_one_that_waited_is_decided_again_once_it_is
     assert second.evidence[AGAIN] is True
 
 
-def test_a_payment_decided_again_is_applied_only_when_it_settles_items_in_full() -> None:
-    # As above, but PAY-2 pays 490.00: alone beside INV-400002 it settles it less a 10.00
-    # charge. Decided again, once PAY-1 and PAY-3 took the other two, it is that guess again
-    # with fewer rivals than the day it came in: it stays with the analyst, whose suggestion
-    # is what is open now.
+@pytest.mark.parametrize("paid_before", [0, 30_000])
+def test_a_payment_decided_again_takes_a_charge_only_off_an_item_nothing_was_paid_on(
+    paid_before: int,
+) -> None:
+    # As above, but PAY-2 pays 490.00: beside INV-400002 alone it settles it less a 10.00
+    # charge. While INV-400001 and INV-400003 are open it may be for any of the three; once
+    # PAY-1 and PAY-3 took those, it is decided again. Nothing paid on INV-400002 before, it
+    # is applied as that invoice less the charge. When INV-400002 was an 800.00 invoice on
+    # which 300.00 was paid before, 490.00 against the 500.00 left is as likely a second
+    # instalment as a charge: it stays with the analyst, whose suggestion is what is open now.
+    twins = list(_TWINS)
+    twins[1] = replace(twins[1], amount_minor=twins[1].open_minor + paid_before)
     waits = _pay(48_500, "ACME WIDGETS", "INV-400001", "PAY-1")
     short = _pay(49_000, "ACME WIDGETS", "", "PAY-2", DAY + timedelta(days=2))
     named = _pay(50_000, "ACME WIDGETS", "INV-400003", "PAY-3", DAY + timedelta(days=4))
-    alone = Engine(_TWINS[1:2], PayerIndex(CUSTOMERS), _LenientRules()).decide(short)
+    alone = Engine(twins[1:2], PayerIndex(CUSTOMERS), _LenientRules()).decide(short)
     assert alone.applied is not None and alone.applied.allocations[0].adjustment_minor == 1_000
-    decisions = Engine(_TWINS, PayerIndex(CUSTOMERS), _LenientRules()).run([waits, short, named])
-    assert [d.applied.invoices if d.applied else None for d in decisions] == [
+    engine = Engine(twins, PayerIndex(CUSTOMERS), _LenientRules())
+    assert engine.decide(short).applied is None  # three invoices it may be for, the day it came
+    decisions = Engine(twins, PayerIndex(CUSTOMERS), _LenientRules()).run([waits, short, named])
+    assert [d.applied.invoices if d.applied else None for d in decisions[::2]] == [
         ("INV-400001",),
-        None,
         ("INV-400003",),
     ]
-    assert decisions[1].reason is ExceptionReason.AMBIGUOUS
-    assert [p.invoices for p, _ in decisions[1].ranked] == [("INV-400002",)]
-    assert decisions[1].evidence[AGAIN] is True
+    again = decisions[1]
+    assert again.evidence[AGAIN] is True
+    if paid_before:
+        assert again.applied is None and again.reason is ExceptionReason.AMBIGUOUS
+        assert [p.invoices for p, _ in again.ranked] == [("INV-400002",)]
+    else:
+        assert again.applied is not None
+        assert [
+            (a.invoice_number, a.applied_minor, a.adjustment_minor)
+            for a in again.applied.allocations
+        ] == [("INV-400002", 49_000, 1_000)]
+
+
+class _TrustsAnAmount(RuleScorer):
+    """The rule scorer, but sure of an invoice found by its amount alone when it is the only
+    one of that amount."""
+
+    def predict(self, rows: Sequence[dict[str, float]]) -> list[float]:
+        amount = STRATEGIES.index("amount")
+        return [
+            0.999 if row["strategy"] == amount and row["amount_twins"] == 1 else chance
+            for row, chance in zip(rows, super().predict(rows), strict=True)
+        ]
+
+
+def test_a_payment_from_nobody_is_not_applied_at_the_end_to_the_one_invoice_of_its_amount() -> None:
+    # 612.34 from a payer nobody knows: Acme and Borealis each have an invoice of exactly that.
+    # Acme then pays its own, naming it. Borealis' is the only invoice of the amount left, but
+    # an invoice of any customer whose open amount is the payment's is no evidence once fewer
+    # items are open: the payment stays with the analyst.
+    book = [_invoice("INV-600001", "C100", 61_234), _invoice("INV-600002", "C200", 61_234)]
+    silent = _pay(61_234, "ZEPHYR PAYMENTS LTD", "", "PAY-1")
+    naming = _pay(61_234, "ACME WIDGETS", "INV-600001", "PAY-2", DAY + timedelta(days=2))
+    alone = Engine(book[1:], PayerIndex(CUSTOMERS), _TrustsAnAmount()).decide(silent)
+    assert alone.applied is not None and alone.applied.strategy == "amount"
+    assert Engine(book, PayerIndex(CUSTOMERS), _TrustsAnAmount()).decide(silent).applied is None
+    first, second = Engine(book, PayerIndex(CUSTOMERS), _TrustsAnAmount()).run([silent, naming])
+    assert second.applied is not None and second.applied.invoices == ("INV-600001",)
+    assert first.applied is None and first.evidence[AGAIN] is True
+    assert [p.invoices for p, _ in first.ranked] == [("INV-600002",)]
 
 
 def test_a_lump_sum_left_ambiguous_is_applied_once_a_later_payment_settles_its_rival() -> None:
