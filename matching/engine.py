@@ -679,8 +679,8 @@ class Engine:
         applied then: with fewer items left, a set found by amount alone fits by chance more
         often than its rivals show, and so does an invoice of any customer whose open amount is
         the payment's. One that writes something off or leaves something over is applied only
-        on items nothing was paid on: a deduction read off what an earlier payment left open
-        is how a second instalment looks. Again, while any is applied. One still not applied
+        for a payer known for certain and on items nothing was paid on: a deduction read off
+        what an earlier payment left open is how a second instalment looks. Again, while any is applied. One still not applied
         keeps its reason, with suggestions from what is open now."""
         pending = [p for p in ordered if p.payment_id in left]
         applied = True
@@ -698,7 +698,9 @@ class Engine:
                     verdict.applied is None
                     or verdict.applied.strategy == "amount"
                     or _scattered(verdict.applied)
-                    or not (_exact(verdict.applied) or self._untouched(verdict.applied))
+                    or not (
+                        _exact(verdict.applied) or self._sure_of_its_items(context, verdict.applied)
+                    )
                 ):
                     decisions[payment.payment_id] = replace(
                         first, ranked=verdict.ranked, evidence={**first.evidence, AGAIN: True}
@@ -712,9 +714,12 @@ class Engine:
                 applied = True
             pending = [p for p in pending if p.payment_id in left]
 
-    def _untouched(self, proposal: Proposal) -> bool:
-        """Whether nothing was paid yet on any of the items ``proposal`` settles."""
-        return all(
+    def _sure_of_its_items(self, context: _Context, proposal: Proposal) -> bool:
+        """Whether ``proposal``, decided again, may write something off or leave something
+        over: its customer is known for certain (not guessed from a name: a guessed payer and
+        a guessed deduction are two guesses stacked) and nothing was paid yet on any of its
+        items."""
+        return proposal.customer_id in self._identified_families(context) and all(
             self.open[a.invoice_number] == self.invoices[a.invoice_number].amount_minor
             for a in proposal.allocations
             if a.invoice_number
