@@ -680,8 +680,9 @@ class Engine:
         often than its rivals show, and so does an invoice of any customer whose open amount is
         the payment's. One that writes something off or leaves something over is applied only
         for a payer known for certain and on items nothing was paid on: a deduction read off
-        what an earlier payment left open is how a second instalment looks. Again, while any is applied. One still not applied
-        keeps its reason, with suggestions from what is open now."""
+        what an earlier payment left open is how a second instalment looks. Again, while any
+        is applied. One still not applied keeps its reason, with suggestions from what is open
+        now."""
         pending = [p for p in ordered if p.payment_id in left]
         applied = True
         while applied:
