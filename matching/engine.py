@@ -700,7 +700,7 @@ class Engine:
                     or verdict.applied.strategy == "amount"
                     or _scattered(verdict.applied)
                     or not (
-                        _exact(verdict.applied) or self._sure_of_its_items(context, verdict.applied)
+                        _exact(verdict.applied) or self._may_adjust_again(context, verdict.applied)
                     )
                 ):
                     decisions[payment.payment_id] = replace(
@@ -715,7 +715,7 @@ class Engine:
                 applied = True
             pending = [p for p in pending if p.payment_id in left]
 
-    def _sure_of_its_items(self, context: _Context, proposal: Proposal) -> bool:
+    def _may_adjust_again(self, context: _Context, proposal: Proposal) -> bool:
         """Whether ``proposal``, decided again, may write something off or leave something
         over: its customer is known for certain (not guessed from a name: a guessed payer and
         a guessed deduction are two guesses stacked) and nothing was paid yet on any of its

@@ -1356,18 +1356,6 @@ def test_a_payment_decided_again_takes_a_charge_only_off_an_item_nothing_was_pai
         assert [p.invoices for p, _ in again.ranked] == [("INV-400002",)]
 
 
-class _TrustsAnAmount(RuleScorer):
-    """The rule scorer, but sure of an invoice found by its amount alone when it is the only
-    one of that amount."""
-
-    def predict(self, rows: Sequence[dict[str, float]]) -> list[float]:
-        amount = STRATEGIES.index("amount")
-        return [
-            0.999 if row["strategy"] == amount and row["amount_twins"] == 1 else chance
-            for row, chance in zip(rows, super().predict(rows), strict=True)
-        ]
-
-
 def test_a_payment_from_nobody_is_not_applied_at_the_end_to_the_one_invoice_of_its_amount() -> None:
     # 612.34 from a payer nobody knows: Acme and Borealis each have an invoice of exactly that.
     # Acme then pays its own, naming it. Borealis' is the only invoice of the amount left, but
@@ -1376,10 +1364,10 @@ def test_a_payment_from_nobody_is_not_applied_at_the_end_to_the_one_invoice_of_i
     book = [_invoice("INV-600001", "C100", 61_234), _invoice("INV-600002", "C200", 61_234)]
     silent = _pay(61_234, "ZEPHYR PAYMENTS LTD", "", "PAY-1")
     naming = _pay(61_234, "ACME WIDGETS", "INV-600001", "PAY-2", DAY + timedelta(days=2))
-    alone = Engine(book[1:], PayerIndex(CUSTOMERS), _TrustsAnAmount()).decide(silent)
+    alone = Engine(book[1:], PayerIndex(CUSTOMERS), _SureOfEverything()).decide(silent)
     assert alone.applied is not None and alone.applied.strategy == "amount"
-    assert Engine(book, PayerIndex(CUSTOMERS), _TrustsAnAmount()).decide(silent).applied is None
-    first, second = Engine(book, PayerIndex(CUSTOMERS), _TrustsAnAmount()).run([silent, naming])
+    assert Engine(book, PayerIndex(CUSTOMERS), _SureOfEverything()).decide(silent).applied is None
+    first, second = Engine(book, PayerIndex(CUSTOMERS), _SureOfEverything()).run([silent, naming])
     assert second.applied is not None and second.applied.invoices == ("INV-600001",)
     assert first.applied is None and first.evidence[AGAIN] is True
     assert [p.invoices for p, _ in first.ranked] == [("INV-600002",)]
